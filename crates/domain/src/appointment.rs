@@ -1,0 +1,143 @@
+//! Appointment instants, US zone names and the display text both vendors share (SPEC §5.1–5.3).
+
+use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveTime, Offset, TimeZone};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+/// A known appointment: the instant (with the site zone's offset) and the text shown to people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Appointment {
+    /// The instant, carrying the UTC offset of the site's zone at that moment.
+    pub instant: DateTime<FixedOffset>,
+    /// For example `Mar 16, 2020 @ 04:00 PM Pacific`.
+    pub display: String,
+}
+
+impl Appointment {
+    /// Localises a wall-clock date and time in a zone named as in SPEC §5.1.
+    ///
+    /// A time inside a spring-forward gap moves forward by the gap; an ambiguous fall-back time
+    /// takes the earlier instant. Returns `None` when the zone name is not recognised.
+    pub fn localise(date: NaiveDate, time: NaiveTime, zone_text: &str) -> Option<Self> {
+        let zone = UsZone::parse(zone_text)?;
+        let instant = localise_in(zone.tz, date.and_time(time));
+        let display = format!("{} {}", instant.format("%b %d, %Y @ %I:%M %p"), zone.word);
+        Some(Self { instant: instant.fixed_offset(), display })
+    }
+}
+
+fn localise_in(tz: Tz, local: chrono::NaiveDateTime) -> DateTime<Tz> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(instant) => instant,
+        LocalResult::Ambiguous(earlier, _later) => earlier,
+        LocalResult::None => {
+            // The wall time falls in a gap: read it with the offset in force before the gap,
+            // which lands the same distance past the gap's end.
+            let before = tz
+                .from_local_datetime(&(local - Duration::hours(6)))
+                .earliest()
+                .map(|t| t.offset().fix())
+                .unwrap_or_else(|| FixedOffset::east_opt(0).unwrap());
+            let utc = local - Duration::seconds(i64::from(before.local_minus_utc()));
+            tz.from_utc_datetime(&utc)
+        }
+    }
+}
+
+/// A zone recognised from vendor text, with the word shown in display texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsZone {
+    /// The IANA zone.
+    pub tz: Tz,
+    /// The word shown after the time, e.g. `Pacific`.
+    pub word: String,
+}
+
+const US_ZONE_WORDS: [(&str, Tz); 7] = [
+    ("Pacific", Tz::America__Los_Angeles),
+    ("Mountain", Tz::America__Denver),
+    ("Central", Tz::America__Chicago),
+    ("Eastern", Tz::America__New_York),
+    ("Alaska", Tz::America__Anchorage),
+    ("Hawaii", Tz::Pacific__Honolulu),
+    ("Arizona", Tz::America__Phoenix),
+];
+
+impl UsZone {
+    /// Reads `Pacific Time`, `Eastern`, `Arizona`, ... (the word `Time` and spaces are ignored,
+    /// case too), or an IANA name such as `America/Chicago` or `US/Pacific`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let trimmed = text.trim();
+        let reduced: String = trimmed.replace("Time", "").replace("TIME", "").replace("time", "");
+        let reduced: String = reduced.chars().filter(|c| !c.is_whitespace()).collect();
+        if let Some((word, tz)) =
+            US_ZONE_WORDS.iter().find(|(word, _)| word.eq_ignore_ascii_case(&reduced))
+        {
+            return Some(Self { tz: *tz, word: (*word).to_owned() });
+        }
+        let tz: Tz = trimmed.parse().ok()?;
+        // An IANA name for one of the US zones shows that zone's word; any other its own name.
+        let word = US_ZONE_WORDS
+            .iter()
+            .find(|(_, known)| *known == tz)
+            .map(|(word, _)| (*word).to_owned())
+            .or_else(|| us_alias_word(trimmed))
+            .unwrap_or_else(|| trimmed.to_owned());
+        Some(Self { tz, word })
+    }
+}
+
+fn us_alias_word(name: &str) -> Option<String> {
+    let word = match name {
+        "US/Pacific" => "Pacific",
+        "US/Mountain" => "Mountain",
+        "US/Central" => "Central",
+        "US/Eastern" => "Eastern",
+        "US/Alaska" => "Alaska",
+        "US/Hawaii" => "Hawaii",
+        "US/Arizona" => "Arizona",
+        _ => return None,
+    };
+    Some(word.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(date: &str, time: &str, zone: &str) -> Option<Appointment> {
+        Appointment::localise(
+            NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
+            NaiveTime::parse_from_str(time, "%H:%M").unwrap(),
+            zone,
+        )
+    }
+
+    #[test]
+    fn zones_localise_with_their_offsets_and_words() {
+        let cases = [
+            ("Pacific Time", "2020-03-16T16:00:00-07:00", "Mar 16, 2020 @ 04:00 PM Pacific"),
+            ("Arizona", "2020-03-16T16:00:00-07:00", "Mar 16, 2020 @ 04:00 PM Arizona"),
+            ("America/Chicago", "2020-03-16T16:00:00-05:00", "Mar 16, 2020 @ 04:00 PM Central"),
+            ("US/Eastern", "2020-03-16T16:00:00-04:00", "Mar 16, 2020 @ 04:00 PM Eastern"),
+            ("eastern time", "2020-03-16T16:00:00-04:00", "Mar 16, 2020 @ 04:00 PM Eastern"),
+            ("Europe/Paris", "2020-03-16T16:00:00+01:00", "Mar 16, 2020 @ 04:00 PM Europe/Paris"),
+        ];
+        for (zone, instant, display) in cases {
+            let appointment = at("2020-03-16", "16:00", zone).unwrap();
+            assert_eq!(appointment.instant.to_rfc3339(), instant, "{zone}");
+            assert_eq!(appointment.display, display, "{zone}");
+        }
+        assert!(at("2020-03-16", "16:00", "BAD").is_none());
+        assert!(at("2020-03-16", "16:00", "").is_none());
+    }
+
+    #[test]
+    fn dst_gap_moves_forward_and_overlap_takes_the_earlier_instant() {
+        let gap = at("2020-03-08", "02:30", "Pacific Time").unwrap();
+        assert_eq!(gap.instant.to_rfc3339(), "2020-03-08T03:30:00-07:00");
+        assert_eq!(gap.display, "Mar 08, 2020 @ 03:30 AM Pacific");
+        let overlap = at("2020-11-01", "01:30", "Pacific Time").unwrap();
+        assert_eq!(overlap.instant.to_rfc3339(), "2020-11-01T01:30:00-07:00");
+    }
+}

@@ -1,0 +1,424 @@
+//! One vendor cycle (SPEC §6, §9): fetch the list, map records, and for each dispatch —
+//! concurrently, up to a limit — read its ticket once, keep it if ours, register it, plan its
+//! steps and execute them (or only report them, in a dry run).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::alerts::{AlertLevel, Alerts, Outcome};
+use crate::executor::{Execution, Executor};
+use crate::notes::phrases;
+use crate::ports::{Clock, DispatchRegistry, DispatchSource, Notifier, PortError, SmsLedger, TicketRepository};
+use crate::rules::{self, LedgerFacts, RuleInput, RuleSettings, Step};
+use crate::{
+    Dispatch, ListError, SkipReason, Status, TemplateError, Templates, TicketNotes, VendorAdapter,
+    VendorName,
+};
+
+/// The ports a cycle uses.
+#[derive(Clone)]
+pub struct Ports {
+    /// Vendor lists.
+    pub source: Arc<dyn DispatchSource>,
+    /// Ticket notes.
+    pub tickets: Arc<dyn TicketRepository>,
+    /// SMS, Slack, email.
+    pub notifier: Arc<dyn Notifier>,
+    /// The dispatch registry.
+    pub registry: Arc<dyn DispatchRegistry>,
+    /// The SMS ledger.
+    pub ledger: Arc<dyn SmsLedger>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports").finish_non_exhaustive()
+    }
+}
+
+/// Engine settings an operator can change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineSettings {
+    /// Dispatches processed at once per cycle (default 8).
+    pub concurrency: usize,
+    /// Rule settings.
+    pub rules: RuleSettings,
+    /// Which outcomes reach Slack.
+    pub alert_level: AlertLevel,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self { concurrency: 8, rules: RuleSettings::default(), alert_level: AlertLevel::All }
+    }
+}
+
+/// Whether a cycle acts or only reports what it would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Send SMS, append notes, write the registry and ledger.
+    Execute,
+    /// Read only: no SMS, no notes, no Redis writes, no alerts.
+    DryRun,
+}
+
+/// A vendor cycle could not run at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CycleError {
+    /// No adapter is registered under that name.
+    #[error("no vendor named {0} is configured")]
+    UnknownVendor(String),
+    /// The list request failed.
+    #[error("fetching the {vendor} dispatch list failed: {error}")]
+    Fetch {
+        /// The vendor.
+        vendor: VendorName,
+        /// Why.
+        error: PortError,
+    },
+    /// The list reply had the wrong shape.
+    #[error(transparent)]
+    Malformed(#[from] ListError),
+}
+
+/// What happened to one dispatch in a cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DispatchOutcome {
+    /// The ticket details request failed; retried next cycle.
+    DetailsFailed {
+        /// Why.
+        error: String,
+    },
+    /// Not created by our portal.
+    NotOurs {
+        /// Why it was judged not ours.
+        reason: String,
+    },
+    /// The SMS ledger could not be read; nothing was done.
+    LedgerUnavailable {
+        /// Why.
+        error: String,
+    },
+    /// The steps were executed.
+    Executed(Execution),
+    /// Dry run: the steps were only planned.
+    Planned,
+}
+
+/// One dispatch's part of a cycle report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DispatchReport {
+    /// The dispatch as mapped.
+    pub dispatch: Dispatch,
+    /// What happened.
+    pub outcome: DispatchOutcome,
+    /// The planned steps (empty when not ours or details failed).
+    pub steps: Vec<Step>,
+    /// Rules skipped for lack of data.
+    pub skipped_rules: Vec<String>,
+}
+
+/// What one vendor cycle did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CycleReport {
+    /// The vendor.
+    pub vendor: VendorName,
+    /// Records in the list.
+    pub records: usize,
+    /// Records that could not be mapped.
+    pub skipped_records: Vec<SkipReason>,
+    /// Every mapped dispatch, in list order.
+    pub dispatches: Vec<DispatchReport>,
+}
+
+#[derive(Debug)]
+struct VendorEntry {
+    adapter: Arc<dyn VendorAdapter>,
+    templates: Templates,
+}
+
+/// Runs vendor cycles over the ports.
+///
+/// Another service can drive the engine with its own port implementations; here with the
+/// in-memory ones of [`memory`](crate::memory) and a made-up vendor whose list holds nothing:
+///
+/// ```
+/// use std::sync::Arc;
+/// use domain::memory::{ManualClock, MemoryWorld};
+/// use domain::*;
+///
+/// #[derive(Debug)]
+/// struct Acme(VendorName);
+/// impl VendorAdapter for Acme {
+///     fn name(&self) -> &VendorName { &self.0 }
+///     fn policy(&self) -> VendorPolicy { VendorPolicy::default() }
+///     fn templates(&self) -> &'static [TemplateSource] {
+///         &[("confirmed_note", "#*MetTel's IPA*# {{note_key}}\nDispatch Management - Dispatch Confirmed\n"),
+///           ("confirmed_sms", "Confirmed for {{when}}.\n")]
+///     }
+///     fn records(&self, body: serde_json::Value) -> Result<Vec<RawRecord>, ListError> {
+///         Ok(body.as_array().cloned().unwrap_or_default())
+///     }
+///     fn map_record(&self, _: &RawRecord) -> Result<Dispatch, SkipReason> {
+///         Err(SkipReason::new(None, "never used here"))
+///     }
+/// }
+///
+/// let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
+/// let world = MemoryWorld::new(clock);
+/// let acme = VendorName::parse("ACME").unwrap();
+/// world.source.set_list(&acme, serde_json::json!([]));
+/// let engine = Engine::new(world.ports(), EngineSettings::default())
+///     .with_vendor(Arc::new(Acme(acme.clone())), &Default::default())
+///     .unwrap();
+/// let report = futures::executor::block_on(engine.run_cycle(&acme, Mode::Execute)).unwrap();
+/// assert_eq!(report.records, 0);
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    ports: Ports,
+    settings: EngineSettings,
+    vendors: Vec<VendorEntry>,
+}
+
+impl Engine {
+    /// An engine with no vendors yet.
+    pub fn new(ports: Ports, settings: EngineSettings) -> Self {
+        Self { ports, settings, vendors: Vec::new() }
+    }
+
+    /// Adds a vendor, building and checking its templates (common ones overridden by the
+    /// vendor's, then by `overrides`).
+    pub fn with_vendor(
+        mut self,
+        adapter: Arc<dyn VendorAdapter>,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Self, TemplateError> {
+        let templates = Templates::build(
+            adapter.policy(),
+            adapter.templates(),
+            adapter.template_fields(),
+            overrides,
+        )?;
+        self.vendors.push(VendorEntry { adapter, templates });
+        Ok(self)
+    }
+
+    /// The configured vendors, in the order they were added.
+    pub fn vendors(&self) -> Vec<VendorName> {
+        self.vendors.iter().map(|entry| entry.adapter.name().clone()).collect()
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Runs one cycle of `vendor`. Fetch and shape failures alert and return an error; every
+    /// per-dispatch failure is alerted and reported, never returned.
+    pub async fn run_cycle(&self, vendor: &VendorName, mode: Mode) -> Result<CycleReport, CycleError> {
+        let entry = self
+            .vendors
+            .iter()
+            .find(|entry| entry.adapter.name() == vendor)
+            .ok_or_else(|| CycleError::UnknownVendor(vendor.to_string()))?;
+        let started = Instant::now();
+        let result = self.cycle(entry, mode).instrument(tracing::info_span!("cycle", vendor = %vendor)).await;
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        metrics::histogram!("dispatch_monitor_cycle_duration_seconds", "vendor" => vendor.to_string(), "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn cycle(&self, entry: &VendorEntry, mode: Mode) -> Result<CycleReport, CycleError> {
+        let adapter = entry.adapter.as_ref();
+        let vendor = adapter.name();
+        let alerts = Alerts::new(self.ports.notifier.as_ref(), self.settings.alert_level);
+
+        let body = match self.ports.source.fetch_dispatches(vendor).await {
+            Ok(body) => body,
+            Err(error) => {
+                let error = CycleError::Fetch { vendor: vendor.clone(), error };
+                tracing::error!(%error, "vendor cycle skipped");
+                if mode == Mode::Execute {
+                    alerts.vendor(vendor, &error.to_string()).await;
+                }
+                return Err(error);
+            }
+        };
+        let records = match adapter.records(body) {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::error!(%error, "vendor cycle skipped");
+                if mode == Mode::Execute {
+                    alerts.vendor(vendor, &error.to_string()).await;
+                }
+                return Err(error.into());
+            }
+        };
+
+        let record_count = records.len();
+        let mut skipped_records = Vec::new();
+        let mut dispatches: Vec<Dispatch> = Vec::new();
+        let mut index_by_number: HashMap<String, usize> = HashMap::new();
+        for record in &records {
+            match adapter.map_record(record) {
+                Ok(dispatch) => {
+                    let number = dispatch.dispatch_number.to_string();
+                    if let Some(&earlier) = index_by_number.get(&number) {
+                        // One ticket-details request per dispatch per cycle: the later record wins.
+                        tracing::warn!(dispatch_number = %number, "dispatch listed twice; the later record is used");
+                        skipped_records.push(SkipReason::new(Some(&number), "listed twice; the later record is used"));
+                        dispatches[earlier] = dispatch;
+                    } else {
+                        index_by_number.insert(number, dispatches.len());
+                        dispatches.push(dispatch);
+                    }
+                }
+                Err(reason) => {
+                    tracing::info!(vendor = %vendor, %reason, "record skipped");
+                    skipped_records.push(reason);
+                }
+            }
+        }
+
+        let concurrency = self.settings.concurrency.max(1);
+        let reports: Vec<DispatchReport> = futures::stream::iter(dispatches)
+            .map(|dispatch| {
+                let span = tracing::info_span!(
+                    "dispatch",
+                    vendor = %dispatch.vendor,
+                    dispatch_number = %dispatch.dispatch_number,
+                    ticket_id = %dispatch.ticket_id,
+                );
+                self.process(entry, dispatch, mode).instrument(span)
+            })
+            .buffered(concurrency)
+            .collect()
+            .await;
+
+        tracing::info!(records = record_count, skipped = skipped_records.len(), "cycle finished");
+        Ok(CycleReport { vendor: vendor.clone(), records: record_count, skipped_records, dispatches: reports })
+    }
+
+    async fn process(&self, entry: &VendorEntry, dispatch: Dispatch, mode: Mode) -> DispatchReport {
+        let alerts = Alerts::new(self.ports.notifier.as_ref(), self.settings.alert_level);
+        let templates = &entry.templates;
+        let report = |dispatch: Dispatch, outcome| DispatchReport {
+            dispatch,
+            outcome,
+            steps: vec![],
+            skipped_rules: vec![],
+        };
+        metrics::counter!(
+            "dispatch_monitor_dispatches_seen_total",
+            "vendor" => dispatch.vendor.to_string(),
+            "status" => dispatch.status.label()
+        )
+        .increment(1);
+
+        let raw_notes = match self.ports.tickets.ticket_notes(&dispatch.ticket_id).await {
+            Ok(notes) => notes,
+            Err(error) => {
+                let event = format!("ticket details request failed: {error}");
+                tracing::warn!(event = %event, "dispatch skipped this cycle");
+                if mode == Mode::Execute {
+                    alerts.dispatch(templates, &dispatch, Outcome::Failure, &event).await;
+                }
+                return report(dispatch, DispatchOutcome::DetailsFailed { error: error.to_string() });
+            }
+        };
+        let Some(note_key) = dispatch.note_key.clone() else {
+            tracing::debug!("no note key; never ours");
+            return report(dispatch, DispatchOutcome::NotOurs { reason: "no note key".into() });
+        };
+        let notes = TicketNotes::from_raw(raw_notes).for_key(&note_key);
+        if !notes.has(phrases::REQUESTED) {
+            tracing::debug!("no Dispatch Requested note for this dispatch; not ours");
+            return report(
+                dispatch,
+                DispatchOutcome::NotOurs { reason: "no Dispatch Requested note".into() },
+            );
+        }
+
+        if mode == Mode::Execute {
+            match self
+                .ports
+                .registry
+                .register(dispatch.dispatch_number.as_str(), &dispatch.registry_value())
+                .await
+            {
+                Ok(true) => tracing::info!("dispatch registered"),
+                Ok(false) => {}
+                Err(error) => {
+                    let event = format!("registry write failed: {error}");
+                    tracing::warn!(event = %event, "registry write failed; retried next cycle");
+                    alerts.dispatch(templates, &dispatch, Outcome::Failure, &event).await;
+                }
+            }
+        }
+        if dispatch.status == Status::NotMonitored {
+            tracing::debug!(vendor_status = %dispatch.vendor_status, "status not monitored");
+        }
+
+        let now = self.ports.clock.now();
+        let policy = entry.adapter.policy();
+        let no_facts = LedgerFacts::default();
+        let input = RuleInput {
+            dispatch: &dispatch,
+            notes: &notes,
+            now,
+            ledger: &no_facts,
+            policy,
+            settings: &self.settings.rules,
+            templates,
+        };
+        let draft = rules::plan(&input);
+        let mut facts = LedgerFacts::default();
+        for key in draft.ledger_keys() {
+            match self.ports.ledger.is_sent(&key).await {
+                Ok(true) => facts.insert_sent(key),
+                Ok(false) => {}
+                Err(error) => {
+                    let event = format!("SMS ledger unavailable: {error}");
+                    tracing::warn!(event = %event, "dispatch skipped this cycle");
+                    if mode == Mode::Execute {
+                        alerts.dispatch(templates, &dispatch, Outcome::Failure, &event).await;
+                    }
+                    return DispatchReport {
+                        outcome: DispatchOutcome::LedgerUnavailable { error: error.to_string() },
+                        steps: draft.steps,
+                        skipped_rules: draft.skipped,
+                        dispatch,
+                    };
+                }
+            }
+        }
+        let plan = rules::plan(&RuleInput { ledger: &facts, ..input });
+        for reason in &plan.skipped {
+            tracing::info!(%reason, "rule skipped");
+        }
+        let outcome = match mode {
+            Mode::DryRun => DispatchOutcome::Planned,
+            Mode::Execute => {
+                let executor = Executor {
+                    tickets: self.ports.tickets.as_ref(),
+                    notifier: self.ports.notifier.as_ref(),
+                    ledger: self.ports.ledger.as_ref(),
+                    alerts,
+                    templates,
+                };
+                DispatchOutcome::Executed(executor.execute(&dispatch, &plan.steps).await)
+            }
+        };
+        DispatchReport { dispatch, outcome, steps: plan.steps, skipped_rules: plan.skipped }
+    }
+}

@@ -1,0 +1,325 @@
+//! Validated newtypes for the identifiers and phone numbers the rules handle.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A value failed validation; the message names the value and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {value:?}: {why}")]
+pub struct InvalidValue {
+    /// What kind of value it was meant to be, e.g. "ticket id".
+    pub what: &'static str,
+    /// The rejected input.
+    pub value: String,
+    /// Why it was rejected.
+    pub why: &'static str,
+}
+
+impl InvalidValue {
+    fn new(what: &'static str, value: &str, why: &'static str) -> Self {
+        Self { what, value: value.to_owned(), why }
+    }
+}
+
+/// A Bruin ticket id: one or more ASCII digits, nothing else (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TicketId(String);
+
+impl TicketId {
+    /// Accepts `^[0-9]+$` only: `"4663397|IW24654081"` or `"123-3123"` are rejected.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        if text.is_empty() {
+            return Err(InvalidValue::new("ticket id", text, "it is empty"));
+        }
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidValue::new("ticket id", text, "it must be all digits"));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TicketId {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<TicketId> for String {
+    fn from(value: TicketId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for TicketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A US phone number in E.164 form, `+12123595129` (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneE164(String);
+
+impl PhoneE164 {
+    /// Keeps the digits of free text such as `"Jane Doe +1 212 359 5129"` and parses them as a
+    /// US number; a leading country code 1 is allowed.
+    ///
+    /// A number is accepted when it is *possible* for the US: ten national digits after the
+    /// optional country code. Validity (real area codes) is not required, so `+1 666 666 6666`
+    /// is accepted, as the SPEC asks; `12345` and seven-digit local numbers are not.
+    pub fn parse_us(text: &str) -> Result<Self, InvalidValue> {
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        if digits.is_empty() {
+            return Err(InvalidValue::new("phone number", text, "it has no digits"));
+        }
+        let number = phonenumber::parse(Some(phonenumber::country::Id::US), &digits)
+            .map_err(|_| InvalidValue::new("phone number", text, "it is not a US number"))?;
+        if number.code().value() != 1 {
+            return Err(InvalidValue::new("phone number", text, "it is not a US number"));
+        }
+        let national = number.national().to_string();
+        if national.len() != 10 {
+            return Err(InvalidValue::new(
+                "phone number",
+                text,
+                "it is not a possible US number (10 digits)",
+            ));
+        }
+        Ok(Self(format!("+1{national}")))
+    }
+
+    /// Optional parse of an optional field: absent or unusable text gives `None`.
+    pub fn parse_optional(text: Option<&str>) -> Option<Self> {
+        text.and_then(|t| Self::parse_us(t).ok())
+    }
+
+    /// The number with its leading `+`, as written in notes.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The digits without the `+`, as sent in `sms_to`.
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
+impl TryFrom<String> for PhoneE164 {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse_us(&value)
+    }
+}
+
+impl From<PhoneE164> for String {
+    fn from(value: PhoneE164) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for PhoneE164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The identifier our notes carry after the watermark: the LIT dispatch number or the CTS IGZ
+/// number. Non-empty, trimmed, a single line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NoteKey(String);
+
+impl NoteKey {
+    /// Trims the text and rejects empty or multi-line keys.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidValue::new("note key", text, "it is empty"));
+        }
+        if trimmed.contains(['\n', '\r']) {
+            return Err(InvalidValue::new("note key", text, "it spans several lines"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The key text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for NoteKey {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<NoteKey> for String {
+    fn from(value: NoteKey) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for NoteKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The vendor's own dispatch id (LIT `Dispatch_Number`, CTS `Name`). Non-empty and trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DispatchNumber(String);
+
+impl DispatchNumber {
+    /// Trims the text and rejects an empty one.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidValue::new("dispatch number", text, "it is empty"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The id text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DispatchNumber {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<DispatchNumber> for String {
+    fn from(value: DispatchNumber) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for DispatchNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A vendor's short name in upper case, as alerts show it (`LIT`, `CTS`).
+///
+/// Its lower-case form names the vendor's list subject (`lit.dispatch.get`) and template folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct VendorName(String);
+
+impl VendorName {
+    /// Accepts ASCII letters, digits, `-` and `_`; stores the upper-case form.
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        if text.is_empty() {
+            return Err(InvalidValue::new("vendor name", text, "it is empty"));
+        }
+        if !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(InvalidValue::new(
+                "vendor name",
+                text,
+                "use ASCII letters, digits, '-' or '_'",
+            ));
+        }
+        Ok(Self(text.to_ascii_uppercase()))
+    }
+
+    /// The upper-case name, e.g. `LIT`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The lower-case name, e.g. `lit`.
+    pub fn lower(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+impl TryFrom<String> for VendorName {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<VendorName> for String {
+    fn from(value: VendorName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for VendorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_ids_must_be_all_digits() {
+        for good in ["3544800", "0", "4694961"] {
+            assert_eq!(TicketId::parse(good).unwrap().as_str(), good);
+        }
+        for bad in ["4663397|IW24654081", "712637/IW76236", "123-3123", "as|asdf", "", " 12"] {
+            assert!(TicketId::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn phones_parse_as_us_e164() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("Jane Doe +1 212 359 5129", Some("+12123595129")),
+            ("(202) 772-3610", Some("+12027723610")),
+            ("+1 (212) 359-5129", Some("+12123595129")),
+            ("2123595129", Some("+12123595129")),
+            ("+1 666 6666 666", Some("+16666666666")),
+            ("no valid Number", None),
+            ("", None),
+            ("12345", None),
+            ("359-5129", None),
+            ("212 359 5129 1234", None),
+        ];
+        for (input, expected) in cases {
+            let got = PhoneE164::parse_us(input).ok();
+            assert_eq!(got.as_ref().map(PhoneE164::as_str), *expected, "input {input:?}");
+        }
+        assert_eq!(PhoneE164::parse_optional(None), None);
+        let phone = PhoneE164::parse_us("(202) 772-3610").unwrap();
+        assert_eq!(phone.digits(), "12027723610");
+    }
+
+    #[test]
+    fn note_keys_and_dispatch_numbers_are_trimmed_single_lines() {
+        assert_eq!(NoteKey::parse(" IGZ_0001 ").unwrap().as_str(), "IGZ_0001");
+        assert!(NoteKey::parse("  ").is_err());
+        assert!(NoteKey::parse("A\nB").is_err());
+        assert_eq!(DispatchNumber::parse("DIS37405").unwrap().as_str(), "DIS37405");
+        assert!(DispatchNumber::parse("").is_err());
+    }
+
+    #[test]
+    fn vendor_names_are_upper_case() {
+        let name = VendorName::parse("lit").unwrap();
+        assert_eq!(name.as_str(), "LIT");
+        assert_eq!(name.lower(), "lit");
+        assert!(VendorName::parse("l.t").is_err());
+    }
+}

@@ -1,0 +1,39 @@
+//! The dispatch monitor's domain: general statuses, the normalised [`Dispatch`], validated
+//! newtypes, ticket notes, the rules and their executor, the per-vendor cycle [`Engine`], and
+//! the ports (async traits) through which all of it reaches the outside world.
+//!
+//! This crate does no I/O. It knows nothing of NATS, Redis or any vendor's JSON shape:
+//! vendor crates implement [`VendorAdapter`], infrastructure crates implement the traits in
+//! [`ports`]. It depends on no infrastructure crate, so other services can reuse it with their
+//! own port implementations (see [`memory`] and the example on [`Engine`]).
+
+#![warn(missing_docs)]
+
+mod appointment;
+mod dispatch;
+mod ids;
+mod notes;
+mod status;
+mod templates;
+mod vendor;
+
+pub mod alerts;
+pub mod engine;
+pub mod executor;
+pub mod memory;
+pub mod ports;
+pub mod rules;
+
+pub use appointment::{Appointment, UsZone};
+pub use dispatch::{Dispatch, VendorPolicy, join_present};
+pub use engine::{CycleError, CycleReport, DispatchOutcome, DispatchReport, Engine, EngineSettings, Mode, Ports};
+pub use ids::{DispatchNumber, InvalidValue, NoteKey, PhoneE164, TicketId, VendorName};
+pub use notes::{
+    DispatchNotes, LEGACY_WATERMARK, RawTicketNote, TicketNote, TicketNotes, WATERMARK,
+    belongs_to, phrases, tech_names_in,
+};
+pub use status::Status;
+pub use templates::{
+    COMMON_TEMPLATES, MAX_NOTE_CHARS, TemplateContext, TemplateError, TemplateName, Templates,
+};
+pub use vendor::{ListError, RawRecord, SkipReason, TemplateSource, VendorAdapter};

@@ -1,0 +1,430 @@
+//! In-memory implementations of every port, for the demo, tests and other services' examples.
+//! They share one [`Journal`] so a run can be printed as a timeline.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::engine::Ports;
+use crate::ports::{
+    Claim, Clock, DispatchRegistry, DispatchSource, Email, LeaseToken, LedgerKey, Notifier,
+    PortError, SmsLedger, TicketRepository, VendorLease,
+};
+use crate::{PhoneE164, RawTicketNote, TicketId, VendorName};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock showing `now`.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self(Mutex::new(now))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: DateTime<Utc>) {
+        *lock(&self.0) = now;
+    }
+
+    /// Moves the time forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        *lock(&self.0) += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.0)
+    }
+}
+
+/// What a port did, for the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalEvent {
+    /// An SMS went out.
+    Sms {
+        /// The recipient.
+        to: PhoneE164,
+        /// The text.
+        text: String,
+    },
+    /// A note was appended.
+    Note {
+        /// The ticket.
+        ticket: TicketId,
+        /// The text.
+        text: String,
+    },
+    /// A Slack line was posted.
+    Slack(String),
+    /// An email was sent.
+    Email(Email),
+    /// A registry key was written.
+    Registered {
+        /// The dispatch number.
+        dispatch_number: String,
+        /// The value.
+        value: serde_json::Value,
+    },
+}
+
+/// One journal line with its (clock) time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// When it happened, by the world's clock.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub event: JournalEvent,
+}
+
+/// The shared record of everything the in-memory ports did.
+#[derive(Clone)]
+pub struct Journal {
+    entries: Arc<Mutex<Vec<JournalEntry>>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("entries", &lock(&self.entries).len()).finish()
+    }
+}
+
+impl Journal {
+    /// An empty journal stamped by `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self { entries: Arc::default(), clock }
+    }
+
+    fn record(&self, event: JournalEvent) {
+        lock(&self.entries).push(JournalEntry { at: self.clock.now(), event });
+    }
+
+    /// Every entry so far.
+    pub fn entries(&self) -> Vec<JournalEntry> {
+        lock(&self.entries).clone()
+    }
+
+    /// Removes and returns every entry so far.
+    pub fn drain(&self) -> Vec<JournalEntry> {
+        std::mem::take(&mut *lock(&self.entries))
+    }
+}
+
+/// Vendor lists set by the test or demo.
+#[derive(Debug, Default)]
+pub struct MemorySource {
+    lists: Mutex<HashMap<VendorName, Result<serde_json::Value, PortError>>>,
+}
+
+impl MemorySource {
+    /// Sets the list body `vendor` returns.
+    pub fn set_list(&self, vendor: &VendorName, body: serde_json::Value) {
+        lock(&self.lists).insert(vendor.clone(), Ok(body));
+    }
+
+    /// Makes `vendor`'s fetch fail.
+    pub fn fail(&self, vendor: &VendorName, error: PortError) {
+        lock(&self.lists).insert(vendor.clone(), Err(error));
+    }
+}
+
+#[async_trait]
+impl DispatchSource for MemorySource {
+    async fn fetch_dispatches(&self, vendor: &VendorName) -> Result<serde_json::Value, PortError> {
+        lock(&self.lists)
+            .get(vendor)
+            .cloned()
+            .unwrap_or_else(|| Err(PortError::Unavailable(format!("no list for {vendor}"))))
+    }
+}
+
+/// Bruin tickets in memory.
+#[derive(Debug)]
+pub struct MemoryTickets {
+    notes: Mutex<HashMap<TicketId, Vec<RawTicketNote>>>,
+    failing_appends: Mutex<HashSet<TicketId>>,
+    journal: Journal,
+    next_id: Mutex<i64>,
+}
+
+impl MemoryTickets {
+    /// No tickets yet.
+    pub fn new(journal: Journal) -> Self {
+        Self {
+            notes: Mutex::default(),
+            failing_appends: Mutex::default(),
+            journal,
+            next_id: Mutex::new(1),
+        }
+    }
+
+    /// Adds a note as another service (the portal) would, without journaling it.
+    pub fn seed_note(&self, ticket: &TicketId, text: &str, created: DateTime<Utc>) {
+        let id = self.take_id();
+        lock(&self.notes).entry(ticket.clone()).or_default().push(RawTicketNote {
+            note_id: Some(id),
+            note_value: Some(text.to_owned()),
+            created_date: Some(created.to_rfc3339()),
+        });
+    }
+
+    /// The ticket's notes' texts, in the order written.
+    pub fn texts(&self, ticket: &TicketId) -> Vec<String> {
+        lock(&self.notes)
+            .get(ticket)
+            .map(|notes| notes.iter().filter_map(|n| n.note_value.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Makes appends to `ticket` fail (or succeed again).
+    pub fn set_append_failing(&self, ticket: &TicketId, failing: bool) {
+        let mut set = lock(&self.failing_appends);
+        if failing {
+            set.insert(ticket.clone());
+        } else {
+            set.remove(ticket);
+        }
+    }
+
+    fn take_id(&self) -> i64 {
+        let mut next = lock(&self.next_id);
+        *next += 1;
+        *next
+    }
+}
+
+#[async_trait]
+impl TicketRepository for MemoryTickets {
+    async fn ticket_notes(&self, ticket: &TicketId) -> Result<Vec<RawTicketNote>, PortError> {
+        Ok(lock(&self.notes).get(ticket).cloned().unwrap_or_default())
+    }
+
+    async fn append_note(&self, ticket: &TicketId, note: &str) -> Result<(), PortError> {
+        if lock(&self.failing_appends).contains(ticket) {
+            return Err(PortError::Rejected { status: 500, detail: "Bruin is failing".into() });
+        }
+        let id = self.take_id();
+        let created = self.journal.clock.now();
+        lock(&self.notes).entry(ticket.clone()).or_default().push(RawTicketNote {
+            note_id: Some(id),
+            note_value: Some(note.to_owned()),
+            created_date: Some(created.to_rfc3339()),
+        });
+        self.journal.record(JournalEvent::Note { ticket: ticket.clone(), text: note.to_owned() });
+        Ok(())
+    }
+}
+
+/// A notifier that journals what it sends.
+#[derive(Debug)]
+pub struct MemoryNotifier {
+    journal: Journal,
+    failing_sms: Mutex<bool>,
+}
+
+impl MemoryNotifier {
+    /// Journals into `journal`.
+    pub fn new(journal: Journal) -> Self {
+        Self { journal, failing_sms: Mutex::new(false) }
+    }
+
+    /// Makes every SMS fail (or succeed again).
+    pub fn set_sms_failing(&self, failing: bool) {
+        *lock(&self.failing_sms) = failing;
+    }
+}
+
+#[async_trait]
+impl Notifier for MemoryNotifier {
+    async fn send_sms(&self, to: &PhoneE164, text: &str) -> Result<(), PortError> {
+        if *lock(&self.failing_sms) {
+            return Err(PortError::Unavailable("SMS gateway is down".into()));
+        }
+        self.journal.record(JournalEvent::Sms { to: to.clone(), text: text.to_owned() });
+        Ok(())
+    }
+
+    async fn post_slack(&self, message: &str) -> Result<(), PortError> {
+        self.journal.record(JournalEvent::Slack(message.to_owned()));
+        Ok(())
+    }
+
+    async fn send_email(&self, email: &Email) -> Result<(), PortError> {
+        self.journal.record(JournalEvent::Email(email.clone()));
+        Ok(())
+    }
+}
+
+/// The registry in memory (no expiry).
+#[derive(Debug)]
+pub struct MemoryRegistry {
+    keys: Mutex<BTreeMap<String, serde_json::Value>>,
+    journal: Journal,
+}
+
+impl MemoryRegistry {
+    /// Empty.
+    pub fn new(journal: Journal) -> Self {
+        Self { keys: Mutex::default(), journal }
+    }
+
+    /// The value under a dispatch number.
+    pub fn get(&self, dispatch_number: &str) -> Option<serde_json::Value> {
+        lock(&self.keys).get(dispatch_number).cloned()
+    }
+}
+
+#[async_trait]
+impl DispatchRegistry for MemoryRegistry {
+    async fn register(
+        &self,
+        dispatch_number: &str,
+        value: &serde_json::Value,
+    ) -> Result<bool, PortError> {
+        let mut keys = lock(&self.keys);
+        if keys.contains_key(dispatch_number) {
+            return Ok(false);
+        }
+        keys.insert(dispatch_number.to_owned(), value.clone());
+        self.journal.record(JournalEvent::Registered {
+            dispatch_number: dispatch_number.to_owned(),
+            value: value.clone(),
+        });
+        Ok(true)
+    }
+}
+
+/// The SMS ledger in memory (claims never expire).
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    claimed: Mutex<HashSet<String>>,
+    sent: Mutex<HashSet<String>>,
+}
+
+#[async_trait]
+impl SmsLedger for MemoryLedger {
+    async fn claim(&self, key: &LedgerKey) -> Result<Claim, PortError> {
+        let key = key.as_key();
+        if lock(&self.sent).contains(&key) {
+            return Ok(Claim::AlreadySent);
+        }
+        if !lock(&self.claimed).insert(key) {
+            return Ok(Claim::HeldElsewhere);
+        }
+        Ok(Claim::Claimed)
+    }
+
+    async fn mark_sent(&self, key: &LedgerKey) -> Result<(), PortError> {
+        let key = key.as_key();
+        lock(&self.claimed).remove(&key);
+        lock(&self.sent).insert(key);
+        Ok(())
+    }
+
+    async fn release(&self, key: &LedgerKey) -> Result<(), PortError> {
+        lock(&self.claimed).remove(&key.as_key());
+        Ok(())
+    }
+
+    async fn is_sent(&self, key: &LedgerKey) -> Result<bool, PortError> {
+        Ok(lock(&self.sent).contains(&key.as_key()))
+    }
+}
+
+/// Vendor leases in memory (no expiry; one process only).
+#[derive(Debug, Default)]
+pub struct MemoryLease {
+    held: Mutex<HashMap<VendorName, String>>,
+    counter: Mutex<u64>,
+}
+
+#[async_trait]
+impl VendorLease for MemoryLease {
+    async fn try_acquire(
+        &self,
+        vendor: &VendorName,
+        _ttl: Duration,
+    ) -> Result<Option<LeaseToken>, PortError> {
+        let mut held = lock(&self.held);
+        if held.contains_key(vendor) {
+            return Ok(None);
+        }
+        let mut counter = lock(&self.counter);
+        *counter += 1;
+        let holder = format!("memory-{counter}");
+        held.insert(vendor.clone(), holder.clone());
+        Ok(Some(LeaseToken { vendor: vendor.clone(), holder }))
+    }
+
+    async fn renew(&self, token: &LeaseToken, _ttl: Duration) -> Result<bool, PortError> {
+        Ok(lock(&self.held).get(&token.vendor) == Some(&token.holder))
+    }
+
+    async fn release(&self, token: &LeaseToken) -> Result<bool, PortError> {
+        let mut held = lock(&self.held);
+        if held.get(&token.vendor) == Some(&token.holder) {
+            held.remove(&token.vendor);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+/// A whole in-memory world: every port, one journal, one clock.
+#[derive(Debug, Clone)]
+pub struct MemoryWorld {
+    /// The clock.
+    pub clock: Arc<ManualClock>,
+    /// The journal all ports write to.
+    pub journal: Journal,
+    /// Vendor lists.
+    pub source: Arc<MemorySource>,
+    /// Tickets.
+    pub tickets: Arc<MemoryTickets>,
+    /// SMS, Slack, email.
+    pub notifier: Arc<MemoryNotifier>,
+    /// The registry.
+    pub registry: Arc<MemoryRegistry>,
+    /// The SMS ledger.
+    pub ledger: Arc<MemoryLedger>,
+    /// Vendor leases.
+    pub lease: Arc<MemoryLease>,
+}
+
+impl MemoryWorld {
+    /// A fresh world at the clock's time.
+    pub fn new(clock: Arc<ManualClock>) -> Self {
+        let journal = Journal::new(clock.clone());
+        Self {
+            source: Arc::default(),
+            tickets: Arc::new(MemoryTickets::new(journal.clone())),
+            notifier: Arc::new(MemoryNotifier::new(journal.clone())),
+            registry: Arc::new(MemoryRegistry::new(journal.clone())),
+            ledger: Arc::default(),
+            lease: Arc::default(),
+            journal,
+            clock,
+        }
+    }
+
+    /// The engine's ports over this world.
+    pub fn ports(&self) -> Ports {
+        Ports {
+            source: self.source.clone(),
+            tickets: self.tickets.clone(),
+            notifier: self.notifier.clone(),
+            registry: self.registry.clone(),
+            ledger: self.ledger.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Bruin ticket notes: cleaning, ordering, matching to a dispatch, and the watermark phrases
+//! the rules look for (SPEC §6, §7).
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+use crate::NoteKey;
+
+/// The watermark that starts every note we write.
+pub const WATERMARK: &str = "#*MetTel's IPA*#";
+/// The watermark older notes carry; still recognised.
+pub const LEGACY_WATERMARK: &str = "#*Automation Engine*#";
+
+/// The phrases the rules search the dispatch's notes for (SPEC §7 table).
+pub mod phrases {
+    /// The portal's note: the dispatch is ours.
+    pub const REQUESTED: &str = "Dispatch Management - Dispatch Requested";
+    /// The Confirmed note.
+    pub const CONFIRMED: &str = "Dispatch Management - Dispatch Confirmed";
+    /// The Field Engineer Confirmed note (LIT).
+    pub const FE_CONFIRMED: &str = "Dispatch Management - Field Engineer Confirmed";
+    /// The tech-on-site note.
+    pub const ON_SITE: &str = "Dispatch Management - Field Engineer On Site";
+    /// The Repair Completed note.
+    pub const COMPLETED: &str = "Dispatch Management - Repair Completed";
+    /// The Cancelled note.
+    pub const CANCELLED: &str = "Dispatch Management - Dispatch Cancelled";
+    /// The tech-changed note.
+    pub const TECH_CHANGED: &str = "The Field Engineer assigned to this dispatch has changed";
+    /// The note recording the client's confirmation SMS.
+    pub const CONFIRMED_SMS: &str = "Dispatch confirmation SMS sent to";
+    /// The note recording the tech's confirmation SMS.
+    pub const CONFIRMED_SMS_TECH: &str = "Dispatch confirmation SMS tech sent to";
+
+    /// The note recording the client's reminder `hours` before the appointment.
+    pub fn reminder(hours: u32) -> String {
+        format!("Dispatch {hours}h prior reminder SMS")
+    }
+
+    /// The note recording the tech's reminder `hours` before the appointment.
+    pub fn reminder_tech(hours: u32) -> String {
+        format!("Dispatch {hours}h prior reminder tech SMS")
+    }
+}
+
+/// A line that is exactly this introduces a technician's name on the next line.
+pub const FIELD_ENGINEER_HEADING: &str = "Field Engineer";
+
+/// A note as the Bruin bridge returns it; every field may be missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawTicketNote {
+    /// Bruin's note id.
+    #[serde(rename = "noteId", default)]
+    pub note_id: Option<i64>,
+    /// The text; null or empty notes are dropped.
+    #[serde(rename = "noteValue", default)]
+    pub note_value: Option<String>,
+    /// ISO-8601 with an offset, e.g. `2020-05-28T06:05:54.987-04:00`.
+    #[serde(rename = "createdDate", default)]
+    pub created_date: Option<String>,
+}
+
+/// A non-empty note with its creation instant (when readable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketNote {
+    /// Bruin's note id.
+    pub id: Option<i64>,
+    /// The text.
+    pub text: String,
+    /// When it was written; `None` when the date could not be read.
+    pub created: Option<DateTime<FixedOffset>>,
+}
+
+/// All of a ticket's non-empty notes, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TicketNotes(Vec<TicketNote>);
+
+impl TicketNotes {
+    /// Drops null and empty notes and sorts the rest by instant, oldest first. Notes whose
+    /// date cannot be read are kept (a dropped note could repeat an action) and sort first.
+    pub fn from_raw(raw: impl IntoIterator<Item = RawTicketNote>) -> Self {
+        let mut notes: Vec<TicketNote> = raw
+            .into_iter()
+            .filter_map(|note| {
+                let text = note.note_value.filter(|text| !text.trim().is_empty())?;
+                let created = note
+                    .created_date
+                    .as_deref()
+                    .and_then(|date| DateTime::parse_from_rfc3339(date).ok());
+                Some(TicketNote { id: note.note_id, text, created })
+            })
+            .collect();
+        // Stable: equal instants keep Bruin's order.
+        notes.sort_by_key(|note| note.created.map(|c| c.timestamp_nanos_opt().unwrap_or(0)));
+        Self(notes)
+    }
+
+    /// The notes in order.
+    pub fn as_slice(&self) -> &[TicketNote] {
+        &self.0
+    }
+
+    /// The notes that belong to one dispatch (SPEC §6.3).
+    pub fn for_key(&self, key: &NoteKey) -> DispatchNotes {
+        DispatchNotes(self.0.iter().filter(|note| belongs_to(&note.text, key)).cloned().collect())
+    }
+}
+
+/// Whether a note belongs to `key`: one of its lines holds a watermark followed, after
+/// trimming, by exactly the key. `DIS37405` does not match a note for `DIS374050`.
+pub fn belongs_to(text: &str, key: &NoteKey) -> bool {
+    text.lines().any(|line| {
+        [WATERMARK, LEGACY_WATERMARK].iter().any(|watermark| {
+            line.find(watermark)
+                .map(|at| line[at + watermark.len()..].trim() == key.as_str())
+                .unwrap_or(false)
+        })
+    })
+}
+
+/// The technician names a note records: each line right after a line that is exactly
+/// `Field Engineer` (SPEC §7.1).
+pub fn tech_names_in(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .windows(2)
+        .filter(|pair| pair[0].trim_end() == FIELD_ENGINEER_HEADING)
+        .map(|pair| pair[1].trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// One dispatch's notes, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DispatchNotes(Vec<TicketNote>);
+
+impl DispatchNotes {
+    /// Notes given directly, already ordered oldest first.
+    pub fn from_ordered(notes: Vec<TicketNote>) -> Self {
+        Self(notes)
+    }
+
+    /// Whether one of the notes contains `phrase`.
+    pub fn has(&self, phrase: &str) -> bool {
+        self.0.iter().any(|note| note.text.contains(phrase))
+    }
+
+    /// The notes, oldest first.
+    pub fn as_slice(&self) -> &[TicketNote] {
+        &self.0
+    }
+
+    /// The technician on record: the last name found in the baseline notes (those containing
+    /// `baseline_phrase`) and the tech-changed notes, oldest first.
+    pub fn tech_on_record(&self, baseline_phrase: &str) -> Option<String> {
+        self.0
+            .iter()
+            .filter(|note| {
+                note.text.contains(baseline_phrase) || note.text.contains(phrases::TECH_CHANGED)
+            })
+            .flat_map(|note| tech_names_in(&note.text))
+            .last()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(id: i64, value: Option<&str>, date: &str) -> RawTicketNote {
+        RawTicketNote {
+            note_id: Some(id),
+            note_value: value.map(str::to_owned),
+            created_date: Some(date.to_owned()),
+        }
+    }
+
+    fn key(text: &str) -> NoteKey {
+        NoteKey::parse(text).unwrap()
+    }
+
+    #[test]
+    fn empty_notes_are_dropped_and_the_rest_sorted_by_instant() {
+        let notes = TicketNotes::from_raw([
+            raw(1, Some("third"), "2020-05-28T08:15:01.1-04:00"),
+            raw(2, None, "2020-05-28T06:05:54.987-04:00"),
+            raw(3, Some(""), "2020-05-28T06:05:54.987-04:00"),
+            // 10:00Z, earlier than 06:06-04:00 = 10:06Z although it reads later.
+            raw(4, Some("first"), "2020-05-28T12:00:00+02:00"),
+            raw(5, Some("second"), "2020-05-28T06:06:40.27-04:00"),
+            RawTicketNote { note_id: Some(6), note_value: Some("undated".into()), created_date: None },
+        ]);
+        let texts: Vec<&str> = notes.as_slice().iter().map(|n| n.text.as_str()).collect();
+        assert_eq!(texts, ["undated", "first", "second", "third"]);
+    }
+
+    #[test]
+    fn matching_needs_the_exact_key_after_a_watermark() {
+        let cases = [
+            ("#*MetTel's IPA*# DIS37405\nDispatch Management - Dispatch Requested", "DIS37405", true),
+            ("#*MetTel's IPA*# DIS374050\nDispatch Management - Dispatch Requested", "DIS37405", false),
+            ("#*MetTel's IPA*# IGZ_00012\nx", "IGZ_0001", false),
+            ("#*Automation Engine*# DIS37405\nx", "DIS37405", true),
+            ("#*MetTel's IPA*#   DIS37405  \r\nx", "DIS37405", true),
+            ("header\n#*MetTel's IPA*# DIS37405", "DIS37405", true),
+            ("DIS37405 without a watermark", "DIS37405", false),
+            ("#*MetTel's IPA*#\nDIS37405", "DIS37405", false),
+        ];
+        for (text, note_key, expected) in cases {
+            assert_eq!(belongs_to(text, &key(note_key)), expected, "{text:?} vs {note_key}");
+        }
+    }
+
+    #[test]
+    fn tech_on_record_is_the_last_name_in_baseline_and_change_notes() {
+        let note = |text: &str| TicketNote { id: None, text: text.to_owned(), created: None };
+        let notes = DispatchNotes::from_ordered(vec![
+            note("#*MetTel's IPA*# D\nDispatch Management - Field Engineer Confirmed\n\nField Engineer\nJoe Malone\n+1 212"),
+            note("#*MetTel's IPA*# D\nSomething else\nField Engineer\nNot Counted"),
+            note("#*MetTel's IPA*# D\nThe Field Engineer assigned to this dispatch has changed.\nReference: 1\n\nField Engineer\nHulk Hogan\n+1"),
+        ]);
+        assert_eq!(notes.tech_on_record(phrases::FE_CONFIRMED).as_deref(), Some("Hulk Hogan"));
+        assert_eq!(DispatchNotes::default().tech_on_record(phrases::CONFIRMED), None);
+        assert_eq!(tech_names_in("Field Engineers\nX"), Vec::<String>::new());
+        assert_eq!(tech_names_in("Field Engineer\r\nJane\r\n"), vec!["Jane".to_owned()]);
+    }
+
+    #[test]
+    fn reminder_phrases_do_not_overlap() {
+        assert!(!phrases::reminder(12).contains(&phrases::reminder(2)));
+        assert!(!phrases::reminder_tech(2).contains(&phrases::reminder(2)));
+    }
+}

@@ -1,0 +1,1 @@
+//! Real service processes for tests; filled in by the infrastructure work.
