@@ -54,7 +54,8 @@ impl Executor<'_> {
         for (taken, step) in steps.iter().enumerate() {
             let result = match step {
                 Step::Blocked(blocked) => {
-                    Err(format!("{} not taken: {}", blocked.kind, blocked.reason))
+                    self.fail(dispatch, format!("{} not taken: {}", blocked.kind, blocked.reason))
+                        .await
                 }
                 Step::Act(action) => self.act(dispatch, action).await,
             };

@@ -1,0 +1,112 @@
+//! Shared builders for the domain's tests: templates from `templates/`, dispatches and notes.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use domain::{
+    Appointment, Dispatch, DispatchNotes, DispatchNumber, NoteKey, PhoneE164, Status, TemplateSource,
+    TicketId, TicketNote, Templates, VendorName, VendorPolicy,
+};
+
+pub const LIT_TEMPLATES: &[TemplateSource] = &[
+    ("confirmed_note", include_str!("../../../../templates/lit/confirmed_note.hbs")),
+    ("confirmed_sms", include_str!("../../../../templates/lit/confirmed_sms.hbs")),
+    ("fe_confirmed_note", include_str!("../../../../templates/lit/fe_confirmed_note.hbs")),
+    ("fe_assigned_sms", include_str!("../../../../templates/lit/fe_assigned_sms.hbs")),
+];
+
+pub const CTS_TEMPLATES: &[TemplateSource] = &[
+    ("confirmed_note", include_str!("../../../../templates/cts/confirmed_note.hbs")),
+    ("confirmed_sms", include_str!("../../../../templates/cts/confirmed_sms.hbs")),
+];
+
+pub const LIT_FIELDS: &[&str] = &["date_of_dispatch", "time_of_dispatch", "time_zone"];
+
+pub fn lit_policy() -> VendorPolicy {
+    VendorPolicy { field_engineer_step: true, confirmed_needs_tech: false }
+}
+
+pub fn cts_policy() -> VendorPolicy {
+    VendorPolicy { field_engineer_step: false, confirmed_needs_tech: true }
+}
+
+pub fn lit_templates() -> Templates {
+    Templates::build(lit_policy(), LIT_TEMPLATES, LIT_FIELDS, &BTreeMap::new()).unwrap()
+}
+
+pub fn cts_templates() -> Templates {
+    Templates::build(cts_policy(), CTS_TEMPLATES, &[], &BTreeMap::new()).unwrap()
+}
+
+/// The appointment every test dispatch has: Mar 16, 2020 @ 04:00 PM Pacific.
+pub fn appointment() -> Appointment {
+    Appointment::localise(
+        "2020-03-16".parse().unwrap(),
+        "16:00:00".parse().unwrap(),
+        "Pacific Time",
+    )
+    .unwrap()
+}
+
+/// `hours` before the appointment (negative: after it).
+pub fn hours_before(hours: f64) -> DateTime<Utc> {
+    appointment().instant.with_timezone(&Utc) - Duration::seconds((hours * 3600.0) as i64)
+}
+
+pub const CLIENT: &str = "+12123595129";
+pub const TECH: &str = "+12123595130";
+
+/// A confirmed LIT dispatch with everything present.
+pub fn lit_dispatch(status: Status) -> Dispatch {
+    let mut dispatch = Dispatch::new(
+        VendorName::parse("LIT").unwrap(),
+        DispatchNumber::parse("DIS37405").unwrap(),
+        TicketId::parse("3544800").unwrap(),
+        status,
+        "Request Confirmed",
+    );
+    dispatch.note_key = Some(NoteKey::parse("DIS37405").unwrap());
+    dispatch.appointment = Some(appointment());
+    dispatch.appointment_raw = Some("2020-03-16 4PM-6PM Pacific Time".into());
+    dispatch.tech_name = Some("Joe Malone".into());
+    dispatch.tech_phone = Some(PhoneE164::parse_us(TECH).unwrap());
+    dispatch.tech_phone_raw = Some("+1 (212) 359-5130".into());
+    dispatch.client_phone = Some(PhoneE164::parse_us(CLIENT).unwrap());
+    dispatch.site = Some("Red Rose Inn".into());
+    dispatch.street = Some("160 Broadway".into());
+    for (key, value) in [
+        ("date_of_dispatch", "2020-03-16"),
+        ("time_of_dispatch", "4PM-6PM"),
+        ("time_zone", "Pacific Time"),
+    ] {
+        dispatch.template_fields.insert(key.into(), value.into());
+    }
+    dispatch
+}
+
+/// A confirmed CTS dispatch with everything present.
+pub fn cts_dispatch(status: Status) -> Dispatch {
+    let mut dispatch = lit_dispatch(status);
+    dispatch.vendor = VendorName::parse("CTS").unwrap();
+    dispatch.dispatch_number = DispatchNumber::parse("S-12345").unwrap();
+    dispatch.note_key = Some(NoteKey::parse("IGZ_0001").unwrap());
+    dispatch.template_fields.clear();
+    dispatch.registry_fields.insert("igz_dispatch_number".into(), "IGZ_0001".into());
+    dispatch
+}
+
+/// Notes for `key`, one per text, in the given order.
+pub fn notes(key: &str, texts: &[&str]) -> DispatchNotes {
+    DispatchNotes::from_ordered(
+        texts
+            .iter()
+            .map(|text| TicketNote {
+                id: None,
+                text: format!("#*MetTel's IPA*# {key}\n{text}"),
+                created: None,
+            })
+            .collect(),
+    )
+}
