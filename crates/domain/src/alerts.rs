@@ -26,7 +26,9 @@ impl FromStr for AlertLevel {
         match text.trim().to_ascii_lowercase().as_str() {
             "all" => Ok(AlertLevel::All),
             "errors" => Ok(AlertLevel::Errors),
-            other => Err(format!("alert level must be `all` or `errors`, not `{other}`")),
+            other => Err(format!(
+                "alert level must be `all` or `errors`, not `{other}`"
+            )),
         }
     }
 }
@@ -58,7 +60,9 @@ pub struct Alerts<'a> {
 
 impl fmt::Debug for Alerts<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Alerts").field("level", &self.level).finish_non_exhaustive()
+        f.debug_struct("Alerts")
+            .field("level", &self.level)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,7 +89,8 @@ impl<'a> Alerts<'a> {
 
     /// `[dispatch-monitor] [LIT] <event>`; vendor-level alerts are always posted.
     pub async fn vendor(&self, vendor: &VendorName, event: &str) {
-        self.post(&format!("[dispatch-monitor] [{vendor}] {event}")).await;
+        self.post(&format!("[dispatch-monitor] [{vendor}] {event}"))
+            .await;
     }
 
     async fn post(&self, line: &str) {
@@ -101,8 +106,14 @@ impl<'a> Alerts<'a> {
 pub fn dispatch_line(templates: &Templates, dispatch: &Dispatch, event: &str) -> String {
     let mut context = TemplateContext::new();
     context.insert("VENDOR".into(), Value::String(dispatch.vendor.to_string()));
-    context.insert("dispatch_number".into(), Value::String(dispatch.dispatch_number.to_string()));
-    context.insert("ticket_id".into(), Value::String(dispatch.ticket_id.to_string()));
+    context.insert(
+        "dispatch_number".into(),
+        Value::String(dispatch.dispatch_number.to_string()),
+    );
+    context.insert(
+        "ticket_id".into(),
+        Value::String(dispatch.ticket_id.to_string()),
+    );
     context.insert("event".into(), Value::String(event.to_owned()));
     match templates.render(TemplateName::Alert, &context) {
         Ok(line) => line.trim_end().to_owned(),

@@ -1,6 +1,8 @@
 //! Appointment instants, US zone names and the display text both vendors share (SPEC §5.1–5.3).
 
-use chrono::{DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveTime, Offset, TimeZone};
+use chrono::{
+    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveTime, Offset, TimeZone,
+};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -22,7 +24,10 @@ impl Appointment {
         let zone = UsZone::parse(zone_text)?;
         let instant = localise_in(zone.tz, date.and_time(time));
         let display = format!("{} {}", instant.format("%b %d, %Y @ %I:%M %p"), zone.word);
-        Some(Self { instant: instant.fixed_offset(), display })
+        Some(Self {
+            instant: instant.fixed_offset(),
+            display,
+        })
     }
 }
 
@@ -68,12 +73,19 @@ impl UsZone {
     /// case too), or an IANA name such as `America/Chicago` or `US/Pacific`.
     pub fn parse(text: &str) -> Option<Self> {
         let trimmed = text.trim();
-        let reduced: String = trimmed.replace("Time", "").replace("TIME", "").replace("time", "");
+        let reduced: String = trimmed
+            .replace("Time", "")
+            .replace("TIME", "")
+            .replace("time", "");
         let reduced: String = reduced.chars().filter(|c| !c.is_whitespace()).collect();
-        if let Some((word, tz)) =
-            US_ZONE_WORDS.iter().find(|(word, _)| word.eq_ignore_ascii_case(&reduced))
+        if let Some((word, tz)) = US_ZONE_WORDS
+            .iter()
+            .find(|(word, _)| word.eq_ignore_ascii_case(&reduced))
         {
-            return Some(Self { tz: *tz, word: (*word).to_owned() });
+            return Some(Self {
+                tz: *tz,
+                word: (*word).to_owned(),
+            });
         }
         let tz: Tz = trimmed.parse().ok()?;
         // An IANA name for one of the US zones shows that zone's word; any other its own name.
@@ -116,12 +128,36 @@ mod tests {
     #[test]
     fn zones_localise_with_their_offsets_and_words() {
         let cases = [
-            ("Pacific Time", "2020-03-16T16:00:00-07:00", "Mar 16, 2020 @ 04:00 PM Pacific"),
-            ("Arizona", "2020-03-16T16:00:00-07:00", "Mar 16, 2020 @ 04:00 PM Arizona"),
-            ("America/Chicago", "2020-03-16T16:00:00-05:00", "Mar 16, 2020 @ 04:00 PM Central"),
-            ("US/Eastern", "2020-03-16T16:00:00-04:00", "Mar 16, 2020 @ 04:00 PM Eastern"),
-            ("eastern time", "2020-03-16T16:00:00-04:00", "Mar 16, 2020 @ 04:00 PM Eastern"),
-            ("Europe/Paris", "2020-03-16T16:00:00+01:00", "Mar 16, 2020 @ 04:00 PM Europe/Paris"),
+            (
+                "Pacific Time",
+                "2020-03-16T16:00:00-07:00",
+                "Mar 16, 2020 @ 04:00 PM Pacific",
+            ),
+            (
+                "Arizona",
+                "2020-03-16T16:00:00-07:00",
+                "Mar 16, 2020 @ 04:00 PM Arizona",
+            ),
+            (
+                "America/Chicago",
+                "2020-03-16T16:00:00-05:00",
+                "Mar 16, 2020 @ 04:00 PM Central",
+            ),
+            (
+                "US/Eastern",
+                "2020-03-16T16:00:00-04:00",
+                "Mar 16, 2020 @ 04:00 PM Eastern",
+            ),
+            (
+                "eastern time",
+                "2020-03-16T16:00:00-04:00",
+                "Mar 16, 2020 @ 04:00 PM Eastern",
+            ),
+            (
+                "Europe/Paris",
+                "2020-03-16T16:00:00+01:00",
+                "Mar 16, 2020 @ 04:00 PM Europe/Paris",
+            ),
         ];
         for (zone, instant, display) in cases {
             let appointment = at("2020-03-16", "16:00", zone).unwrap();

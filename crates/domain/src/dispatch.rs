@@ -135,8 +135,13 @@ mod tests {
             Status::Requested,
             "Open",
         );
-        assert_eq!(dispatch.registry_value(), serde_json::json!({"ticket_id": "42"}));
-        dispatch.registry_fields.insert("igz_dispatch_number".into(), "IGZ_1".into());
+        assert_eq!(
+            dispatch.registry_value(),
+            serde_json::json!({"ticket_id": "42"})
+        );
+        dispatch
+            .registry_fields
+            .insert("igz_dispatch_number".into(), "IGZ_1".into());
         assert_eq!(
             dispatch.registry_value(),
             serde_json::json!({"ticket_id": "42", "igz_dispatch_number": "IGZ_1"})

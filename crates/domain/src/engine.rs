@@ -13,7 +13,9 @@ use tracing::Instrument;
 use crate::alerts::{AlertLevel, Alerts, Outcome};
 use crate::executor::{Execution, Executor};
 use crate::notes::phrases;
-use crate::ports::{Clock, DispatchRegistry, DispatchSource, Notifier, PortError, SmsLedger, TicketRepository};
+use crate::ports::{
+    Clock, DispatchRegistry, DispatchSource, Notifier, PortError, SmsLedger, TicketRepository,
+};
 use crate::rules::{self, LedgerFacts, RuleInput, RuleSettings, Step};
 use crate::{
     Dispatch, ListError, SkipReason, Status, TemplateError, Templates, TicketNotes, VendorAdapter,
@@ -56,7 +58,11 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { concurrency: 8, rules: RuleSettings::default(), alert_level: AlertLevel::All }
+        Self {
+            concurrency: 8,
+            rules: RuleSettings::default(),
+            alert_level: AlertLevel::All,
+        }
     }
 }
 
@@ -192,7 +198,11 @@ pub struct Engine {
 impl Engine {
     /// An engine with no vendors yet.
     pub fn new(ports: Ports, settings: EngineSettings) -> Self {
-        Self { ports, settings, vendors: Vec::new() }
+        Self {
+            ports,
+            settings,
+            vendors: Vec::new(),
+        }
     }
 
     /// Adds a vendor, building and checking its templates (common ones overridden by the
@@ -214,7 +224,10 @@ impl Engine {
 
     /// The configured vendors, in the order they were added.
     pub fn vendors(&self) -> Vec<VendorName> {
-        self.vendors.iter().map(|entry| entry.adapter.name().clone()).collect()
+        self.vendors
+            .iter()
+            .map(|entry| entry.adapter.name().clone())
+            .collect()
     }
 
     /// The settings.
@@ -224,14 +237,21 @@ impl Engine {
 
     /// Runs one cycle of `vendor`. Fetch and shape failures alert and return an error; every
     /// per-dispatch failure is alerted and reported, never returned.
-    pub async fn run_cycle(&self, vendor: &VendorName, mode: Mode) -> Result<CycleReport, CycleError> {
+    pub async fn run_cycle(
+        &self,
+        vendor: &VendorName,
+        mode: Mode,
+    ) -> Result<CycleReport, CycleError> {
         let entry = self
             .vendors
             .iter()
             .find(|entry| entry.adapter.name() == vendor)
             .ok_or_else(|| CycleError::UnknownVendor(vendor.to_string()))?;
         let started = Instant::now();
-        let result = self.cycle(entry, mode).instrument(tracing::info_span!("cycle", vendor = %vendor)).await;
+        let result = self
+            .cycle(entry, mode)
+            .instrument(tracing::info_span!("cycle", vendor = %vendor))
+            .await;
         let outcome = if result.is_ok() { "ok" } else { "failed" };
         metrics::histogram!("dispatch_monitor_cycle_duration_seconds", "vendor" => vendor.to_string(), "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
@@ -246,7 +266,10 @@ impl Engine {
         let body = match self.ports.source.fetch_dispatches(vendor).await {
             Ok(body) => body,
             Err(error) => {
-                let error = CycleError::Fetch { vendor: vendor.clone(), error };
+                let error = CycleError::Fetch {
+                    vendor: vendor.clone(),
+                    error,
+                };
                 tracing::error!(%error, "vendor cycle skipped");
                 if mode == Mode::Execute {
                     alerts.vendor(vendor, &error.to_string()).await;
@@ -276,7 +299,10 @@ impl Engine {
                     if let Some(&earlier) = index_by_number.get(&number) {
                         // One ticket-details request per dispatch per cycle: the later record wins.
                         tracing::warn!(dispatch_number = %number, "dispatch listed twice; the later record is used");
-                        skipped_records.push(SkipReason::new(Some(&number), "listed twice; the later record is used"));
+                        skipped_records.push(SkipReason::new(
+                            Some(&number),
+                            "listed twice; the later record is used",
+                        ));
                         dispatches[earlier] = dispatch;
                     } else {
                         index_by_number.insert(number, dispatches.len());
@@ -305,8 +331,17 @@ impl Engine {
             .collect()
             .await;
 
-        tracing::info!(records = record_count, skipped = skipped_records.len(), "cycle finished");
-        Ok(CycleReport { vendor: vendor.clone(), records: record_count, skipped_records, dispatches: reports })
+        tracing::info!(
+            records = record_count,
+            skipped = skipped_records.len(),
+            "cycle finished"
+        );
+        Ok(CycleReport {
+            vendor: vendor.clone(),
+            records: record_count,
+            skipped_records,
+            dispatches: reports,
+        })
     }
 
     async fn process(&self, entry: &VendorEntry, dispatch: Dispatch, mode: Mode) -> DispatchReport {
@@ -331,21 +366,35 @@ impl Engine {
                 let event = format!("ticket details request failed: {error}");
                 tracing::warn!(event = %event, "dispatch skipped this cycle");
                 if mode == Mode::Execute {
-                    alerts.dispatch(templates, &dispatch, Outcome::Failure, &event).await;
+                    alerts
+                        .dispatch(templates, &dispatch, Outcome::Failure, &event)
+                        .await;
                 }
-                return report(dispatch, DispatchOutcome::DetailsFailed { error: error.to_string() });
+                return report(
+                    dispatch,
+                    DispatchOutcome::DetailsFailed {
+                        error: error.to_string(),
+                    },
+                );
             }
         };
         let Some(note_key) = dispatch.note_key.clone() else {
             tracing::debug!("no note key; never ours");
-            return report(dispatch, DispatchOutcome::NotOurs { reason: "no note key".into() });
+            return report(
+                dispatch,
+                DispatchOutcome::NotOurs {
+                    reason: "no note key".into(),
+                },
+            );
         };
         let notes = TicketNotes::from_raw(raw_notes).for_key(&note_key);
         if !notes.has(phrases::REQUESTED) {
             tracing::debug!("no Dispatch Requested note for this dispatch; not ours");
             return report(
                 dispatch,
-                DispatchOutcome::NotOurs { reason: "no Dispatch Requested note".into() },
+                DispatchOutcome::NotOurs {
+                    reason: "no Dispatch Requested note".into(),
+                },
             );
         }
 
@@ -353,7 +402,10 @@ impl Engine {
             match self
                 .ports
                 .registry
-                .register(dispatch.dispatch_number.as_str(), &dispatch.registry_value())
+                .register(
+                    dispatch.dispatch_number.as_str(),
+                    &dispatch.registry_value(),
+                )
                 .await
             {
                 Ok(true) => tracing::info!("dispatch registered"),
@@ -361,7 +413,9 @@ impl Engine {
                 Err(error) => {
                     let event = format!("registry write failed: {error}");
                     tracing::warn!(event = %event, "registry write failed; retried next cycle");
-                    alerts.dispatch(templates, &dispatch, Outcome::Failure, &event).await;
+                    alerts
+                        .dispatch(templates, &dispatch, Outcome::Failure, &event)
+                        .await;
                 }
             }
         }
@@ -391,10 +445,14 @@ impl Engine {
                     let event = format!("SMS ledger unavailable: {error}");
                     tracing::warn!(event = %event, "dispatch skipped this cycle");
                     if mode == Mode::Execute {
-                        alerts.dispatch(templates, &dispatch, Outcome::Failure, &event).await;
+                        alerts
+                            .dispatch(templates, &dispatch, Outcome::Failure, &event)
+                            .await;
                     }
                     return DispatchReport {
-                        outcome: DispatchOutcome::LedgerUnavailable { error: error.to_string() },
+                        outcome: DispatchOutcome::LedgerUnavailable {
+                            error: error.to_string(),
+                        },
                         steps: draft.steps,
                         skipped_rules: draft.skipped,
                         dispatch,
@@ -402,7 +460,10 @@ impl Engine {
                 }
             }
         }
-        let plan = rules::plan(&RuleInput { ledger: &facts, ..input });
+        let plan = rules::plan(&RuleInput {
+            ledger: &facts,
+            ..input
+        });
         for reason in &plan.skipped {
             tracing::info!(%reason, "rule skipped");
         }
@@ -419,6 +480,11 @@ impl Engine {
                 DispatchOutcome::Executed(executor.execute(&dispatch, &plan.steps).await)
             }
         };
-        DispatchReport { dispatch, outcome, steps: plan.steps, skipped_rules: plan.skipped }
+        DispatchReport {
+            dispatch,
+            outcome,
+            steps: plan.steps,
+            skipped_rules: plan.skipped,
+        }
     }
 }

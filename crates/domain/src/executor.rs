@@ -44,7 +44,9 @@ pub struct Executor<'a> {
 
 impl std::fmt::Debug for Executor<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").field("alerts", &self.alerts).finish_non_exhaustive()
+        f.debug_struct("Executor")
+            .field("alerts", &self.alerts)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,13 +56,19 @@ impl Executor<'_> {
         for (taken, step) in steps.iter().enumerate() {
             let result = match step {
                 Step::Blocked(blocked) => {
-                    self.fail(dispatch, format!("{} not taken: {}", blocked.kind, blocked.reason))
-                        .await
+                    self.fail(
+                        dispatch,
+                        format!("{} not taken: {}", blocked.kind, blocked.reason),
+                    )
+                    .await
                 }
                 Step::Act(action) => self.act(dispatch, action).await,
             };
             if let Err(reason) = result {
-                return Execution::Stopped { steps: taken, reason };
+                return Execution::Stopped {
+                    steps: taken,
+                    reason,
+                };
             }
         }
         Execution::Completed { steps: steps.len() }
@@ -68,7 +76,9 @@ impl Executor<'_> {
 
     async fn fail(&self, dispatch: &Dispatch, event: String) -> Result<(), String> {
         tracing::warn!(event = %event, "dispatch stopped for this cycle");
-        self.alerts.dispatch(self.templates, dispatch, Outcome::Failure, &event).await;
+        self.alerts
+            .dispatch(self.templates, dispatch, Outcome::Failure, &event)
+            .await;
         Err(event)
     }
 
@@ -84,7 +94,10 @@ impl Executor<'_> {
             match self.ledger.claim(&sms.key).await {
                 Err(error) => {
                     return self
-                        .fail(dispatch, format!("{}: SMS ledger unavailable: {error}", action.kind))
+                        .fail(
+                            dispatch,
+                            format!("{}: SMS ledger unavailable: {error}", action.kind),
+                        )
                         .await;
                 }
                 Ok(Claim::AlreadySent) => {
@@ -106,7 +119,10 @@ impl Executor<'_> {
                     tracing::warn!(%release_error, key = %sms.key.as_key(), "could not release the SMS claim; it expires by itself");
                 }
                 return self
-                    .fail(dispatch, format!("{} to {} failed: {error}", action.kind, sms.to))
+                    .fail(
+                        dispatch,
+                        format!("{} to {} failed: {error}", action.kind, sms.to),
+                    )
                     .await;
             }
             metrics::counter!("dispatch_monitor_sms_total", "vendor" => vendor.clone(), "outcome" => "sent").increment(1);
@@ -119,16 +135,26 @@ impl Executor<'_> {
                         self.templates,
                         dispatch,
                         Outcome::Failure,
-                        &format!("{} sent to {} but the SMS ledger could not record it: {error}", action.kind, sms.to),
+                        &format!(
+                            "{} sent to {} but the SMS ledger could not record it: {error}",
+                            action.kind, sms.to
+                        ),
                     )
                     .await;
             }
         }
 
-        if let Err(error) = self.tickets.append_note(&dispatch.ticket_id, &action.note).await {
+        if let Err(error) = self
+            .tickets
+            .append_note(&dispatch.ticket_id, &action.note)
+            .await
+        {
             metrics::counter!("dispatch_monitor_notes_total", "vendor" => vendor.clone(), "outcome" => "failed").increment(1);
             return self
-                .fail(dispatch, format!("{}: appending the note failed: {error}", action.kind))
+                .fail(
+                    dispatch,
+                    format!("{}: appending the note failed: {error}", action.kind),
+                )
                 .await;
         }
         metrics::counter!("dispatch_monitor_notes_total", "vendor" => vendor.clone(), "outcome" => "appended").increment(1);
@@ -136,22 +162,33 @@ impl Executor<'_> {
         let event = if sent_to.is_empty() {
             format!("{}: note appended", action.kind)
         } else {
-            format!("{}: SMS sent to {} and note appended", action.kind, sent_to.join(", "))
+            format!(
+                "{}: SMS sent to {} and note appended",
+                action.kind,
+                sent_to.join(", ")
+            )
         };
         tracing::info!(event = %event, "action taken");
-        self.alerts.dispatch(self.templates, dispatch, Outcome::Success, &event).await;
+        self.alerts
+            .dispatch(self.templates, dispatch, Outcome::Success, &event)
+            .await;
 
         if let Some(email) = &action.email {
             match self.notifier.send_email(email).await {
                 Ok(()) => {
                     let event = format!("cancellation email sent to {}", email.recipients);
-                    self.alerts.dispatch(self.templates, dispatch, Outcome::Success, &event).await;
+                    self.alerts
+                        .dispatch(self.templates, dispatch, Outcome::Success, &event)
+                        .await;
                 }
                 Err(error) => {
                     // The note is in place, so this is not retried; the alert tells an operator.
-                    let event = format!("cancellation email to {} failed: {error}", email.recipients);
+                    let event =
+                        format!("cancellation email to {} failed: {error}", email.recipients);
                     tracing::warn!(event = %event, "email failed");
-                    self.alerts.dispatch(self.templates, dispatch, Outcome::Failure, &event).await;
+                    self.alerts
+                        .dispatch(self.templates, dispatch, Outcome::Failure, &event)
+                        .await;
                 }
             }
         }

@@ -18,7 +18,11 @@ pub struct InvalidValue {
 
 impl InvalidValue {
     fn new(what: &'static str, value: &str, why: &'static str) -> Self {
-        Self { what, value: value.to_owned(), why }
+        Self {
+            what,
+            value: value.to_owned(),
+            why,
+        }
     }
 }
 
@@ -34,7 +38,11 @@ impl TicketId {
             return Err(InvalidValue::new("ticket id", text, "it is empty"));
         }
         if !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InvalidValue::new("ticket id", text, "it must be all digits"));
+            return Err(InvalidValue::new(
+                "ticket id",
+                text,
+                "it must be all digits",
+            ));
         }
         Ok(Self(text.to_owned()))
     }
@@ -84,7 +92,11 @@ impl PhoneE164 {
         let number = phonenumber::parse(Some(phonenumber::country::Id::US), &digits)
             .map_err(|_| InvalidValue::new("phone number", text, "it is not a US number"))?;
         if number.code().value() != 1 {
-            return Err(InvalidValue::new("phone number", text, "it is not a US number"));
+            return Err(InvalidValue::new(
+                "phone number",
+                text,
+                "it is not a US number",
+            ));
         }
         let national = number.national().to_string();
         if national.len() != 10 {
@@ -146,7 +158,11 @@ impl NoteKey {
             return Err(InvalidValue::new("note key", text, "it is empty"));
         }
         if trimmed.contains(['\n', '\r']) {
-            return Err(InvalidValue::new("note key", text, "it spans several lines"));
+            return Err(InvalidValue::new(
+                "note key",
+                text,
+                "it spans several lines",
+            ));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -229,7 +245,10 @@ impl VendorName {
         if text.is_empty() {
             return Err(InvalidValue::new("vendor name", text, "it is empty"));
         }
-        if !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if !text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(InvalidValue::new(
                 "vendor name",
                 text,
@@ -278,7 +297,14 @@ mod tests {
         for good in ["3544800", "0", "4694961"] {
             assert_eq!(TicketId::parse(good).unwrap().as_str(), good);
         }
-        for bad in ["4663397|IW24654081", "712637/IW76236", "123-3123", "as|asdf", "", " 12"] {
+        for bad in [
+            "4663397|IW24654081",
+            "712637/IW76236",
+            "123-3123",
+            "as|asdf",
+            "",
+            " 12",
+        ] {
             assert!(TicketId::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -299,7 +325,11 @@ mod tests {
         ];
         for (input, expected) in cases {
             let got = PhoneE164::parse_us(input).ok();
-            assert_eq!(got.as_ref().map(PhoneE164::as_str), *expected, "input {input:?}");
+            assert_eq!(
+                got.as_ref().map(PhoneE164::as_str),
+                *expected,
+                "input {input:?}"
+            );
         }
         assert_eq!(PhoneE164::parse_optional(None), None);
         let phone = PhoneE164::parse_us("(202) 772-3610").unwrap();
@@ -311,7 +341,10 @@ mod tests {
         assert_eq!(NoteKey::parse(" IGZ_0001 ").unwrap().as_str(), "IGZ_0001");
         assert!(NoteKey::parse("  ").is_err());
         assert!(NoteKey::parse("A\nB").is_err());
-        assert_eq!(DispatchNumber::parse("DIS37405").unwrap().as_str(), "DIS37405");
+        assert_eq!(
+            DispatchNumber::parse("DIS37405").unwrap().as_str(),
+            "DIS37405"
+        );
         assert!(DispatchNumber::parse("").is_err());
     }
 

@@ -26,11 +26,13 @@ pub mod rules;
 
 pub use appointment::{Appointment, UsZone};
 pub use dispatch::{Dispatch, VendorPolicy, join_present};
-pub use engine::{CycleError, CycleReport, DispatchOutcome, DispatchReport, Engine, EngineSettings, Mode, Ports};
+pub use engine::{
+    CycleError, CycleReport, DispatchOutcome, DispatchReport, Engine, EngineSettings, Mode, Ports,
+};
 pub use ids::{DispatchNumber, InvalidValue, NoteKey, PhoneE164, TicketId, VendorName};
 pub use notes::{
-    DispatchNotes, LEGACY_WATERMARK, RawTicketNote, TicketNote, TicketNotes, WATERMARK,
-    belongs_to, phrases, tech_names_in,
+    DispatchNotes, LEGACY_WATERMARK, RawTicketNote, TicketNote, TicketNotes, WATERMARK, belongs_to,
+    phrases, tech_names_in,
 };
 pub use status::Status;
 pub use templates::{

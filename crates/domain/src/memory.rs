@@ -16,7 +16,9 @@ use crate::ports::{
 use crate::{PhoneE164, RawTicketNote, TicketId, VendorName};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A clock that only moves when told to.
@@ -94,18 +96,26 @@ pub struct Journal {
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Journal").field("entries", &lock(&self.entries).len()).finish()
+        f.debug_struct("Journal")
+            .field("entries", &lock(&self.entries).len())
+            .finish()
     }
 }
 
 impl Journal {
     /// An empty journal stamped by `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { entries: Arc::default(), clock }
+        Self {
+            entries: Arc::default(),
+            clock,
+        }
     }
 
     fn record(&self, event: JournalEvent) {
-        lock(&self.entries).push(JournalEntry { at: self.clock.now(), event });
+        lock(&self.entries).push(JournalEntry {
+            at: self.clock.now(),
+            event,
+        });
     }
 
     /// Every entry so far.
@@ -170,11 +180,14 @@ impl MemoryTickets {
     /// Adds a note as another service (the portal) would, without journaling it.
     pub fn seed_note(&self, ticket: &TicketId, text: &str, created: DateTime<Utc>) {
         let id = self.take_id();
-        lock(&self.notes).entry(ticket.clone()).or_default().push(RawTicketNote {
-            note_id: Some(id),
-            note_value: Some(text.to_owned()),
-            created_date: Some(created.to_rfc3339()),
-        });
+        lock(&self.notes)
+            .entry(ticket.clone())
+            .or_default()
+            .push(RawTicketNote {
+                note_id: Some(id),
+                note_value: Some(text.to_owned()),
+                created_date: Some(created.to_rfc3339()),
+            });
     }
 
     /// The ticket's notes' texts, in the order written.
@@ -210,16 +223,25 @@ impl TicketRepository for MemoryTickets {
 
     async fn append_note(&self, ticket: &TicketId, note: &str) -> Result<(), PortError> {
         if lock(&self.failing_appends).contains(ticket) {
-            return Err(PortError::Rejected { status: 500, detail: "Bruin is failing".into() });
+            return Err(PortError::Rejected {
+                status: 500,
+                detail: "Bruin is failing".into(),
+            });
         }
         let id = self.take_id();
         let created = self.journal.clock.now();
-        lock(&self.notes).entry(ticket.clone()).or_default().push(RawTicketNote {
-            note_id: Some(id),
-            note_value: Some(note.to_owned()),
-            created_date: Some(created.to_rfc3339()),
+        lock(&self.notes)
+            .entry(ticket.clone())
+            .or_default()
+            .push(RawTicketNote {
+                note_id: Some(id),
+                note_value: Some(note.to_owned()),
+                created_date: Some(created.to_rfc3339()),
+            });
+        self.journal.record(JournalEvent::Note {
+            ticket: ticket.clone(),
+            text: note.to_owned(),
         });
-        self.journal.record(JournalEvent::Note { ticket: ticket.clone(), text: note.to_owned() });
         Ok(())
     }
 }
@@ -234,7 +256,10 @@ pub struct MemoryNotifier {
 impl MemoryNotifier {
     /// Journals into `journal`.
     pub fn new(journal: Journal) -> Self {
-        Self { journal, failing_sms: Mutex::new(false) }
+        Self {
+            journal,
+            failing_sms: Mutex::new(false),
+        }
     }
 
     /// Makes every SMS fail (or succeed again).
@@ -249,7 +274,10 @@ impl Notifier for MemoryNotifier {
         if *lock(&self.failing_sms) {
             return Err(PortError::Unavailable("SMS gateway is down".into()));
         }
-        self.journal.record(JournalEvent::Sms { to: to.clone(), text: text.to_owned() });
+        self.journal.record(JournalEvent::Sms {
+            to: to.clone(),
+            text: text.to_owned(),
+        });
         Ok(())
     }
 
@@ -274,7 +302,10 @@ pub struct MemoryRegistry {
 impl MemoryRegistry {
     /// Empty.
     pub fn new(journal: Journal) -> Self {
-        Self { keys: Mutex::default(), journal }
+        Self {
+            keys: Mutex::default(),
+            journal,
+        }
     }
 
     /// The value under a dispatch number.
@@ -362,7 +393,10 @@ impl VendorLease for MemoryLease {
         *counter += 1;
         let holder = format!("memory-{counter}");
         held.insert(vendor.clone(), holder.clone());
-        Ok(Some(LeaseToken { vendor: vendor.clone(), holder }))
+        Ok(Some(LeaseToken {
+            vendor: vendor.clone(),
+            holder,
+        }))
     }
 
     async fn renew(&self, token: &LeaseToken, _ttl: Duration) -> Result<bool, PortError> {

@@ -87,7 +87,11 @@ impl TicketNotes {
                     .created_date
                     .as_deref()
                     .and_then(|date| DateTime::parse_from_rfc3339(date).ok());
-                Some(TicketNote { id: note.note_id, text, created })
+                Some(TicketNote {
+                    id: note.note_id,
+                    text,
+                    created,
+                })
             })
             .collect();
         // Stable: equal instants keep Bruin's order.
@@ -102,7 +106,13 @@ impl TicketNotes {
 
     /// The notes that belong to one dispatch (SPEC §6.3).
     pub fn for_key(&self, key: &NoteKey) -> DispatchNotes {
-        DispatchNotes(self.0.iter().filter(|note| belongs_to(&note.text, key)).cloned().collect())
+        DispatchNotes(
+            self.0
+                .iter()
+                .filter(|note| belongs_to(&note.text, key))
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -188,7 +198,11 @@ mod tests {
             // 10:00Z, earlier than 06:06-04:00 = 10:06Z although it reads later.
             raw(4, Some("first"), "2020-05-28T12:00:00+02:00"),
             raw(5, Some("second"), "2020-05-28T06:06:40.27-04:00"),
-            RawTicketNote { note_id: Some(6), note_value: Some("undated".into()), created_date: None },
+            RawTicketNote {
+                note_id: Some(6),
+                note_value: Some("undated".into()),
+                created_date: None,
+            },
         ]);
         let texts: Vec<&str> = notes.as_slice().iter().map(|n| n.text.as_str()).collect();
         assert_eq!(texts, ["undated", "first", "second", "third"]);
@@ -197,8 +211,16 @@ mod tests {
     #[test]
     fn matching_needs_the_exact_key_after_a_watermark() {
         let cases = [
-            ("#*MetTel's IPA*# DIS37405\nDispatch Management - Dispatch Requested", "DIS37405", true),
-            ("#*MetTel's IPA*# DIS374050\nDispatch Management - Dispatch Requested", "DIS37405", false),
+            (
+                "#*MetTel's IPA*# DIS37405\nDispatch Management - Dispatch Requested",
+                "DIS37405",
+                true,
+            ),
+            (
+                "#*MetTel's IPA*# DIS374050\nDispatch Management - Dispatch Requested",
+                "DIS37405",
+                false,
+            ),
             ("#*MetTel's IPA*# IGZ_00012\nx", "IGZ_0001", false),
             ("#*Automation Engine*# DIS37405\nx", "DIS37405", true),
             ("#*MetTel's IPA*#   DIS37405  \r\nx", "DIS37405", true),
@@ -207,22 +229,43 @@ mod tests {
             ("#*MetTel's IPA*#\nDIS37405", "DIS37405", false),
         ];
         for (text, note_key, expected) in cases {
-            assert_eq!(belongs_to(text, &key(note_key)), expected, "{text:?} vs {note_key}");
+            assert_eq!(
+                belongs_to(text, &key(note_key)),
+                expected,
+                "{text:?} vs {note_key}"
+            );
         }
     }
 
     #[test]
     fn tech_on_record_is_the_last_name_in_baseline_and_change_notes() {
-        let note = |text: &str| TicketNote { id: None, text: text.to_owned(), created: None };
+        let note = |text: &str| TicketNote {
+            id: None,
+            text: text.to_owned(),
+            created: None,
+        };
         let notes = DispatchNotes::from_ordered(vec![
-            note("#*MetTel's IPA*# D\nDispatch Management - Field Engineer Confirmed\n\nField Engineer\nJoe Malone\n+1 212"),
+            note(
+                "#*MetTel's IPA*# D\nDispatch Management - Field Engineer Confirmed\n\nField Engineer\nJoe Malone\n+1 212",
+            ),
             note("#*MetTel's IPA*# D\nSomething else\nField Engineer\nNot Counted"),
-            note("#*MetTel's IPA*# D\nThe Field Engineer assigned to this dispatch has changed.\nReference: 1\n\nField Engineer\nHulk Hogan\n+1"),
+            note(
+                "#*MetTel's IPA*# D\nThe Field Engineer assigned to this dispatch has changed.\nReference: 1\n\nField Engineer\nHulk Hogan\n+1",
+            ),
         ]);
-        assert_eq!(notes.tech_on_record(phrases::FE_CONFIRMED).as_deref(), Some("Hulk Hogan"));
-        assert_eq!(DispatchNotes::default().tech_on_record(phrases::CONFIRMED), None);
+        assert_eq!(
+            notes.tech_on_record(phrases::FE_CONFIRMED).as_deref(),
+            Some("Hulk Hogan")
+        );
+        assert_eq!(
+            DispatchNotes::default().tech_on_record(phrases::CONFIRMED),
+            None
+        );
         assert_eq!(tech_names_in("Field Engineers\nX"), Vec::<String>::new());
-        assert_eq!(tech_names_in("Field Engineer\r\nJane\r\n"), vec!["Jane".to_owned()]);
+        assert_eq!(
+            tech_names_in("Field Engineer\r\nJane\r\n"),
+            vec!["Jane".to_owned()]
+        );
     }
 
     #[test]

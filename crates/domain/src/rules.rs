@@ -29,7 +29,11 @@ pub struct RuleSettings {
 
 impl Default for RuleSettings {
     fn default() -> Self {
-        Self { reminder_hours: vec![12, 6, 2], completed_notes: true, cancel_email_recipients: vec![] }
+        Self {
+            reminder_hours: vec![12, 6, 2],
+            completed_notes: true,
+            cancel_email_recipients: vec![],
+        }
     }
 }
 
@@ -53,7 +57,9 @@ impl LedgerFacts {
 
 impl FromIterator<LedgerKey> for LedgerFacts {
     fn from_iter<I: IntoIterator<Item = LedgerKey>>(iter: I) -> Self {
-        Self { sent: iter.into_iter().collect() }
+        Self {
+            sent: iter.into_iter().collect(),
+        }
     }
 }
 
@@ -205,7 +211,10 @@ pub struct RuleInput<'a> {
 
 /// Plans the steps for one dispatch that is ours (SPEC §7). Pure: same input, same plan.
 pub fn plan(input: &RuleInput<'_>) -> Plan {
-    let mut planner = Planner { input, plan: Plan::default() };
+    let mut planner = Planner {
+        input,
+        plan: Plan::default(),
+    };
     let Some(note_key) = input.dispatch.note_key.clone() else {
         planner.skip("the dispatch has no note key");
         return planner.plan;
@@ -264,7 +273,13 @@ impl Planner<'_, '_> {
         // The confirmation stage, in order.
         let before = self.plan.steps.len();
         if !self.has(phrases::CONFIRMED) {
-            self.step(ActionKind::ConfirmedNote, note_key, &[], TemplateName::ConfirmedNote, None);
+            self.step(
+                ActionKind::ConfirmedNote,
+                note_key,
+                &[],
+                TemplateName::ConfirmedNote,
+                None,
+            );
         }
         if !self.has(phrases::CONFIRMED_SMS) {
             let sms = SmsSpec {
@@ -300,22 +315,22 @@ impl Planner<'_, '_> {
                 None,
             );
         }
-        if let Some(tech) = &tech_phone {
-            if !self.has(phrases::CONFIRMED_SMS_TECH) {
-                let sms = SmsSpec {
-                    purpose: SmsPurpose::ConfirmedTech,
-                    to: tech,
-                    template: TemplateName::ConfirmedTechSms,
-                    tech_in_key: None,
-                };
-                self.step(
-                    ActionKind::ConfirmedTechSms,
-                    note_key,
-                    &[sms],
-                    TemplateName::ConfirmedTechSmsNote,
-                    Some(tech),
-                );
-            }
+        if let Some(tech) = &tech_phone
+            && !self.has(phrases::CONFIRMED_SMS_TECH)
+        {
+            let sms = SmsSpec {
+                purpose: SmsPurpose::ConfirmedTech,
+                to: tech,
+                template: TemplateName::ConfirmedTechSms,
+                tech_in_key: None,
+            };
+            self.step(
+                ActionKind::ConfirmedTechSms,
+                note_key,
+                &[sms],
+                TemplateName::ConfirmedTechSmsNote,
+                Some(tech),
+            );
         }
         if self.plan.steps.len() > before {
             // Tech changes and reminders wait until the stage is complete, so never in the
@@ -329,30 +344,37 @@ impl Planner<'_, '_> {
         } else {
             phrases::CONFIRMED
         };
-        if let (Some(on_record), Some(current)) =
-            (self.input.notes.tech_on_record(baseline), tech_name.as_deref())
+        if let (Some(on_record), Some(current)) = (
+            self.input.notes.tech_on_record(baseline),
+            tech_name.as_deref(),
+        ) && on_record != current
         {
-            if on_record != current {
-                let mut sms = vec![SmsSpec {
-                    purpose: SmsPurpose::TechChanged,
-                    to: &client,
-                    template: TemplateName::TechChangedSms,
+            let mut sms = vec![SmsSpec {
+                purpose: SmsPurpose::TechChanged,
+                to: &client,
+                template: TemplateName::TechChangedSms,
+                tech_in_key: Some(current),
+            }];
+            if let Some(tech) = &tech_phone {
+                sms.push(SmsSpec {
+                    purpose: SmsPurpose::TechChangedTech,
+                    to: tech,
+                    template: TemplateName::TechChangedTechSms,
                     tech_in_key: Some(current),
-                }];
-                if let Some(tech) = &tech_phone {
-                    sms.push(SmsSpec {
-                        purpose: SmsPurpose::TechChangedTech,
-                        to: tech,
-                        template: TemplateName::TechChangedTechSms,
-                        tech_in_key: Some(current),
-                    });
-                }
-                self.step(ActionKind::TechChanged, note_key, &sms, TemplateName::TechChangedNote, None);
+                });
             }
+            self.step(
+                ActionKind::TechChanged,
+                note_key,
+                &sms,
+                TemplateName::TechChangedNote,
+                None,
+            );
         }
 
         // Reminders: future appointments only, each recipient at its own number.
-        let seconds_until = (appointment.instant.with_timezone(&Utc) - self.input.now).num_seconds();
+        let seconds_until =
+            (appointment.instant.with_timezone(&Utc) - self.input.now).num_seconds();
         if seconds_until <= 0 {
             return;
         }
@@ -380,23 +402,23 @@ impl Planner<'_, '_> {
                     h,
                 );
             }
-            if let Some(tech) = &tech_phone {
-                if !self.has(&phrases::reminder_tech(h)) {
-                    let sms = SmsSpec {
-                        purpose: SmsPurpose::ReminderTech(h),
-                        to: tech,
-                        template: TemplateName::ReminderTechSms,
-                        tech_in_key: None,
-                    };
-                    self.step_with_hours(
-                        ActionKind::ReminderTech { hours: h },
-                        note_key,
-                        &[sms],
-                        TemplateName::ReminderTechNote,
-                        Some(tech),
-                        h,
-                    );
-                }
+            if let Some(tech) = &tech_phone
+                && !self.has(&phrases::reminder_tech(h))
+            {
+                let sms = SmsSpec {
+                    purpose: SmsPurpose::ReminderTech(h),
+                    to: tech,
+                    template: TemplateName::ReminderTechSms,
+                    tech_in_key: None,
+                };
+                self.step_with_hours(
+                    ActionKind::ReminderTech { hours: h },
+                    note_key,
+                    &[sms],
+                    TemplateName::ReminderTechNote,
+                    Some(tech),
+                    h,
+                );
             }
         }
     }
@@ -434,7 +456,11 @@ impl Planner<'_, '_> {
             return;
         }
         let context = self.context(None, None);
-        let step = match self.input.templates.render(TemplateName::CancelledNote, &context) {
+        let step = match self
+            .input
+            .templates
+            .render(TemplateName::CancelledNote, &context)
+        {
             Ok(note) => {
                 let recipients = &self.input.settings.cancel_email_recipients;
                 let email = (!recipients.is_empty()).then(|| {
@@ -448,7 +474,12 @@ impl Planner<'_, '_> {
                         text: note.clone(),
                     }
                 });
-                Step::Act(Action { kind: ActionKind::Cancelled, sms: vec![], note, email })
+                Step::Act(Action {
+                    kind: ActionKind::Cancelled,
+                    sms: vec![],
+                    note,
+                    email,
+                })
             }
             Err(error) => Step::Blocked(BlockedAction {
                 kind: ActionKind::Cancelled,
@@ -467,7 +498,13 @@ impl Planner<'_, '_> {
         }
         if !self.has(phrases::COMPLETED) {
             let note_key = self.dispatch().note_key.clone().expect("checked by plan");
-            self.step(ActionKind::Completed, &note_key, &[], TemplateName::CompletedNote, None);
+            self.step(
+                ActionKind::Completed,
+                &note_key,
+                &[],
+                TemplateName::CompletedNote,
+                None,
+            );
         }
     }
 
@@ -480,16 +517,25 @@ impl Planner<'_, '_> {
                 context.insert(key.to_owned(), Value::String(value));
             }
         };
-        put("note_key", dispatch.note_key.as_ref().map(|k| k.as_str().to_owned()));
+        put(
+            "note_key",
+            dispatch.note_key.as_ref().map(|k| k.as_str().to_owned()),
+        );
         put("ticket_id", Some(dispatch.ticket_id.to_string()));
-        put("dispatch_number", Some(dispatch.dispatch_number.to_string()));
+        put(
+            "dispatch_number",
+            Some(dispatch.dispatch_number.to_string()),
+        );
         put("VENDOR", Some(dispatch.vendor.to_string()));
         put("vendor", Some(dispatch.vendor.to_string()));
         put("when", Some(dispatch.when_text()));
         put("tech_name", dispatch.tech_name.clone());
         put(
             "tech_phone",
-            dispatch.tech_phone_raw.clone().or_else(|| dispatch.tech_phone.as_ref().map(|p| p.to_string())),
+            dispatch
+                .tech_phone_raw
+                .clone()
+                .or_else(|| dispatch.tech_phone.as_ref().map(|p| p.to_string())),
         );
         put("site", dispatch.site.clone());
         put("street", dispatch.street.clone());
@@ -547,14 +593,27 @@ impl Planner<'_, '_> {
                     tech_name: spec.tech_in_key.map(str::to_owned),
                 };
                 let already_sent = self.input.ledger.is_sent(&key);
-                planned.push(PlannedSms { key, to: spec.to.clone(), text, already_sent });
+                planned.push(PlannedSms {
+                    key,
+                    to: spec.to.clone(),
+                    text,
+                    already_sent,
+                });
             }
             let note = templates.render(note_template, &self.context(note_phone, hours))?;
-            Ok::<_, crate::TemplateError>(Action { kind, sms: planned, note, email: None })
+            Ok::<_, crate::TemplateError>(Action {
+                kind,
+                sms: planned,
+                note,
+                email: None,
+            })
         })();
         let step = match rendered {
             Ok(action) => Step::Act(action),
-            Err(error) => Step::Blocked(BlockedAction { kind, reason: error.to_string() }),
+            Err(error) => Step::Blocked(BlockedAction {
+                kind,
+                reason: error.to_string(),
+            }),
         };
         self.plan.steps.push(step);
     }

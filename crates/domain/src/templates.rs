@@ -128,20 +128,62 @@ impl fmt::Display for TemplateName {
 
 /// The templates shared by every vendor, from `templates/common/`.
 pub const COMMON_TEMPLATES: &[TemplateSource] = &[
-    ("confirmed_sms_note", include_str!("../../../templates/common/confirmed_sms_note.hbs")),
-    ("confirmed_tech_sms_note", include_str!("../../../templates/common/confirmed_tech_sms_note.hbs")),
-    ("confirmed_tech_sms", include_str!("../../../templates/common/confirmed_tech_sms.hbs")),
-    ("reminder_note", include_str!("../../../templates/common/reminder_note.hbs")),
-    ("reminder_tech_note", include_str!("../../../templates/common/reminder_tech_note.hbs")),
-    ("reminder_sms", include_str!("../../../templates/common/reminder_sms.hbs")),
-    ("reminder_tech_sms", include_str!("../../../templates/common/reminder_tech_sms.hbs")),
-    ("tech_on_site_note", include_str!("../../../templates/common/tech_on_site_note.hbs")),
-    ("tech_on_site_sms", include_str!("../../../templates/common/tech_on_site_sms.hbs")),
-    ("tech_changed_note", include_str!("../../../templates/common/tech_changed_note.hbs")),
-    ("tech_changed_sms", include_str!("../../../templates/common/tech_changed_sms.hbs")),
-    ("tech_changed_tech_sms", include_str!("../../../templates/common/tech_changed_tech_sms.hbs")),
-    ("cancelled_note", include_str!("../../../templates/common/cancelled_note.hbs")),
-    ("completed_note", include_str!("../../../templates/common/completed_note.hbs")),
+    (
+        "confirmed_sms_note",
+        include_str!("../../../templates/common/confirmed_sms_note.hbs"),
+    ),
+    (
+        "confirmed_tech_sms_note",
+        include_str!("../../../templates/common/confirmed_tech_sms_note.hbs"),
+    ),
+    (
+        "confirmed_tech_sms",
+        include_str!("../../../templates/common/confirmed_tech_sms.hbs"),
+    ),
+    (
+        "reminder_note",
+        include_str!("../../../templates/common/reminder_note.hbs"),
+    ),
+    (
+        "reminder_tech_note",
+        include_str!("../../../templates/common/reminder_tech_note.hbs"),
+    ),
+    (
+        "reminder_sms",
+        include_str!("../../../templates/common/reminder_sms.hbs"),
+    ),
+    (
+        "reminder_tech_sms",
+        include_str!("../../../templates/common/reminder_tech_sms.hbs"),
+    ),
+    (
+        "tech_on_site_note",
+        include_str!("../../../templates/common/tech_on_site_note.hbs"),
+    ),
+    (
+        "tech_on_site_sms",
+        include_str!("../../../templates/common/tech_on_site_sms.hbs"),
+    ),
+    (
+        "tech_changed_note",
+        include_str!("../../../templates/common/tech_changed_note.hbs"),
+    ),
+    (
+        "tech_changed_sms",
+        include_str!("../../../templates/common/tech_changed_sms.hbs"),
+    ),
+    (
+        "tech_changed_tech_sms",
+        include_str!("../../../templates/common/tech_changed_tech_sms.hbs"),
+    ),
+    (
+        "cancelled_note",
+        include_str!("../../../templates/common/cancelled_note.hbs"),
+    ),
+    (
+        "completed_note",
+        include_str!("../../../templates/common/completed_note.hbs"),
+    ),
     ("alert", include_str!("../../../templates/common/alert.hbs")),
 ];
 
@@ -204,14 +246,19 @@ impl Templates {
     ) -> Result<Self, TemplateError> {
         let mut sources: BTreeMap<String, String> = BTreeMap::new();
         let owned = |list: &[TemplateSource]| {
-            list.iter().map(|(n, s)| ((*n).to_owned(), (*s).to_owned())).collect::<Vec<_>>()
+            list.iter()
+                .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+                .collect::<Vec<_>>()
         };
         for (name, source) in owned(COMMON_TEMPLATES)
             .into_iter()
             .chain(owned(vendor_sources))
             .chain(overrides.iter().map(|(n, s)| (n.clone(), s.clone())))
         {
-            if !TemplateName::ALL.iter().any(|known| known.file_stem() == name) {
+            if !TemplateName::ALL
+                .iter()
+                .any(|known| known.file_stem() == name)
+            {
                 return Err(TemplateError::Unknown(name));
             }
             sources.insert(name, source);
@@ -221,16 +268,22 @@ impl Templates {
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
         for (name, source) in &sources {
-            registry.register_template_string(name, source).map_err(|error| {
-                TemplateError::Syntax { name: name.clone(), reason: error.to_string() }
-            })?;
+            registry
+                .register_template_string(name, source)
+                .map_err(|error| TemplateError::Syntax {
+                    name: name.clone(),
+                    reason: error.to_string(),
+                })?;
         }
         let templates = Self { registry };
         let mut sample = sample_context();
         for field in vendor_fields {
             sample.insert((*field).to_owned(), Value::String(format!("<{field}>")));
         }
-        for name in TemplateName::ALL.into_iter().filter(|name| name.required_for(policy)) {
+        for name in TemplateName::ALL
+            .into_iter()
+            .filter(|name| name.required_for(policy))
+        {
             if !templates.registry.has_template(name.file_stem()) {
                 return Err(TemplateError::Missing(name.file_stem().to_owned()));
             }
@@ -245,12 +298,19 @@ impl Templates {
         name: TemplateName,
         context: &TemplateContext,
     ) -> Result<String, TemplateError> {
-        let text = self.registry.render(name.file_stem(), context).map_err(|error| {
-            TemplateError::Render { name: name.file_stem().to_owned(), reason: error.to_string() }
-        })?;
+        let text = self
+            .registry
+            .render(name.file_stem(), context)
+            .map_err(|error| TemplateError::Render {
+                name: name.file_stem().to_owned(),
+                reason: error.to_string(),
+            })?;
         let chars = text.chars().count();
         if name.is_note() && chars > MAX_NOTE_CHARS {
-            return Err(TemplateError::TooLong { name: name.file_stem().to_owned(), chars });
+            return Err(TemplateError::TooLong {
+                name: name.file_stem().to_owned(),
+                chars,
+            });
         }
         Ok(text)
     }

@@ -34,7 +34,10 @@ pub struct SkipReason {
 impl SkipReason {
     /// A skip for a record with the given dispatch number (if known).
     pub fn new(dispatch_number: Option<&str>, reason: impl Into<String>) -> Self {
-        Self { dispatch_number: dispatch_number.map(str::to_owned), reason: reason.into() }
+        Self {
+            dispatch_number: dispatch_number.map(str::to_owned),
+            reason: reason.into(),
+        }
     }
 }
 

@@ -6,15 +6,18 @@ use common::*;
 use domain::alerts::{AlertLevel, Alerts};
 use domain::executor::{Execution, Executor};
 use domain::phrases::*;
-use domain::ports::{
-    Claim, MockNotifier, MockSmsLedger, MockTicketRepository, PortError,
-};
+use domain::ports::{Claim, MockNotifier, MockSmsLedger, MockTicketRepository, PortError};
 use domain::rules::{self, LedgerFacts, RuleInput, RuleSettings, Step};
 use domain::{Dispatch, Status, Templates};
 use mockall::Sequence;
 use mockall::predicate::*;
 
-fn plan_for(dispatch: &Dispatch, notes: &[&str], facts: &LedgerFacts, settings: &RuleSettings) -> Vec<Step> {
+fn plan_for(
+    dispatch: &Dispatch,
+    notes: &[&str],
+    facts: &LedgerFacts,
+    settings: &RuleSettings,
+) -> Vec<Step> {
     let templates = lit_templates();
     let notes = notes_for(dispatch, notes);
     rules::plan(&RuleInput {
@@ -58,7 +61,12 @@ fn confirmation_sms_only() -> (Dispatch, Vec<Step>) {
     let mut dispatch = lit_dispatch(Status::Confirmed);
     dispatch.tech_name = None;
     dispatch.tech_phone = None;
-    let steps = plan_for(&dispatch, &[REQUESTED, CONFIRMED], &LedgerFacts::default(), &RuleSettings::default());
+    let steps = plan_for(
+        &dispatch,
+        &[REQUESTED, CONFIRMED],
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
     assert_eq!(steps.len(), 1);
     (dispatch, steps)
 }
@@ -70,18 +78,27 @@ async fn sms_goes_out_under_the_ledger_before_its_note() {
     let mut ledger = MockSmsLedger::new();
     let mut notifier = MockNotifier::new();
     let mut tickets = MockTicketRepository::new();
-    ledger.expect_claim().times(1).in_sequence(&mut seq).returning(|_| Ok(Claim::Claimed));
+    ledger
+        .expect_claim()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(Claim::Claimed));
     notifier
         .expect_send_sms()
         .withf(|to, text| to.as_str() == CLIENT && text.contains("A dispatch has been confirmed"))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
-    ledger.expect_mark_sent().times(1).in_sequence(&mut seq).returning(|_| Ok(()));
+    ledger
+        .expect_mark_sent()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
     tickets
         .expect_append_note()
         .withf(|ticket, note| {
-            ticket.as_str() == "3544800" && note.contains("Dispatch confirmation SMS sent to +12123595129")
+            ticket.as_str() == "3544800"
+                && note.contains("Dispatch confirmation SMS sent to +12123595129")
         })
         .times(1)
         .in_sequence(&mut seq)
@@ -92,8 +109,16 @@ async fn sms_goes_out_under_the_ledger_before_its_note() {
         .times(1)
         .returning(|_| Ok(()));
     ledger.expect_release().never();
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
@@ -101,29 +126,59 @@ async fn sms_goes_out_under_the_ledger_before_its_note() {
 async fn a_failed_sms_releases_its_claim_alerts_and_stops_without_a_note() {
     let mut dispatch = lit_dispatch(Status::Confirmed);
     dispatch.tech_name = None;
-    let steps = plan_for(&dispatch, &[REQUESTED], &LedgerFacts::default(), &RuleSettings::default());
+    let steps = plan_for(
+        &dispatch,
+        &[REQUESTED],
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
     assert_eq!(steps.len(), 3, "note, client SMS, tech SMS");
     let mut ledger = MockSmsLedger::new();
     let mut notifier = MockNotifier::new();
     let mut tickets = MockTicketRepository::new();
     // The Confirmed note goes first, then the client SMS fails: the tech SMS is not tried.
-    tickets.expect_append_note().times(1).returning(|_, _| Ok(()));
-    ledger.expect_claim().times(1).returning(|_| Ok(Claim::Claimed));
+    tickets
+        .expect_append_note()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    ledger
+        .expect_claim()
+        .times(1)
+        .returning(|_| Ok(Claim::Claimed));
     notifier
         .expect_send_sms()
         .times(1)
         .returning(|_, _| Err(PortError::Unavailable("no responders".into())));
     ledger.expect_release().times(1).returning(|_| Ok(()));
     ledger.expect_mark_sent().never();
-    notifier.expect_post_slack().withf(|line| line.ends_with("Confirmed note: note appended")).times(1).returning(|_| Ok(()));
     notifier
         .expect_post_slack()
-        .withf(|line| line.contains("confirmation SMS to the client to +12123595129 failed: unavailable: no responders"))
+        .withf(|line| line.ends_with("Confirmed note: note appended"))
         .times(1)
         .returning(|_| Ok(()));
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
-    assert!(matches!(outcome, Execution::Stopped { steps: 1, .. }), "{outcome:?}");
+    notifier
+        .expect_post_slack()
+        .withf(|line| {
+            line.contains(
+                "confirmation SMS to the client to +12123595129 failed: unavailable: no responders",
+            )
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
+    assert!(
+        matches!(outcome, Execution::Stopped { steps: 1, .. }),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]
@@ -136,17 +191,29 @@ async fn a_failed_note_after_a_sent_sms_keeps_the_sent_mark_and_stops() {
     notifier.expect_send_sms().times(1).returning(|_, _| Ok(()));
     ledger.expect_mark_sent().times(1).returning(|_| Ok(()));
     ledger.expect_release().never();
-    tickets
-        .expect_append_note()
-        .times(1)
-        .returning(|_, _| Err(PortError::Rejected { status: 500, detail: "Bruin down".into() }));
+    tickets.expect_append_note().times(1).returning(|_, _| {
+        Err(PortError::Rejected {
+            status: 500,
+            detail: "Bruin down".into(),
+        })
+    });
     notifier
         .expect_post_slack()
-        .withf(|line| line.contains("appending the note failed: rejected with status 500: Bruin down"))
+        .withf(|line| {
+            line.contains("appending the note failed: rejected with status 500: Bruin down")
+        })
         .times(1)
         .returning(|_| Ok(()));
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert!(matches!(outcome, Execution::Stopped { steps: 0, .. }));
 }
 
@@ -155,18 +222,45 @@ async fn next_cycle_appends_the_missing_note_without_sending_again() {
     let mut dispatch = lit_dispatch(Status::Confirmed);
     dispatch.tech_name = None;
     dispatch.tech_phone = None;
-    let draft = plan_for(&dispatch, &[REQUESTED, CONFIRMED], &LedgerFacts::default(), &RuleSettings::default());
-    let facts: LedgerFacts = rules::Plan { steps: draft, skipped: vec![] }.ledger_keys().into_iter().collect();
-    let steps = plan_for(&dispatch, &[REQUESTED, CONFIRMED], &facts, &RuleSettings::default());
+    let draft = plan_for(
+        &dispatch,
+        &[REQUESTED, CONFIRMED],
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
+    let facts: LedgerFacts = rules::Plan {
+        steps: draft,
+        skipped: vec![],
+    }
+    .ledger_keys()
+    .into_iter()
+    .collect();
+    let steps = plan_for(
+        &dispatch,
+        &[REQUESTED, CONFIRMED],
+        &facts,
+        &RuleSettings::default(),
+    );
     let mut ledger = MockSmsLedger::new();
     let mut notifier = MockNotifier::new();
     let mut tickets = MockTicketRepository::new();
     ledger.expect_claim().never();
     notifier.expect_send_sms().never();
-    tickets.expect_append_note().times(1).returning(|_, _| Ok(()));
+    tickets
+        .expect_append_note()
+        .times(1)
+        .returning(|_, _| Ok(()));
     notifier.expect_post_slack().times(1).returning(|_| Ok(()));
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
@@ -178,10 +272,21 @@ async fn a_claim_that_finds_the_sms_sent_skips_the_sms_but_writes_the_note() {
     let mut tickets = MockTicketRepository::new();
     ledger.expect_claim().returning(|_| Ok(Claim::AlreadySent));
     notifier.expect_send_sms().never();
-    tickets.expect_append_note().times(1).returning(|_, _| Ok(()));
+    tickets
+        .expect_append_note()
+        .times(1)
+        .returning(|_, _| Ok(()));
     notifier.expect_post_slack().returning(|_| Ok(()));
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
@@ -191,12 +296,22 @@ async fn a_claim_held_by_another_replica_stops_quietly() {
     let mut ledger = MockSmsLedger::new();
     let mut notifier = MockNotifier::new();
     let mut tickets = MockTicketRepository::new();
-    ledger.expect_claim().returning(|_| Ok(Claim::HeldElsewhere));
+    ledger
+        .expect_claim()
+        .returning(|_| Ok(Claim::HeldElsewhere));
     notifier.expect_send_sms().never();
     notifier.expect_post_slack().never();
     tickets.expect_append_note().never();
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert!(matches!(outcome, Execution::Stopped { steps: 0, .. }));
 }
 
@@ -206,7 +321,9 @@ async fn a_ledger_outage_alerts_and_sends_nothing() {
     let mut ledger = MockSmsLedger::new();
     let mut notifier = MockNotifier::new();
     let mut tickets = MockTicketRepository::new();
-    ledger.expect_claim().returning(|_| Err(PortError::Unavailable("redis down".into())));
+    ledger
+        .expect_claim()
+        .returning(|_| Err(PortError::Unavailable("redis down".into())));
     notifier.expect_send_sms().never();
     tickets.expect_append_note().never();
     notifier
@@ -214,8 +331,16 @@ async fn a_ledger_outage_alerts_and_sends_nothing() {
         .withf(|line| line.contains("SMS ledger unavailable: unavailable: redis down"))
         .times(1)
         .returning(|_| Ok(()));
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert!(matches!(outcome, Execution::Stopped { .. }));
 }
 
@@ -223,18 +348,33 @@ async fn a_ledger_outage_alerts_and_sends_nothing() {
 async fn a_blocked_step_alerts_and_takes_nothing() {
     let mut dispatch = lit_dispatch(Status::Confirmed);
     dispatch.tech_name = Some("X".repeat(1600));
-    let steps = plan_for(&dispatch, &[REQUESTED, CONFIRMED, CONFIRMED_SMS], &LedgerFacts::default(), &RuleSettings::default());
+    let steps = plan_for(
+        &dispatch,
+        &[REQUESTED, CONFIRMED, CONFIRMED_SMS],
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
     assert!(matches!(steps[0], Step::Blocked(_)));
     let ledger = MockSmsLedger::new();
     let mut notifier = MockNotifier::new();
     let tickets = MockTicketRepository::new();
     notifier
         .expect_post_slack()
-        .withf(|line| line.contains("field engineer confirmation not taken") && line.contains("1500"))
+        .withf(|line| {
+            line.contains("field engineer confirmation not taken") && line.contains("1500")
+        })
         .times(1)
         .returning(|_| Ok(()));
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert!(matches!(outcome, Execution::Stopped { steps: 0, .. }));
 }
 
@@ -247,10 +387,23 @@ async fn a_slack_failure_never_blocks_processing() {
     ledger.expect_claim().returning(|_| Ok(Claim::Claimed));
     ledger.expect_mark_sent().returning(|_| Ok(()));
     notifier.expect_send_sms().times(1).returning(|_, _| Ok(()));
-    tickets.expect_append_note().times(1).returning(|_, _| Ok(()));
-    notifier.expect_post_slack().returning(|_| Err(PortError::Unavailable("slack".into())));
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    tickets
+        .expect_append_note()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    notifier
+        .expect_post_slack()
+        .returning(|_| Err(PortError::Unavailable("slack".into())));
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
@@ -265,8 +418,16 @@ async fn errors_level_posts_failures_only() {
     notifier.expect_send_sms().returning(|_, _| Ok(()));
     tickets.expect_append_note().returning(|_, _| Ok(()));
     notifier.expect_post_slack().never();
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::Errors, &lit_templates()).await;
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::Errors,
+        &lit_templates(),
+    )
+    .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
@@ -277,17 +438,30 @@ async fn a_failed_mark_sent_alerts_but_still_records_the_note() {
     let mut notifier = MockNotifier::new();
     let mut tickets = MockTicketRepository::new();
     ledger.expect_claim().returning(|_| Ok(Claim::Claimed));
-    ledger.expect_mark_sent().returning(|_| Err(PortError::Unavailable("redis".into())));
+    ledger
+        .expect_mark_sent()
+        .returning(|_| Err(PortError::Unavailable("redis".into())));
     notifier.expect_send_sms().times(1).returning(|_, _| Ok(()));
-    tickets.expect_append_note().times(1).returning(|_, _| Ok(()));
+    tickets
+        .expect_append_note()
+        .times(1)
+        .returning(|_, _| Ok(()));
     notifier
         .expect_post_slack()
         .withf(|line| line.contains("SMS ledger could not record it"))
         .times(1)
         .returning(|_| Ok(()));
     notifier.expect_post_slack().returning(|_| Ok(()));
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
@@ -303,8 +477,17 @@ async fn cancellation_email_follows_the_note_and_its_failure_only_alerts() {
     let mut notifier = MockNotifier::new();
     let mut tickets = MockTicketRepository::new();
     let mut seq = Sequence::new();
-    tickets.expect_append_note().times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
-    notifier.expect_post_slack().withf(|l| l.ends_with("Cancelled note: note appended")).times(1).in_sequence(&mut seq).returning(|_| Ok(()));
+    tickets
+        .expect_append_note()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    notifier
+        .expect_post_slack()
+        .withf(|l| l.ends_with("Cancelled note: note appended"))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
     notifier
         .expect_send_email()
         .withf(|email| email.recipients == "ops@example.com")
@@ -317,15 +500,28 @@ async fn cancellation_email_follows_the_note_and_its_failure_only_alerts() {
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
 #[tokio::test]
 async fn the_whole_lit_stage_runs_in_order() {
     let dispatch = lit_dispatch(Status::Confirmed);
-    let steps = plan_for(&dispatch, &[REQUESTED], &LedgerFacts::default(), &RuleSettings::default());
+    let steps = plan_for(
+        &dispatch,
+        &[REQUESTED],
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
     let mut seq = Sequence::new();
     let mut ledger = MockSmsLedger::new();
     let mut notifier = MockNotifier::new();
@@ -333,14 +529,57 @@ async fn the_whole_lit_stage_runs_in_order() {
     ledger.expect_claim().returning(|_| Ok(Claim::Claimed));
     ledger.expect_mark_sent().returning(|_| Ok(()));
     notifier.expect_post_slack().returning(|_| Ok(()));
-    tickets.expect_append_note().withf(|_, n| n.contains(CONFIRMED)).times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
-    notifier.expect_send_sms().withf(|to, t| to.as_str() == CLIENT && t.contains("dispatch has been confirmed")).times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
-    tickets.expect_append_note().withf(|_, n| n.contains(CONFIRMED_SMS)).times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
-    notifier.expect_send_sms().withf(|to, t| to.as_str() == CLIENT && t.contains("field engineer has been assigned")).times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
-    tickets.expect_append_note().withf(|_, n| n.contains(FE_CONFIRMED)).times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
-    notifier.expect_send_sms().withf(|to, t| to.as_str() == TECH && t.contains("For Red Rose Inn at 160 Broadway")).times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
-    tickets.expect_append_note().withf(|_, n| n.contains(CONFIRMED_SMS_TECH)).times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
-    let outcome =
-        run(&dispatch, &steps, &tickets, &notifier, &ledger, AlertLevel::All, &lit_templates()).await;
+    tickets
+        .expect_append_note()
+        .withf(|_, n| n.contains(CONFIRMED))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    notifier
+        .expect_send_sms()
+        .withf(|to, t| to.as_str() == CLIENT && t.contains("dispatch has been confirmed"))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    tickets
+        .expect_append_note()
+        .withf(|_, n| n.contains(CONFIRMED_SMS))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    notifier
+        .expect_send_sms()
+        .withf(|to, t| to.as_str() == CLIENT && t.contains("field engineer has been assigned"))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    tickets
+        .expect_append_note()
+        .withf(|_, n| n.contains(FE_CONFIRMED))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    notifier
+        .expect_send_sms()
+        .withf(|to, t| to.as_str() == TECH && t.contains("For Red Rose Inn at 160 Broadway"))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    tickets
+        .expect_append_note()
+        .withf(|_, n| n.contains(CONFIRMED_SMS_TECH))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    let outcome = run(
+        &dispatch,
+        &steps,
+        &tickets,
+        &notifier,
+        &ledger,
+        AlertLevel::All,
+        &lit_templates(),
+    )
+    .await;
     assert_eq!(outcome, Execution::Completed { steps: 4 });
 }

@@ -65,7 +65,12 @@ fn lit_confirmed_rules() {
             notes: owned(&[REQUESTED]),
             hours_before: 30.0,
             edit: no_edit,
-            expected: vec![ConfirmedNote, ConfirmedSms, FieldEngineerConfirmed, ConfirmedTechSms],
+            expected: vec![
+                ConfirmedNote,
+                ConfirmedSms,
+                FieldEngineerConfirmed,
+                ConfirmedTechSms,
+            ],
         },
         Case {
             name: "no tech yet: note and client SMS only",
@@ -108,7 +113,11 @@ fn lit_confirmed_rules() {
         },
         Case {
             name: "both 12h reminders recorded",
-            notes: [stage_with_joe.clone(), vec![reminder(12), reminder_tech(12)]].concat(),
+            notes: [
+                stage_with_joe.clone(),
+                vec![reminder(12), reminder_tech(12)],
+            ]
+            .concat(),
             hours_before: 11.0,
             edit: no_edit,
             expected: vec![],
@@ -184,7 +193,11 @@ fn lit_confirmed_rules() {
             notes: stage_with_joe.clone(),
             hours_before: 1.5,
             edit: |d| d.tech_name = Some("Hulk Hogan".into()),
-            expected: vec![TechChanged, Reminder { hours: 2 }, ReminderTech { hours: 2 }],
+            expected: vec![
+                TechChanged,
+                Reminder { hours: 2 },
+                ReminderTech { hours: 2 },
+            ],
         },
         Case {
             name: "tech change already recorded",
@@ -222,8 +235,14 @@ fn lit_confirmed_rules() {
         (case.edit)(&mut dispatch);
         let texts: Vec<&str> = case.notes.iter().map(String::as_str).collect();
         let notes = notes("DIS37405", &texts);
-        let got =
-            plan_kinds(&dispatch, &notes, case.hours_before, lit_policy(), &templates, &settings);
+        let got = plan_kinds(
+            &dispatch,
+            &notes,
+            case.hours_before,
+            lit_policy(),
+            &templates,
+            &settings,
+        );
         assert_eq!(got, case.expected, "case: {}", case.name);
     }
 }
@@ -283,8 +302,14 @@ fn cts_confirmed_rules() {
         (case.edit)(&mut dispatch);
         let texts: Vec<&str> = case.notes.iter().map(String::as_str).collect();
         let notes = notes("IGZ_0001", &texts);
-        let got =
-            plan_kinds(&dispatch, &notes, case.hours_before, cts_policy(), &templates, &settings);
+        let got = plan_kinds(
+            &dispatch,
+            &notes,
+            case.hours_before,
+            cts_policy(),
+            &templates,
+            &settings,
+        );
         assert_eq!(got, case.expected, "case: {}", case.name);
     }
 }
@@ -299,7 +324,10 @@ fn other_status_rules() {
         settings: RuleSettings,
         expected: Vec<ActionKind>,
     }
-    let completed_off = RuleSettings { completed_notes: false, ..RuleSettings::default() };
+    let completed_off = RuleSettings {
+        completed_notes: false,
+        ..RuleSettings::default()
+    };
     let cases = vec![
         StatusCase {
             name: "tech on site",
@@ -422,7 +450,14 @@ fn other_status_rules() {
         let mut dispatch = lit_dispatch(case.status);
         (case.edit)(&mut dispatch);
         let notes = notes("DIS37405", case.notes);
-        let got = plan_kinds(&dispatch, &notes, 30.0, lit_policy(), &templates, &case.settings);
+        let got = plan_kinds(
+            &dispatch,
+            &notes,
+            30.0,
+            lit_policy(),
+            &templates,
+            &case.settings,
+        );
         assert_eq!(got, case.expected, "case: {}", case.name);
     }
 }
@@ -458,14 +493,30 @@ fn each_recipient_gets_its_own_number_and_texts_are_exact() {
     let dispatch = lit_dispatch(Status::Confirmed);
     let notes = notes(
         "DIS37405",
-        &[REQUESTED, CONFIRMED, CONFIRMED_SMS, CONFIRMED_SMS_TECH, &fe_note("Joe Malone")],
+        &[
+            REQUESTED,
+            CONFIRMED,
+            CONFIRMED_SMS,
+            CONFIRMED_SMS_TECH,
+            &fe_note("Joe Malone"),
+        ],
     );
-    let plan = single_plan(&dispatch, &notes, 1.5, &LedgerFacts::default(), &RuleSettings::default());
+    let plan = single_plan(
+        &dispatch,
+        &notes,
+        1.5,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
     let client = action(&plan.steps[0]);
     let tech = action(&plan.steps[1]);
     assert_eq!(client.sms[0].to.as_str(), CLIENT);
     assert_eq!(client.sms[0].key.purpose, SmsPurpose::Reminder(2));
-    assert_eq!(tech.sms[0].to.as_str(), TECH, "tech reminders go to the tech's number");
+    assert_eq!(
+        tech.sms[0].to.as_str(),
+        TECH,
+        "tech reminders go to the tech's number"
+    );
     assert_eq!(tech.sms[0].key.purpose, SmsPurpose::ReminderTech(2));
     assert_eq!(
         client.sms[0].text,
@@ -473,7 +524,10 @@ fn each_recipient_gets_its_own_number_and_texts_are_exact() {
          Mar 16, 2020 @ 04:00 PM Pacific, at your location.\n\nYou will receive a text message \
          at this number when they have arrived.\n"
     );
-    assert_eq!(client.note, "#*MetTel's IPA*# DIS37405\nDispatch 2h prior reminder SMS sent to +12123595129\n");
+    assert_eq!(
+        client.note,
+        "#*MetTel's IPA*# DIS37405\nDispatch 2h prior reminder SMS sent to +12123595129\n"
+    );
     assert_eq!(
         tech.note,
         "#*MetTel's IPA*# DIS37405\nDispatch 2h prior reminder tech SMS sent to +12123595130\n"
@@ -484,8 +538,13 @@ fn each_recipient_gets_its_own_number_and_texts_are_exact() {
 #[test]
 fn lit_confirmation_texts_use_raw_fields_and_tech_change_keys_carry_the_new_name() {
     let dispatch = lit_dispatch(Status::Confirmed);
-    let plan =
-        single_plan(&dispatch, &notes("DIS37405", &[REQUESTED]), 30.0, &LedgerFacts::default(), &RuleSettings::default());
+    let plan = single_plan(
+        &dispatch,
+        &notes("DIS37405", &[REQUESTED]),
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
     assert_eq!(
         action(&plan.steps[0]).note,
         "#*MetTel's IPA*# DIS37405\nDispatch Management - Dispatch Confirmed\nDispatch scheduled for 2020-03-16 @ 4PM-6PM Pacific Time\n"
@@ -499,30 +558,63 @@ fn lit_confirmation_texts_use_raw_fields_and_tech_change_keys_carry_the_new_name
     changed.tech_name = Some("Hulk Hogan".into());
     let notes = notes(
         "DIS37405",
-        &[REQUESTED, CONFIRMED, CONFIRMED_SMS, CONFIRMED_SMS_TECH, &fe_note("Joe Malone")],
+        &[
+            REQUESTED,
+            CONFIRMED,
+            CONFIRMED_SMS,
+            CONFIRMED_SMS_TECH,
+            &fe_note("Joe Malone"),
+        ],
     );
-    let plan = single_plan(&changed, &notes, 30.0, &LedgerFacts::default(), &RuleSettings::default());
+    let plan = single_plan(
+        &changed,
+        &notes,
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
     let step = action(&plan.steps[0]);
     assert_eq!(step.sms.len(), 2);
     assert_eq!(step.sms[0].to.as_str(), CLIENT);
     assert_eq!(step.sms[1].to.as_str(), TECH);
-    assert!(step.sms.iter().all(|sms| sms.key.tech_name.as_deref() == Some("Hulk Hogan")));
-    assert!(step.note.contains("Reference: 3544800\n\nField Engineer\nHulk Hogan\n"));
+    assert!(
+        step.sms
+            .iter()
+            .all(|sms| sms.key.tech_name.as_deref() == Some("Hulk Hogan"))
+    );
+    assert!(
+        step.note
+            .contains("Reference: 3544800\n\nField Engineer\nHulk Hogan\n")
+    );
 }
 
 #[test]
 fn ledger_facts_turn_a_sent_sms_into_a_note_only_step() {
     let dispatch = lit_dispatch(Status::Confirmed);
     let notes = notes("DIS37405", &[REQUESTED, CONFIRMED]);
-    let draft = single_plan(&dispatch, &notes, 30.0, &LedgerFacts::default(), &RuleSettings::default());
+    let draft = single_plan(
+        &dispatch,
+        &notes,
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
     let keys = draft.ledger_keys();
-    assert_eq!(keys.len(), 3, "client confirmation, field engineer, tech confirmation");
+    assert_eq!(
+        keys.len(),
+        3,
+        "client confirmation, field engineer, tech confirmation"
+    );
     let facts: LedgerFacts = keys.into_iter().take(1).collect();
     let plan = single_plan(&dispatch, &notes, 30.0, &facts, &RuleSettings::default());
     let steps: Vec<&rules::Action> = plan.steps.iter().map(action).collect();
     assert!(steps[0].sms[0].already_sent);
     assert!(!steps[1].sms[0].already_sent);
-    assert_eq!(steps.len(), draft.steps.len(), "facts never change which steps are planned");
+    assert_eq!(
+        steps.len(),
+        draft.steps.len(),
+        "facts never change which steps are planned"
+    );
 }
 
 #[test]
@@ -530,7 +622,13 @@ fn a_note_over_the_limit_blocks_its_step_before_any_sms() {
     let mut dispatch = lit_dispatch(Status::Confirmed);
     dispatch.tech_name = Some("X".repeat(1600));
     let notes = notes("DIS37405", &[REQUESTED, CONFIRMED, CONFIRMED_SMS]);
-    let plan = single_plan(&dispatch, &notes, 30.0, &LedgerFacts::default(), &RuleSettings::default());
+    let plan = single_plan(
+        &dispatch,
+        &notes,
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
     match &plan.steps[0] {
         Step::Blocked(blocked) => {
             assert_eq!(blocked.kind, FieldEngineerConfirmed);
@@ -548,7 +646,13 @@ fn cancelled_texts_fall_back_to_raw_times_and_email_when_configured() {
         cancel_email_recipients: vec!["ops@example.com".into(), "desk@example.com".into()],
         ..RuleSettings::default()
     };
-    let plan = single_plan(&dispatch, &notes("DIS37405", &[REQUESTED]), 30.0, &LedgerFacts::default(), &settings);
+    let plan = single_plan(
+        &dispatch,
+        &notes("DIS37405", &[REQUESTED]),
+        30.0,
+        &LedgerFacts::default(),
+        &settings,
+    );
     let step = action(&plan.steps[0]);
     assert_eq!(
         step.note,
@@ -559,9 +663,18 @@ fn cancelled_texts_fall_back_to_raw_times_and_email_when_configured() {
     assert!(email.subject.contains("DIS37405"));
 
     dispatch.appointment_raw = None;
-    let plan = single_plan(&dispatch, &notes("DIS37405", &[REQUESTED]), 30.0, &LedgerFacts::default(), &RuleSettings::default());
+    let plan = single_plan(
+        &dispatch,
+        &notes("DIS37405", &[REQUESTED]),
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
     let step = action(&plan.steps[0]);
-    assert!(step.note.contains("Dispatch for the scheduled date has been cancelled."));
+    assert!(
+        step.note
+            .contains("Dispatch for the scheduled date has been cancelled.")
+    );
     assert!(step.email.is_none());
 }
 
@@ -570,12 +683,24 @@ fn custom_reminder_hours_are_honoured() {
     let dispatch = lit_dispatch(Status::Confirmed);
     let notes = notes(
         "DIS37405",
-        &[REQUESTED, CONFIRMED, CONFIRMED_SMS, CONFIRMED_SMS_TECH, &fe_note("Joe Malone")],
+        &[
+            REQUESTED,
+            CONFIRMED,
+            CONFIRMED_SMS,
+            CONFIRMED_SMS_TECH,
+            &fe_note("Joe Malone"),
+        ],
     );
-    let settings = RuleSettings { reminder_hours: vec![24], ..RuleSettings::default() };
+    let settings = RuleSettings {
+        reminder_hours: vec![24],
+        ..RuleSettings::default()
+    };
     let plan = single_plan(&dispatch, &notes, 23.5, &LedgerFacts::default(), &settings);
     let kinds: Vec<ActionKind> = plan.steps.iter().map(Step::kind).collect();
-    assert_eq!(kinds, vec![Reminder { hours: 24 }, ReminderTech { hours: 24 }]);
+    assert_eq!(
+        kinds,
+        vec![Reminder { hours: 24 }, ReminderTech { hours: 24 }]
+    );
     let plan = single_plan(&dispatch, &notes, 11.5, &LedgerFacts::default(), &settings);
     assert!(plan.steps.is_empty());
 }
@@ -584,6 +709,15 @@ fn custom_reminder_hours_are_honoured() {
 fn skipped_rules_say_why() {
     let mut dispatch = lit_dispatch(Status::Confirmed);
     dispatch.client_phone = None;
-    let plan = single_plan(&dispatch, &notes("DIS37405", &[REQUESTED]), 30.0, &LedgerFacts::default(), &RuleSettings::default());
-    assert_eq!(plan.skipped, vec!["Confirmed rules skipped: no valid client phone".to_owned()]);
+    let plan = single_plan(
+        &dispatch,
+        &notes("DIS37405", &[REQUESTED]),
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
+    assert_eq!(
+        plan.skipped,
+        vec!["Confirmed rules skipped: no valid client phone".to_owned()]
+    );
 }

@@ -12,28 +12,67 @@ use serde_json::Value;
 const HEADINGS: &[(&str, &[(&str, &str)])] = &[
     ("Confirmed — LIT", &[("lit", "confirmed_note")]),
     ("Confirmed — CTS", &[("cts", "confirmed_note")]),
-    ("Field Engineer Confirmed — LIT", &[("lit", "fe_confirmed_note")]),
+    (
+        "Field Engineer Confirmed — LIT",
+        &[("lit", "fe_confirmed_note")],
+    ),
     (
         "Confirmation SMS sent (client / tech) — both vendors",
-        &[("common", "confirmed_sms_note"), ("common", "confirmed_tech_sms_note")],
+        &[
+            ("common", "confirmed_sms_note"),
+            ("common", "confirmed_tech_sms_note"),
+        ],
     ),
     (
         "Reminder SMS sent (client / tech) — both vendors",
-        &[("common", "reminder_note"), ("common", "reminder_tech_note")],
+        &[
+            ("common", "reminder_note"),
+            ("common", "reminder_tech_note"),
+        ],
     ),
-    ("Tech on site — both vendors", &[("common", "tech_on_site_note")]),
-    ("Tech changed — both vendors", &[("common", "tech_changed_note")]),
+    (
+        "Tech on site — both vendors",
+        &[("common", "tech_on_site_note")],
+    ),
+    (
+        "Tech changed — both vendors",
+        &[("common", "tech_changed_note")],
+    ),
     ("Cancelled — both vendors", &[("common", "cancelled_note")]),
-    ("Repair completed — both vendors", &[("common", "completed_note")]),
+    (
+        "Repair completed — both vendors",
+        &[("common", "completed_note")],
+    ),
     ("Confirmed, to client — LIT", &[("lit", "confirmed_sms")]),
     ("Confirmed, to client — CTS", &[("cts", "confirmed_sms")]),
-    ("Field engineer assigned, to client — LIT", &[("lit", "fe_assigned_sms")]),
-    ("Confirmed, to tech — both vendors", &[("common", "confirmed_tech_sms")]),
-    ("Reminder, to client — both vendors", &[("common", "reminder_sms")]),
-    ("Reminder, to tech — both vendors", &[("common", "reminder_tech_sms")]),
-    ("Tech on site, to client — both vendors", &[("common", "tech_on_site_sms")]),
-    ("Tech changed, to client — both vendors", &[("common", "tech_changed_sms")]),
-    ("Tech changed, to the new tech — both vendors", &[("common", "tech_changed_tech_sms")]),
+    (
+        "Field engineer assigned, to client — LIT",
+        &[("lit", "fe_assigned_sms")],
+    ),
+    (
+        "Confirmed, to tech — both vendors",
+        &[("common", "confirmed_tech_sms")],
+    ),
+    (
+        "Reminder, to client — both vendors",
+        &[("common", "reminder_sms")],
+    ),
+    (
+        "Reminder, to tech — both vendors",
+        &[("common", "reminder_tech_sms")],
+    ),
+    (
+        "Tech on site, to client — both vendors",
+        &[("common", "tech_on_site_sms")],
+    ),
+    (
+        "Tech changed, to client — both vendors",
+        &[("common", "tech_changed_sms")],
+    ),
+    (
+        "Tech changed, to the new tech — both vendors",
+        &[("common", "tech_changed_tech_sms")],
+    ),
 ];
 
 /// The code blocks under each `### ` heading of templates.md.
@@ -45,7 +84,10 @@ fn spec_blocks() -> BTreeMap<String, Vec<String>> {
     for line in text.split_inclusive('\n') {
         if let Some(block) = current.as_mut() {
             if line.trim_end() == "```" {
-                blocks.entry(heading.clone()).or_default().push(current.take().unwrap());
+                blocks
+                    .entry(heading.clone())
+                    .or_default()
+                    .push(current.take().unwrap());
             } else {
                 block.push_str(line);
             }
@@ -61,8 +103,20 @@ fn spec_blocks() -> BTreeMap<String, Vec<String>> {
 /// A context where every value is its own placeholder, so rendering gives back the source.
 fn identity_context() -> TemplateContext {
     [
-        "note_key", "ticket_id", "dispatch_number", "VENDOR", "event", "when", "phone", "hours",
-        "tech_name", "tech_phone", "site", "street", "date_of_dispatch", "time_of_dispatch",
+        "note_key",
+        "ticket_id",
+        "dispatch_number",
+        "VENDOR",
+        "event",
+        "when",
+        "phone",
+        "hours",
+        "tech_name",
+        "tech_phone",
+        "site",
+        "street",
+        "date_of_dispatch",
+        "time_of_dispatch",
         "time_zone",
     ]
     .into_iter()
@@ -71,19 +125,28 @@ fn identity_context() -> TemplateContext {
 }
 
 fn template_name(stem: &str) -> TemplateName {
-    TemplateName::ALL.into_iter().find(|name| name.file_stem() == stem).unwrap()
+    TemplateName::ALL
+        .into_iter()
+        .find(|name| name.file_stem() == stem)
+        .unwrap()
 }
 
 #[test]
 fn every_template_renders_exactly_the_spec_text() {
     let blocks = spec_blocks();
-    assert_eq!(blocks.len(), HEADINGS.len(), "every templates.md heading is mapped");
+    assert_eq!(
+        blocks.len(),
+        HEADINGS.len(),
+        "every templates.md heading is mapped"
+    );
     let lit = lit_templates();
     let cts = cts_templates();
     let context = identity_context();
     let mut compared = 0;
     for (heading, templates) in HEADINGS {
-        let spec = blocks.get(*heading).unwrap_or_else(|| panic!("no heading {heading:?}"));
+        let spec = blocks
+            .get(*heading)
+            .unwrap_or_else(|| panic!("no heading {heading:?}"));
         assert_eq!(spec.len(), templates.len(), "blocks under {heading:?}");
         for ((folder, stem), expected) in templates.iter().zip(spec) {
             let name = template_name(stem);
@@ -109,15 +172,22 @@ fn the_alert_line_matches_the_spec() {
         .find(|line| line.starts_with("`[dispatch-monitor]"))
         .unwrap()
         .trim_matches('`');
-    let rendered = lit_templates().render(TemplateName::Alert, &identity_context()).unwrap();
+    let rendered = lit_templates()
+        .render(TemplateName::Alert, &identity_context())
+        .unwrap();
     assert_eq!(rendered.trim_end(), spec_line);
 }
 
 #[test]
 fn values_are_not_html_escaped() {
     let mut context = identity_context();
-    context.insert("tech_name".into(), Value::String("O'Brien & <Sons> \"=\"".into()));
-    let text = lit_templates().render(TemplateName::TechOnSiteSms, &context).unwrap();
+    context.insert(
+        "tech_name".into(),
+        Value::String("O'Brien & <Sons> \"=\"".into()),
+    );
+    let text = lit_templates()
+        .render(TemplateName::TechOnSiteSms, &context)
+        .unwrap();
     assert!(text.contains("O'Brien & <Sons> \"=\""), "{text}");
 }
 
@@ -125,7 +195,9 @@ fn values_are_not_html_escaped() {
 fn strict_mode_refuses_a_missing_value() {
     let mut context = identity_context();
     context.remove("tech_name");
-    let error = lit_templates().render(TemplateName::TechOnSiteSms, &context).unwrap_err();
+    let error = lit_templates()
+        .render(TemplateName::TechOnSiteSms, &context)
+        .unwrap_err();
     assert!(matches!(error, TemplateError::Render { .. }), "{error:?}");
 }
 
@@ -155,9 +227,12 @@ fn start_up_checks_catch_bad_templates() {
     // An operator's override replaces the default text.
     let custom = BTreeMap::from([(
         "cancelled_note".to_owned(),
-        "#*MetTel's IPA*# {{note_key}}\nDispatch Management - Dispatch Cancelled\nGone.\n".to_owned(),
+        "#*MetTel's IPA*# {{note_key}}\nDispatch Management - Dispatch Cancelled\nGone.\n"
+            .to_owned(),
     )]);
     let templates = Templates::build(cts_policy(), CTS_TEMPLATES, &[], &custom).unwrap();
-    let text = templates.render(TemplateName::CancelledNote, &identity_context()).unwrap();
+    let text = templates
+        .render(TemplateName::CancelledNote, &identity_context())
+        .unwrap();
     assert!(text.ends_with("Gone.\n"));
 }

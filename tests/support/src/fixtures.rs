@@ -5,13 +5,20 @@ use std::path::PathBuf;
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The directory the fixtures are read from.
 pub fn fixtures_dir() -> PathBuf {
     let shared = repo_root().join("../shared/spec/fixtures");
-    if shared.is_dir() { shared } else { repo_root().join("tests/fixtures") }
+    if shared.is_dir() {
+        shared
+    } else {
+        repo_root().join("tests/fixtures")
+    }
 }
 
 /// A fixture's text, e.g. `templates.md`.

@@ -1,1 +1,394 @@
-//! Real service processes for tests; filled in by the infrastructure work.
+//! Real `nats-server` and `redis-server` processes for tests.
+//!
+//! Each server runs on a free loopback port chosen at start, never on the standard 4222 or 6379,
+//! so tests never touch services the machine already runs. A server can be stopped and started
+//! again on the same port to test how clients survive an outage, and it is killed when dropped.
+//! Everything here is plain `std` so that any test, async or not, can use it.
+//!
+//! ```no_run
+//! use test_support::servers::{NatsServer, RedisServer};
+//!
+//! let nats = NatsServer::new();
+//! let mut redis = RedisServer::new();
+//! println!("{} {}", nats.url(), redis.url());
+//! redis.restart();
+//! ```
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to accept connections after it is spawned.
+const READY_DEADLINE: Duration = Duration::from_secs(10);
+/// How many fresh ports a first start tries when another process steals the chosen one.
+const PORT_ATTEMPTS: usize = 5;
+/// The directories searched after `PATH`; Debian puts `nats-server` in `/usr/sbin`.
+const EXTRA_DIRS: [&str; 4] = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
+
+/// A `nats-server` listening on `127.0.0.1` on a free port.
+#[derive(Debug)]
+pub struct NatsServer {
+    process: ServerProcess,
+}
+
+impl NatsServer {
+    /// Starts a server on a free port and waits until it accepts clients.
+    ///
+    /// Panics when `nats-server` is not installed (run `scripts/test.sh`) or does not start.
+    pub fn new() -> Self {
+        Self {
+            process: ServerProcess::spawn_on_free_port(Kind::Nats),
+        }
+    }
+
+    /// The client URL, `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.process.port)
+    }
+
+    /// The port the server listens on; it stays the same across restarts.
+    pub fn port(&self) -> u16 {
+        self.process.port
+    }
+
+    /// Whether the server process is running.
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    /// Kills the server (SIGKILL, like a crash) and waits for it to exit. Idempotent.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts the server again on the same port and waits until it accepts clients.
+    /// Does nothing when it is already running.
+    pub fn start(&mut self) {
+        self.process.start();
+    }
+
+    /// Stops then starts the server on the same port.
+    pub fn restart(&mut self) {
+        self.process.stop();
+        self.process.start();
+    }
+}
+
+impl Default for NatsServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A `redis-server` listening on `127.0.0.1` on a free port, without persistence.
+#[derive(Debug)]
+pub struct RedisServer {
+    process: ServerProcess,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port and waits until it answers `PING`.
+    ///
+    /// Panics when `redis-server` is not installed (run `scripts/test.sh`) or does not start.
+    pub fn new() -> Self {
+        Self {
+            process: ServerProcess::spawn_on_free_port(Kind::Redis),
+        }
+    }
+
+    /// The client URL, `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.process.port)
+    }
+
+    /// The port the server listens on; it stays the same across restarts.
+    pub fn port(&self) -> u16 {
+        self.process.port
+    }
+
+    /// Whether the server process is running.
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    /// Kills the server (SIGKILL, like a crash) and waits for it to exit. Idempotent.
+    /// Its data is lost: persistence is off.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Starts the server again, empty, on the same port and waits until it answers `PING`.
+    /// Does nothing when it is already running.
+    pub fn start(&mut self) {
+        self.process.start();
+    }
+
+    /// Stops then starts the server on the same port.
+    pub fn restart(&mut self) {
+        self.process.stop();
+        self.process.start();
+    }
+}
+
+impl Default for RedisServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Which server a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Nats,
+    Redis,
+}
+
+impl Kind {
+    fn binary_name(self) -> &'static str {
+        match self {
+            Kind::Nats => "nats-server",
+            Kind::Redis => "redis-server",
+        }
+    }
+
+    fn args(self, port: u16) -> Vec<String> {
+        let port = port.to_string();
+        let args: Vec<&str> = match self {
+            Kind::Nats => vec!["-a", "127.0.0.1", "-p", &port],
+            Kind::Redis => {
+                vec![
+                    "--port",
+                    &port,
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ]
+            }
+        };
+        args.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Whether the server on `port` speaks its protocol: NATS greets with `INFO`, Redis answers
+    /// `PING` with `+PONG`.
+    fn answers(self, port: u16) -> bool {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(500))
+        else {
+            return false;
+        };
+        let timeout = Some(Duration::from_secs(2));
+        if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
+            return false;
+        }
+        let expected: &[u8] = match self {
+            Kind::Nats => b"INFO",
+            Kind::Redis => {
+                if stream.write_all(b"PING\r\n").is_err() {
+                    return false;
+                }
+                b"+PONG"
+            }
+        };
+        let mut reply = vec![0_u8; expected.len()];
+        stream.read_exact(&mut reply).is_ok() && reply == expected
+    }
+}
+
+/// A server process bound to one port for its whole life.
+#[derive(Debug)]
+struct ServerProcess {
+    kind: Kind,
+    binary: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl ServerProcess {
+    /// Spawns the server on a fresh free port, trying other ports when one is taken between
+    /// choosing and binding it.
+    fn spawn_on_free_port(kind: Kind) -> Self {
+        let binary = find_binary(kind.binary_name());
+        let mut last_error = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let mut process = Self {
+                kind,
+                binary: binary.clone(),
+                port: free_port(),
+                child: None,
+            };
+            match process.try_start() {
+                Ok(()) => return process,
+                Err(error) => last_error = error,
+            }
+        }
+        panic!(
+            "{} did not start after {PORT_ATTEMPTS} attempts: {last_error}",
+            kind.binary_name()
+        );
+    }
+
+    fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    fn start(&mut self) {
+        if self.is_running() {
+            return;
+        }
+        if let Err(error) = self.try_start() {
+            panic!(
+                "{} did not restart on port {}: {error}",
+                self.kind.binary_name(),
+                self.port
+            );
+        }
+    }
+
+    /// Spawns the process and waits until it answers, or explains why it did not.
+    fn try_start(&mut self) -> Result<(), String> {
+        self.stop();
+        let child = Command::new(&self.binary)
+            .args(self.kind.args(self.port))
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("cannot run {}: {error}", self.binary.display()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + READY_DEADLINE;
+        loop {
+            if !self.is_running() {
+                self.stop();
+                return Err(format!("it exited at once (is port {} taken?)", self.port));
+            }
+            if self.kind.answers(self.port) {
+                // The answer must come from our process, not from one that took the port.
+                if self.is_running() {
+                    return Ok(());
+                }
+                continue;
+            }
+            if Instant::now() >= deadline {
+                self.stop();
+                return Err(format!(
+                    "it did not accept connections on port {} within {READY_DEADLINE:?}",
+                    self.port
+                ));
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // An error means the process already exited; waiting reaps it either way.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port that was free a moment ago: bind port 0 on loopback and read what the OS chose.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap_or_else(|error| panic!("cannot bind a loopback port: {error}"));
+    listener
+        .local_addr()
+        .map(|address| address.port())
+        .unwrap_or_else(|error| {
+            panic!("cannot read the bound port: {error}");
+        })
+}
+
+/// Looks for `name` on `PATH`, then in the usual system directories.
+fn find_binary(name: &str) -> PathBuf {
+    let path_dirs = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    path_dirs
+        .into_iter()
+        .chain(EXTRA_DIRS.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not installed (looked on PATH and in {}): run scripts/test.sh, which \
+                 apt-installs nats-server and redis-server",
+                EXTRA_DIRS.join(", ")
+            )
+        })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nats_server_starts_stops_and_restarts_on_the_same_port() {
+        let mut nats = NatsServer::new();
+        let port = nats.port();
+        assert_ne!(port, 4222);
+        assert_eq!(nats.url(), format!("nats://127.0.0.1:{port}"));
+        assert!(Kind::Nats.answers(port));
+        nats.stop();
+        assert!(!nats.is_running());
+        assert!(!Kind::Nats.answers(port));
+        nats.start();
+        assert_eq!(nats.port(), port);
+        assert!(Kind::Nats.answers(port));
+        nats.restart();
+        assert!(Kind::Nats.answers(port));
+    }
+
+    #[test]
+    fn redis_server_starts_stops_and_restarts_on_the_same_port() {
+        let mut redis = RedisServer::new();
+        let port = redis.port();
+        assert_ne!(port, 6379);
+        assert_eq!(redis.url(), format!("redis://127.0.0.1:{port}"));
+        assert!(Kind::Redis.answers(port));
+        redis.stop();
+        assert!(!Kind::Redis.answers(port));
+        redis.restart();
+        assert_eq!(redis.port(), port);
+        assert!(Kind::Redis.answers(port));
+    }
+
+    #[test]
+    fn dropping_a_server_kills_it() {
+        let redis = RedisServer::new();
+        let port = redis.port();
+        drop(redis);
+        assert!(!Kind::Redis.answers(port));
+    }
+
+    #[test]
+    fn two_servers_get_different_ports() {
+        let first = RedisServer::new();
+        let second = RedisServer::new();
+        assert_ne!(first.port(), second.port());
+    }
+}

@@ -6,30 +6,54 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
-    Appointment, Dispatch, DispatchNotes, DispatchNumber, NoteKey, PhoneE164, Status, TemplateSource,
-    TicketId, TicketNote, Templates, VendorName, VendorPolicy,
+    Appointment, Dispatch, DispatchNotes, DispatchNumber, NoteKey, PhoneE164, Status,
+    TemplateSource, Templates, TicketId, TicketNote, VendorName, VendorPolicy,
 };
 
 pub const LIT_TEMPLATES: &[TemplateSource] = &[
-    ("confirmed_note", include_str!("../../../../templates/lit/confirmed_note.hbs")),
-    ("confirmed_sms", include_str!("../../../../templates/lit/confirmed_sms.hbs")),
-    ("fe_confirmed_note", include_str!("../../../../templates/lit/fe_confirmed_note.hbs")),
-    ("fe_assigned_sms", include_str!("../../../../templates/lit/fe_assigned_sms.hbs")),
+    (
+        "confirmed_note",
+        include_str!("../../../../templates/lit/confirmed_note.hbs"),
+    ),
+    (
+        "confirmed_sms",
+        include_str!("../../../../templates/lit/confirmed_sms.hbs"),
+    ),
+    (
+        "fe_confirmed_note",
+        include_str!("../../../../templates/lit/fe_confirmed_note.hbs"),
+    ),
+    (
+        "fe_assigned_sms",
+        include_str!("../../../../templates/lit/fe_assigned_sms.hbs"),
+    ),
 ];
 
 pub const CTS_TEMPLATES: &[TemplateSource] = &[
-    ("confirmed_note", include_str!("../../../../templates/cts/confirmed_note.hbs")),
-    ("confirmed_sms", include_str!("../../../../templates/cts/confirmed_sms.hbs")),
+    (
+        "confirmed_note",
+        include_str!("../../../../templates/cts/confirmed_note.hbs"),
+    ),
+    (
+        "confirmed_sms",
+        include_str!("../../../../templates/cts/confirmed_sms.hbs"),
+    ),
 ];
 
 pub const LIT_FIELDS: &[&str] = &["date_of_dispatch", "time_of_dispatch", "time_zone"];
 
 pub fn lit_policy() -> VendorPolicy {
-    VendorPolicy { field_engineer_step: true, confirmed_needs_tech: false }
+    VendorPolicy {
+        field_engineer_step: true,
+        confirmed_needs_tech: false,
+    }
 }
 
 pub fn cts_policy() -> VendorPolicy {
-    VendorPolicy { field_engineer_step: false, confirmed_needs_tech: true }
+    VendorPolicy {
+        field_engineer_step: false,
+        confirmed_needs_tech: true,
+    }
 }
 
 pub fn lit_templates() -> Templates {
@@ -93,7 +117,9 @@ pub fn cts_dispatch(status: Status) -> Dispatch {
     dispatch.dispatch_number = DispatchNumber::parse("S-12345").unwrap();
     dispatch.note_key = Some(NoteKey::parse("IGZ_0001").unwrap());
     dispatch.template_fields.clear();
-    dispatch.registry_fields.insert("igz_dispatch_number".into(), "IGZ_0001".into());
+    dispatch
+        .registry_fields
+        .insert("igz_dispatch_number".into(), "IGZ_0001".into());
     dispatch
 }
 
