@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -249,7 +250,7 @@ impl Engine {
             .ok_or_else(|| CycleError::UnknownVendor(vendor.to_string()))?;
         let started = Instant::now();
         let result = self
-            .cycle(entry, mode)
+            .cycle(entry, mode, stop)
             .instrument(tracing::info_span!("cycle", vendor = %vendor))
             .await;
         let outcome = if result.is_ok() { "ok" } else { "failed" };
@@ -258,7 +259,12 @@ impl Engine {
         result
     }
 
-    async fn cycle(&self, entry: &VendorEntry, mode: Mode) -> Result<CycleReport, CycleError> {
+    async fn cycle(
+        &self,
+        entry: &VendorEntry,
+        mode: Mode,
+        stop: &AtomicBool,
+    ) -> Result<CycleReport, CycleError> {
         let adapter = entry.adapter.as_ref();
         let vendor = adapter.name();
         let alerts = Alerts::new(self.ports.notifier.as_ref(), self.settings.alert_level);
@@ -317,7 +323,9 @@ impl Engine {
         }
 
         let concurrency = self.settings.concurrency.max(1);
+        let total = dispatches.len();
         let reports: Vec<DispatchReport> = futures::stream::iter(dispatches)
+            .take_while(|_| futures::future::ready(!stop.load(Ordering::SeqCst)))
             .map(|dispatch| {
                 let span = tracing::info_span!(
                     "dispatch",
@@ -331,6 +339,9 @@ impl Engine {
             .collect()
             .await;
 
+        if reports.len() < total {
+            tracing::warn!(left = total - reports.len(), "stopping: dispatches left for the next run");
+        }
         tracing::info!(
             records = record_count,
             skipped = skipped_records.len(),

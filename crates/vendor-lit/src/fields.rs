@@ -1,0 +1,116 @@
+//! Reading fields of a raw JSON record without ever converting between JSON types.
+//!
+//! A value of the wrong type is reported as such and otherwise treated as absent (SPEC §12.9).
+
+use serde_json::{Map, Value};
+
+/// One field of a raw record, as far as a text field is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field<'a> {
+    /// The key is not in the record.
+    Missing,
+    /// The value is JSON `null`.
+    Null,
+    /// The value is a JSON string.
+    Text(&'a str),
+    /// The value has another JSON type, named by the string.
+    WrongType(&'static str),
+}
+
+impl<'a> Field<'a> {
+    /// Reads `name` from `record` as a text field.
+    pub(crate) fn text(record: &'a Map<String, Value>, name: &str) -> Self {
+        match record.get(name) {
+            None => Field::Missing,
+            Some(Value::Null) => Field::Null,
+            Some(Value::String(text)) => Field::Text(text),
+            Some(other) => Field::WrongType(json_kind(other)),
+        }
+    }
+
+    /// The string exactly as sent, when the value is a string.
+    pub(crate) fn raw(self) -> Option<&'a str> {
+        match self {
+            Field::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The trimmed string, when the value is a string that is not blank.
+    pub(crate) fn present(self) -> Option<&'a str> {
+        self.raw().map(str::trim).filter(|text| !text.is_empty())
+    }
+
+    /// The trimmed, non-blank string as an owned value.
+    pub(crate) fn owned(self) -> Option<String> {
+        self.present().map(str::to_owned)
+    }
+
+    /// The string as sent when it is not blank; otherwise why the field is unusable, naming it.
+    pub(crate) fn required(self, name: &str) -> Result<&'a str, String> {
+        match self {
+            Field::Missing => Err(format!("{name} is missing")),
+            Field::Null => Err(format!("{name} is null")),
+            Field::WrongType(kind) => Err(format!("{name} is {kind}, not a string")),
+            Field::Text(text) if text.trim().is_empty() => Err(format!("{name} is empty")),
+            Field::Text(text) => Ok(text),
+        }
+    }
+
+    /// A short description of the value for logs: the text itself, or what was there instead.
+    pub(crate) fn describe(self) -> String {
+        match self {
+            Field::Missing => "(missing)".to_owned(),
+            Field::Null => "(null)".to_owned(),
+            Field::WrongType(kind) => format!("({kind})"),
+            Field::Text(text) => text.to_owned(),
+        }
+    }
+}
+
+/// Whether `name` holds the JSON boolean `true`; a string `"true"` does not count.
+pub(crate) fn is_true(record: &Map<String, Value>, name: &str) -> bool {
+    matches!(record.get(name), Some(Value::Bool(true)))
+}
+
+/// The JSON type of a value with its article, for messages: `a number`, `an array`, ...
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_never_convert_types() {
+        let record = json!({"s": " x ", "n": 5, "b": "true", "t": true, "z": null, "e": "  "});
+        let record = record.as_object().unwrap();
+        assert_eq!(Field::text(record, "s").present(), Some("x"));
+        assert_eq!(Field::text(record, "s").raw(), Some(" x "));
+        assert_eq!(Field::text(record, "n"), Field::WrongType("a number"));
+        assert_eq!(Field::text(record, "n").present(), None);
+        assert_eq!(Field::text(record, "z"), Field::Null);
+        assert_eq!(Field::text(record, "nope"), Field::Missing);
+        assert_eq!(Field::text(record, "e").present(), None);
+        assert_eq!(
+            Field::text(record, "e").required("e").unwrap_err(),
+            "e is empty"
+        );
+        assert_eq!(
+            Field::text(record, "n").required("n").unwrap_err(),
+            "n is a number, not a string"
+        );
+        assert!(is_true(record, "t"));
+        assert!(!is_true(record, "b"));
+        assert!(!is_true(record, "nope"));
+    }
+}
