@@ -243,6 +243,17 @@ impl Engine {
         vendor: &VendorName,
         mode: Mode,
     ) -> Result<CycleReport, CycleError> {
+        self.run_cycle_until(vendor, mode, &AtomicBool::new(false)).await
+    }
+
+    /// Like [`run_cycle`](Self::run_cycle), but once `stop` is set no further dispatch is
+    /// started; those in flight finish. Used for graceful shutdown.
+    pub async fn run_cycle_until(
+        &self,
+        vendor: &VendorName,
+        mode: Mode,
+        stop: &AtomicBool,
+    ) -> Result<CycleReport, CycleError> {
         let entry = self
             .vendors
             .iter()
