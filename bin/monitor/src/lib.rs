@@ -1,1 +1,15 @@
-//! Placeholder.
+//! The `dispatch-monitor` binary's library: configuration, logs and metrics, scheduling with
+//! vendor leases, HTTP health and metrics, `plan`, `demo`, and the wiring of vendor adapters and
+//! infrastructure into the domain engine.
+//!
+//! Business rules live in `domain`; this crate only assembles and schedules. It is the one
+//! place that knows every vendor and infrastructure crate.
+
+pub mod cli;
+pub mod demo;
+pub mod http;
+pub mod plan;
+pub mod service;
+pub mod settings;
+pub mod telemetry;
+pub mod wiring;

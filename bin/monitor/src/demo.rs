@@ -1,0 +1,221 @@
+//! `demo`: the real engine and vendor adapters against an in-process simulated world — LIT and
+//! CTS dispatches moving through their statuses over a simulated day — printed as a timeline.
+//! Needs no NATS or Redis.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::America::Los_Angeles;
+use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
+use domain::{Engine, EngineSettings, Mode, TicketId, VendorName};
+use serde_json::{Value, json};
+
+use crate::wiring;
+
+/// The simulated day starts at 08:00 Pacific.
+fn start() -> DateTime<Utc> {
+    "2026-03-16T15:00:00Z".parse().expect("a valid instant")
+}
+
+const LIT_CLIENT: &str = "+1 212 555 0101";
+const LIT_TECH_1: &str = "+1 (212) 555-0102";
+const LIT_TECH_2: &str = "+1 (212) 555-0103";
+const CTS_CLIENT: &str = "(202) 555-0104";
+const CTS_TECH: &str = "+1 (202) 555-0105";
+
+/// Who a phone number belongs to, for the timeline.
+fn who(phone: &str) -> &'static str {
+    match phone {
+        "+12125550101" => "LIT DIS10001 site contact",
+        "+12125550102" => "LIT DIS10001 tech Joe Malone",
+        "+12125550103" => "LIT DIS10001 tech Hulk Hogan",
+        "+12025550104" => "CTS S-20001 site contact",
+        "+12025550105" => "CTS S-20001 tech Michael J. Fox",
+        _ => "someone else",
+    }
+}
+
+fn ticket_label(ticket: &str) -> &'static str {
+    match ticket {
+        "4000001" => "LIT DIS10001",
+        "4000002" => "LIT DIS10002",
+        "4000003" => "CTS S-20001",
+        "4000004" => "CTS S-20002",
+        _ => "another dispatch",
+    }
+}
+
+fn lit_record(number: &str, ticket: &str, status: &str, tech: Option<(&str, &str)>) -> Value {
+    json!({
+        "Dispatch_Number": number,
+        "MetTel_Bruin_TicketID": ticket,
+        "Dispatch_Status": status,
+        "Date_of_Dispatch": "2026-03-17",
+        "Hard_Time_of_Dispatch_Local": "10AM-12PM",
+        "Hard_Time_of_Dispatch_Time_Zone_Local": "Pacific Time",
+        "Tech_First_Name": tech.map(|t| t.0),
+        "Tech_Mobile_Number": tech.map(|t| t.1),
+        "Job_Site_Contact_Name_and_Phone_Number": format!("Jane Doe {LIT_CLIENT}"),
+        "Job_Site": "Red Rose Inn",
+        "Job_Site_Street": "160 Broadway",
+        "Tech_Arrived_On_Site": false,
+        "Time_of_Check_In": null,
+        "Time_of_Check_Out": null,
+    })
+}
+
+fn cts_record(name: &str, igz: &str, ticket: &str, status: &str, tech: bool) -> Value {
+    let description = format!(
+        "Onsite Time Needed: 2026-03-16 04.00PM\r\n\r\nOnsite Timezone: Pacific Time\r\n\r\n\
+         Contact #: {CTS_CLIENT}\r\n\r\nIGZ Dispatch Number: {igz}"
+    );
+    json!({
+        "Name": name,
+        "Ext_Ref_Num__c": ticket,
+        "Status__c": status,
+        "Description__c": description,
+        "API_Resource_Name__c": if tech { Some("Michael J. Fox") } else { None },
+        "Resource_Phone_Number__c": if tech { Some(CTS_TECH) } else { None },
+        "Lookup_Location_Owner__c": "Premier Financial Bancorp",
+        "Street__c": "1501 K St NW",
+        "Check_In_Date__c": null,
+    })
+}
+
+/// The vendors' lists `minutes` into the simulated day.
+fn lists_at(minutes: i64) -> (Value, Value) {
+    let h = |hours: i64| hours * 60;
+    // LIT DIS10001: appointment 2026-03-17 10:00 Pacific, 26 hours after the start.
+    let mut dis10001 = match minutes {
+        m if m < 30 => lit_record("DIS10001", "4000001", "New Dispatch", None),
+        m if m < h(2) => lit_record("DIS10001", "4000001", "Request Confirmed", None),
+        m if m < h(22) => lit_record(
+            "DIS10001",
+            "4000001",
+            "Request Confirmed",
+            Some(("Joe Malone", LIT_TECH_1)),
+        ),
+        m if m < h(26) + 10 => lit_record(
+            "DIS10001",
+            "4000001",
+            "Request Confirmed",
+            Some(("Hulk Hogan", LIT_TECH_2)),
+        ),
+        m if m < h(28) => {
+            lit_record("DIS10001", "4000001", "Tech Arrived", Some(("Hulk Hogan", LIT_TECH_2)))
+        }
+        _ => lit_record("DIS10001", "4000001", "Close Out", Some(("Hulk Hogan", LIT_TECH_2))),
+    };
+    if minutes >= h(26) + 10 {
+        dis10001["Tech_Arrived_On_Site"] = json!(true);
+        dis10001["Time_of_Check_In"] = json!("10:10");
+    }
+    if minutes >= h(28) {
+        dis10001["Time_of_Check_Out"] = json!("12:00");
+    }
+    // LIT DIS10002 is confirmed but was not booked by our portal: the monitor leaves it alone.
+    let dis10002 =
+        lit_record("DIS10002", "4000002", "Request Confirmed", Some(("Joe Malone", LIT_TECH_1)));
+    let lit = json!({"Status": "Success", "Message": null, "DispatchList": [dis10001, dis10002]});
+
+    // CTS S-20001: appointment 16:00 Pacific the same day, 8 hours after the start.
+    let mut s20001 = match minutes {
+        m if m < 60 => cts_record("S-20001", "IGZ_20001", "4000003", "Open", false),
+        m if m < h(8) + 5 => cts_record("S-20001", "IGZ_20001", "4000003", "Scheduled", true),
+        m if m < h(9) => cts_record("S-20001", "IGZ_20001", "4000003", "On Site", true),
+        _ => cts_record("S-20001", "IGZ_20001", "4000003", "Completed", true),
+    };
+    if minutes >= h(8) + 5 {
+        s20001["Check_In_Date__c"] = json!("2026-03-16T23:05:00.000+0000");
+    }
+    // CTS S-20002 is scheduled, then cancelled after three hours.
+    let s20002 = if minutes < h(3) {
+        cts_record("S-20002", "IGZ_20002", "4000004", "Open", false)
+    } else {
+        cts_record("S-20002", "IGZ_20002", "4000004", "Canceled", true)
+    };
+    let cts = json!({"done": true, "totalSize": 2, "records": [s20001, s20002]});
+    (lit, cts)
+}
+
+/// Runs the simulated day and returns the timeline text.
+pub async fn run() -> anyhow::Result<String> {
+    let clock = Arc::new(ManualClock::new(start()));
+    let world = MemoryWorld::new(clock.clone());
+    for (ticket, key) in
+        [("4000001", "DIS10001"), ("4000003", "IGZ_20001"), ("4000004", "IGZ_20002")]
+    {
+        world.tickets.seed_note(
+            &TicketId::parse(ticket)?,
+            &format!(
+                "#*MetTel's IPA*# {key}\nDispatch Management - Dispatch Requested\n\n\
+                 Please see the summary below."
+            ),
+            start() - Duration::hours(1),
+        );
+    }
+    let mut engine = Engine::new(world.ports(), EngineSettings::default());
+    for adapter in wiring::vendor_adapters() {
+        engine = engine.with_vendor(adapter, &BTreeMap::new())?;
+    }
+    let lit = VendorName::parse("LIT")?;
+    let cts = VendorName::parse("CTS")?;
+
+    let mut out = String::new();
+    writeln!(out, "Dispatch monitor demo: a simulated day, one cycle per vendor every 15 minutes.")?;
+    writeln!(out, "Every note and SMS the monitor writes is listed; times are Pacific.\n")?;
+    let (mut sms, mut notes, mut alerts) = (0, 0, 0);
+    let step = 15;
+    for minutes in (0..=h_total()).step_by(step) {
+        clock.set(start() + Duration::minutes(minutes as i64));
+        let (lit_list, cts_list) = lists_at(minutes as i64);
+        world.source.set_list(&lit, lit_list);
+        world.source.set_list(&cts, cts_list);
+        for vendor in [&lit, &cts] {
+            engine.run_cycle(vendor, Mode::Execute).await?;
+        }
+        for entry in world.journal.drain() {
+            let at = entry.at.with_timezone(&Los_Angeles).format("%a %b %d %H:%M %Z");
+            match entry.event {
+                JournalEvent::Sms { to, text } => {
+                    sms += 1;
+                    writeln!(out, "{at}  SMS  to {} ({})", to, who(to.as_str()))?;
+                    write_indented(&mut out, &text)?;
+                }
+                JournalEvent::Note { ticket, text } => {
+                    notes += 1;
+                    let label = ticket_label(ticket.as_str());
+                    writeln!(out, "{at}  NOTE on ticket {ticket} ({label})")?;
+                    write_indented(&mut out, &text)?;
+                }
+                JournalEvent::Registered { dispatch_number, value } => {
+                    writeln!(out, "{at}  REGISTERED {dispatch_number} = {value}")?;
+                }
+                JournalEvent::Email(email) => {
+                    writeln!(out, "{at}  EMAIL to {}: {}", email.recipients, email.subject)?;
+                }
+                JournalEvent::Slack(_) => alerts += 1,
+            }
+        }
+    }
+    writeln!(
+        out,
+        "Done: {sms} SMS and {notes} notes, each exactly once; {alerts} Slack alert lines posted."
+    )?;
+    writeln!(out, "LIT DIS10002 was never touched: no portal note says it is ours.")?;
+    Ok(out)
+}
+
+/// The simulated day lasts 29 hours, in minutes.
+fn h_total() -> usize {
+    29 * 60
+}
+
+fn write_indented(out: &mut String, text: &str) -> std::fmt::Result {
+    for line in text.lines() {
+        writeln!(out, "      | {line}")?;
+    }
+    Ok(())
+}

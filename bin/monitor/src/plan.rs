@@ -1,0 +1,237 @@
+//! `plan`: what a cycle would do, printed; and the read-only ports that make sure it does
+//! nothing (no SMS, no notes, no Redis writes).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::ports::{
+    Claim, DispatchRegistry, Email, LedgerKey, Notifier, PortError, SmsLedger, TicketRepository,
+};
+use domain::rules::Step;
+use domain::{CycleReport, DispatchOutcome, PhoneE164, Ports, RawTicketNote, TicketId};
+use serde::Serialize;
+
+fn refused(what: &str) -> PortError {
+    PortError::Rejected { status: 403, detail: format!("plan performs no side effects ({what})") }
+}
+
+/// Reads through; refuses every write.
+struct ReadOnly {
+    tickets: Arc<dyn TicketRepository>,
+    ledger: Arc<dyn SmsLedger>,
+}
+
+#[async_trait]
+impl TicketRepository for ReadOnly {
+    async fn ticket_notes(&self, ticket: &TicketId) -> Result<Vec<RawTicketNote>, PortError> {
+        self.tickets.ticket_notes(ticket).await
+    }
+    async fn append_note(&self, _: &TicketId, _: &str) -> Result<(), PortError> {
+        Err(refused("note"))
+    }
+}
+
+#[async_trait]
+impl SmsLedger for ReadOnly {
+    async fn claim(&self, _: &LedgerKey) -> Result<Claim, PortError> {
+        Err(refused("ledger claim"))
+    }
+    async fn mark_sent(&self, _: &LedgerKey) -> Result<(), PortError> {
+        Err(refused("ledger write"))
+    }
+    async fn release(&self, _: &LedgerKey) -> Result<(), PortError> {
+        Err(refused("ledger write"))
+    }
+    async fn is_sent(&self, key: &LedgerKey) -> Result<bool, PortError> {
+        self.ledger.is_sent(key).await
+    }
+}
+
+#[async_trait]
+impl Notifier for ReadOnly {
+    async fn send_sms(&self, _: &PhoneE164, _: &str) -> Result<(), PortError> {
+        Err(refused("SMS"))
+    }
+    async fn post_slack(&self, _: &str) -> Result<(), PortError> {
+        Err(refused("Slack"))
+    }
+    async fn send_email(&self, _: &Email) -> Result<(), PortError> {
+        Err(refused("email"))
+    }
+}
+
+#[async_trait]
+impl DispatchRegistry for ReadOnly {
+    async fn register(&self, _: &str, _: &serde_json::Value) -> Result<bool, PortError> {
+        Err(refused("registry"))
+    }
+}
+
+/// The same ports with every write refused, reads passed through.
+pub fn read_only(ports: Ports) -> Ports {
+    let guard = Arc::new(ReadOnly { tickets: ports.tickets.clone(), ledger: ports.ledger.clone() });
+    Ports {
+        source: ports.source,
+        tickets: guard.clone(),
+        notifier: guard.clone(),
+        registry: guard.clone(),
+        ledger: guard,
+        clock: ports.clock,
+    }
+}
+
+/// One thing `plan` says would happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanRow {
+    /// The vendor.
+    pub vendor: String,
+    /// The dispatch.
+    pub dispatch_number: String,
+    /// Its ticket.
+    pub ticket_id: String,
+    /// Its general status.
+    pub status: String,
+    /// The action, e.g. `confirmation SMS to the client`.
+    pub action: String,
+    /// `sms`, `note`, `email` or `blocked`.
+    pub channel: String,
+    /// Phone, ticket or addresses.
+    pub recipient: String,
+    /// The rendered text (or why the step is blocked).
+    pub text: String,
+    /// For SMS: the ledger says it was sent already, so only its note would be written.
+    pub already_sent: bool,
+}
+
+/// Flattens cycle reports into rows, in order.
+pub fn rows(reports: &[CycleReport]) -> Vec<PlanRow> {
+    let mut rows = Vec::new();
+    for report in reports {
+        for dispatch_report in &report.dispatches {
+            let dispatch = &dispatch_report.dispatch;
+            let row = |action: String, channel: &str, recipient: String, text: String, sent| PlanRow {
+                vendor: dispatch.vendor.to_string(),
+                dispatch_number: dispatch.dispatch_number.to_string(),
+                ticket_id: dispatch.ticket_id.to_string(),
+                status: dispatch.status.to_string(),
+                action,
+                channel: channel.to_owned(),
+                recipient,
+                text,
+                already_sent: sent,
+            };
+            for step in &dispatch_report.steps {
+                match step {
+                    Step::Blocked(blocked) => rows.push(row(
+                        blocked.kind.to_string(),
+                        "blocked",
+                        String::new(),
+                        blocked.reason.clone(),
+                        false,
+                    )),
+                    Step::Act(action) => {
+                        for sms in &action.sms {
+                            rows.push(row(
+                                action.kind.to_string(),
+                                "sms",
+                                sms.to.to_string(),
+                                sms.text.clone(),
+                                sms.already_sent,
+                            ));
+                        }
+                        rows.push(row(
+                            action.kind.to_string(),
+                            "note",
+                            format!("ticket {}", dispatch.ticket_id),
+                            action.note.clone(),
+                            false,
+                        ));
+                        if let Some(email) = &action.email {
+                            rows.push(row(
+                                action.kind.to_string(),
+                                "email",
+                                email.recipients.clone(),
+                                email.text.clone(),
+                                false,
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// The text form: one block per dispatch with actions, then a summary per vendor.
+pub fn render_text(reports: &[CycleReport]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        let ours = report
+            .dispatches
+            .iter()
+            .filter(|d| !matches!(d.outcome, DispatchOutcome::NotOurs { .. }))
+            .count();
+        let with_steps = report.dispatches.iter().filter(|d| !d.steps.is_empty()).count();
+        out.push_str(&format!(
+            "== {}: {} records, {} skipped, {} ours, {} with actions\n",
+            report.vendor,
+            report.records,
+            report.skipped_records.len(),
+            ours,
+            with_steps
+        ));
+        for skipped in &report.skipped_records {
+            out.push_str(&format!("   skipped record {skipped}\n"));
+        }
+        for dispatch_report in &report.dispatches {
+            let d = &dispatch_report.dispatch;
+            match &dispatch_report.outcome {
+                DispatchOutcome::NotOurs { .. } => continue,
+                DispatchOutcome::DetailsFailed { error } | DispatchOutcome::LedgerUnavailable { error } => {
+                    out.push_str(&format!(
+                        "-- {} {} ticket {} ({}): cannot plan: {error}\n",
+                        d.vendor, d.dispatch_number, d.ticket_id, d.status
+                    ));
+                    continue;
+                }
+                _ => {}
+            }
+            if dispatch_report.steps.is_empty() && dispatch_report.skipped_rules.is_empty() {
+                continue;
+            }
+            out.push_str(&format!(
+                "-- {} {} ticket {} ({})\n",
+                d.vendor, d.dispatch_number, d.ticket_id, d.status
+            ));
+            for reason in &dispatch_report.skipped_rules {
+                out.push_str(&format!("   skipped: {reason}\n"));
+            }
+            for (index, step) in dispatch_report.steps.iter().enumerate() {
+                out.push_str(&format!("   {}. {}\n", index + 1, step.kind()));
+                match step {
+                    Step::Blocked(blocked) => {
+                        out.push_str(&format!("      BLOCKED: {}\n", blocked.reason));
+                    }
+                    Step::Act(action) => {
+                        for sms in &action.sms {
+                            let note = if sms.already_sent { " (already sent; not again)" } else { "" };
+                            out.push_str(&format!("      SMS to {}{note}:\n", sms.to));
+                            out.push_str(&indent(&sms.text));
+                        }
+                        out.push_str(&format!("      note on ticket {}:\n", d.ticket_id));
+                        out.push_str(&indent(&action.note));
+                        if let Some(email) = &action.email {
+                            out.push_str(&format!("      email to {}: {}\n", email.recipients, email.subject));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("        | {line}\n")).collect()
+}

@@ -1,0 +1,199 @@
+//! The long-running service and the one-shot cycle: vendor leases, schedules that never
+//! overlap, and graceful shutdown (SPEC §9, §12.1, §12.11).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use domain::ports::{LeaseToken, Notifier, PortError, VendorLease};
+use domain::{CycleError, CycleReport, Engine, Mode, VendorName};
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
+
+use crate::settings::VendorSchedule;
+
+/// How one leased vendor cycle went.
+#[derive(Debug)]
+pub enum LeasedCycle {
+    /// The cycle ran.
+    Ran(Result<CycleReport, CycleError>),
+    /// Another replica holds the vendor's lease; the cycle was skipped.
+    LeaseHeld,
+    /// The lease store could not be reached; the cycle was skipped.
+    LeaseUnavailable(PortError),
+}
+
+impl LeasedCycle {
+    /// Whether the vendor's list could not be fetched or read (`once` exits 1 then).
+    pub fn failed(&self) -> bool {
+        matches!(self, LeasedCycle::Ran(Err(_)) | LeasedCycle::LeaseUnavailable(_))
+    }
+}
+
+/// The leases this process holds, so shutdown can release those of aborted cycles.
+#[derive(Debug, Default)]
+pub struct HeldLeases(Mutex<HashMap<VendorName, LeaseToken>>);
+
+impl HeldLeases {
+    fn insert(&self, token: &LeaseToken) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(token.vendor.clone(), token.clone());
+    }
+
+    fn remove(&self, vendor: &VendorName) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(vendor);
+    }
+
+    /// Releases every lease still held.
+    pub async fn release_all(&self, lease: &dyn VendorLease) {
+        let tokens: Vec<LeaseToken> =
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, t)| t).collect();
+        for token in tokens {
+            if let Err(error) = lease.release(&token).await {
+                tracing::warn!(vendor = %token.vendor, %error, "could not release the lease; it expires by itself");
+            }
+        }
+    }
+}
+
+/// Runs one cycle of `vendor` while holding its lease, renewing it every third of `ttl`.
+pub async fn leased_cycle(
+    engine: &Engine,
+    lease: &dyn VendorLease,
+    held: &HeldLeases,
+    vendor: &VendorName,
+    ttl: Duration,
+    stop: &AtomicBool,
+) -> LeasedCycle {
+    let token = match lease.try_acquire(vendor, ttl).await {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            tracing::info!(%vendor, "another replica holds the vendor lease; cycle skipped");
+            return LeasedCycle::LeaseHeld;
+        }
+        Err(error) => {
+            tracing::error!(%vendor, %error, "cannot take the vendor lease; cycle skipped");
+            return LeasedCycle::LeaseUnavailable(error);
+        }
+    };
+    held.insert(&token);
+    let cycle = engine.run_cycle_until(vendor, Mode::Execute, stop);
+    tokio::pin!(cycle);
+    let mut renew = tokio::time::interval((ttl / 3).max(Duration::from_millis(100)));
+    renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    renew.tick().await;
+    let result = loop {
+        tokio::select! {
+            result = &mut cycle => break result,
+            _ = renew.tick() => match lease.renew(&token, ttl).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(%vendor, "the vendor lease was lost during the cycle; the SMS ledger still prevents duplicates"),
+                Err(error) => tracing::warn!(%vendor, %error, "could not renew the vendor lease"),
+            },
+        }
+    };
+    match lease.release(&token).await {
+        Ok(_) => held.remove(vendor),
+        Err(error) => tracing::warn!(%vendor, %error, "could not release the lease; it expires by itself"),
+    }
+    LeasedCycle::Ran(result)
+}
+
+/// Everything a vendor's schedule needs.
+#[derive(Clone)]
+pub struct Scheduler {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// Vendor leases.
+    pub lease: Arc<dyn VendorLease>,
+    /// For vendor-level alerts about leases.
+    pub notifier: Arc<dyn Notifier>,
+    /// Leases held now.
+    pub held: Arc<HeldLeases>,
+    /// Lease TTL.
+    pub lease_ttl: Duration,
+    /// Set on shutdown: no new dispatch starts.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").field("lease_ttl", &self.lease_ttl).finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// Runs `schedule`'s cycles, the first at once, until `shutdown` turns true. Cycles of one
+    /// vendor never overlap: the next starts only after the previous ended.
+    pub async fn run_vendor(&self, schedule: VendorSchedule, mut shutdown: watch::Receiver<bool>) {
+        let vendor = schedule.name.clone();
+        let mut ticks = tokio::time::interval(schedule.interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            let outcome = leased_cycle(
+                &self.engine,
+                self.lease.as_ref(),
+                &self.held,
+                &vendor,
+                self.lease_ttl,
+                &self.stop,
+            )
+            .await;
+            metrics::counter!("dispatch_monitor_cycles_total", "vendor" => vendor.to_string(), "outcome" => cycle_label(&outcome)).increment(1);
+            if let LeasedCycle::LeaseUnavailable(error) = &outcome {
+                let line = format!("[dispatch-monitor] [{vendor}] cycle skipped: cannot take the vendor lease: {error}");
+                if let Err(error) = self.notifier.post_slack(&line).await {
+                    tracing::warn!(%error, "could not post the Slack alert");
+                }
+            }
+        }
+        tracing::info!(%vendor, "schedule stopped");
+    }
+}
+
+fn cycle_label(outcome: &LeasedCycle) -> &'static str {
+    match outcome {
+        LeasedCycle::Ran(Ok(_)) => "ok",
+        LeasedCycle::Ran(Err(_)) => "failed",
+        LeasedCycle::LeaseHeld => "lease_held",
+        LeasedCycle::LeaseUnavailable(_) => "lease_unavailable",
+    }
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}
+
+/// Sets the stop flag (no new dispatches) and tells every schedule to end.
+pub fn begin_shutdown(stop: &AtomicBool, shutdown: &watch::Sender<bool>) {
+    stop.store(true, Ordering::SeqCst);
+    let _ = shutdown.send(true);
+}
