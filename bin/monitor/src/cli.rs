@@ -67,7 +67,10 @@ pub enum Format {
 /// Parses the process arguments and runs; returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("dispatch-monitor: cannot start the async runtime: {error}");
@@ -151,9 +154,17 @@ pub fn load_settings(
 }
 
 /// The vendors named on the command line (any case), or every enabled one.
-pub fn select_vendors(settings: &Settings, names: &[String]) -> Result<Vec<VendorName>, SettingsError> {
+pub fn select_vendors(
+    settings: &Settings,
+    names: &[String],
+) -> Result<Vec<VendorName>, SettingsError> {
     if names.is_empty() {
-        return Ok(settings.vendors.iter().filter(|v| v.enabled).map(|v| v.name.clone()).collect());
+        return Ok(settings
+            .vendors
+            .iter()
+            .filter(|v| v.enabled)
+            .map(|v| v.name.clone())
+            .collect());
     }
     names
         .iter()
@@ -169,7 +180,12 @@ pub fn select_vendors(settings: &Settings, names: &[String]) -> Result<Vec<Vendo
                     value: name.clone(),
                     why: format!(
                         "expected one of {}",
-                        settings.vendors.iter().map(|v| v.name.lower()).collect::<Vec<_>>().join(", ")
+                        settings
+                            .vendors
+                            .iter()
+                            .map(|v| v.name.lower())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 })
         })
@@ -188,7 +204,11 @@ pub async fn once(settings: &Settings, vendors: &[VendorName]) -> anyhow::Result
     let engine = wiring::build_engine(settings, infra.ports.clone())?;
     let outcomes = once_with(&engine, infra.lease.as_ref(), settings, vendors).await;
     let failed = outcomes.iter().any(LeasedCycle::failed);
-    Ok(if failed { ExitCode::from(EXIT_VENDOR_FAILED) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(EXIT_VENDOR_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The cycles of `once`, over given ports (also used by tests).
@@ -235,7 +255,11 @@ async fn plan_command(
         Format::Text => print!("{}", plan::render_text(&reports)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&plan::rows(&reports))?),
     }
-    Ok(if failed { ExitCode::from(EXIT_VENDOR_FAILED) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(EXIT_VENDOR_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Dry-run cycles; the flag is set when a vendor's list failed.
@@ -267,7 +291,10 @@ async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
 
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", settings.http_port)).await?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let probe = Arc::new(http::LiveProbe { nats: infra.nats.clone(), redis: infra.redis.clone() });
+    let probe = Arc::new(http::LiveProbe {
+        nats: infra.nats.clone(),
+        redis: infra.redis.clone(),
+    });
     let mut http_shutdown = shutdown_rx.clone();
     let http_task = tokio::spawn(http::serve(
         listener,
@@ -294,7 +321,10 @@ async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
     }
 
     service::shutdown_signal().await;
-    tracing::info!(grace_secs = settings.shutdown_grace.as_secs(), "shutting down: no new cycles or dispatches");
+    tracing::info!(
+        grace_secs = settings.shutdown_grace.as_secs(),
+        "shutting down: no new cycles or dispatches"
+    );
     service::begin_shutdown(&scheduler.stop, &shutdown_tx);
     let drained = tokio::time::timeout(settings.shutdown_grace, async {
         while schedules.join_next().await.is_some() {}

@@ -103,10 +103,18 @@ fn lists_at(minutes: i64) -> (Value, Value) {
             "Request Confirmed",
             Some(("Hulk Hogan", LIT_TECH_2)),
         ),
-        m if m < h(28) => {
-            lit_record("DIS10001", "4000001", "Tech Arrived", Some(("Hulk Hogan", LIT_TECH_2)))
-        }
-        _ => lit_record("DIS10001", "4000001", "Close Out", Some(("Hulk Hogan", LIT_TECH_2))),
+        m if m < h(28) => lit_record(
+            "DIS10001",
+            "4000001",
+            "Tech Arrived",
+            Some(("Hulk Hogan", LIT_TECH_2)),
+        ),
+        _ => lit_record(
+            "DIS10001",
+            "4000001",
+            "Close Out",
+            Some(("Hulk Hogan", LIT_TECH_2)),
+        ),
     };
     if minutes >= h(26) + 10 {
         dis10001["Tech_Arrived_On_Site"] = json!(true);
@@ -116,8 +124,12 @@ fn lists_at(minutes: i64) -> (Value, Value) {
         dis10001["Time_of_Check_Out"] = json!("12:00");
     }
     // LIT DIS10002 is confirmed but was not booked by our portal: the monitor leaves it alone.
-    let dis10002 =
-        lit_record("DIS10002", "4000002", "Request Confirmed", Some(("Joe Malone", LIT_TECH_1)));
+    let dis10002 = lit_record(
+        "DIS10002",
+        "4000002",
+        "Request Confirmed",
+        Some(("Joe Malone", LIT_TECH_1)),
+    );
     let lit = json!({"Status": "Success", "Message": null, "DispatchList": [dis10001, dis10002]});
 
     // CTS S-20001: appointment 16:00 Pacific the same day, 8 hours after the start.
@@ -144,9 +156,11 @@ fn lists_at(minutes: i64) -> (Value, Value) {
 pub async fn run() -> anyhow::Result<String> {
     let clock = Arc::new(ManualClock::new(start()));
     let world = MemoryWorld::new(clock.clone());
-    for (ticket, key) in
-        [("4000001", "DIS10001"), ("4000003", "IGZ_20001"), ("4000004", "IGZ_20002")]
-    {
+    for (ticket, key) in [
+        ("4000001", "DIS10001"),
+        ("4000003", "IGZ_20001"),
+        ("4000004", "IGZ_20002"),
+    ] {
         world.tickets.seed_note(
             &TicketId::parse(ticket)?,
             &format!(
@@ -164,8 +178,14 @@ pub async fn run() -> anyhow::Result<String> {
     let cts = VendorName::parse("CTS")?;
 
     let mut out = String::new();
-    writeln!(out, "Dispatch monitor demo: a simulated day, one cycle per vendor every 15 minutes.")?;
-    writeln!(out, "Every note and SMS the monitor writes is listed; times are Pacific.\n")?;
+    writeln!(
+        out,
+        "Dispatch monitor demo: a simulated day, one cycle per vendor every 15 minutes."
+    )?;
+    writeln!(
+        out,
+        "Every note and SMS the monitor writes is listed; times are Pacific.\n"
+    )?;
     let (mut sms, mut notes, mut alerts) = (0, 0, 0);
     let step = 15;
     for minutes in (0..=h_total()).step_by(step) {
@@ -177,7 +197,10 @@ pub async fn run() -> anyhow::Result<String> {
             engine.run_cycle(vendor, Mode::Execute).await?;
         }
         for entry in world.journal.drain() {
-            let at = entry.at.with_timezone(&Los_Angeles).format("%a %b %d %H:%M %Z");
+            let at = entry
+                .at
+                .with_timezone(&Los_Angeles)
+                .format("%a %b %d %H:%M %Z");
             match entry.event {
                 JournalEvent::Sms { to, text } => {
                     sms += 1;
@@ -190,11 +213,18 @@ pub async fn run() -> anyhow::Result<String> {
                     writeln!(out, "{at}  NOTE on ticket {ticket} ({label})")?;
                     write_indented(&mut out, &text)?;
                 }
-                JournalEvent::Registered { dispatch_number, value } => {
+                JournalEvent::Registered {
+                    dispatch_number,
+                    value,
+                } => {
                     writeln!(out, "{at}  REGISTERED {dispatch_number} = {value}")?;
                 }
                 JournalEvent::Email(email) => {
-                    writeln!(out, "{at}  EMAIL to {}: {}", email.recipients, email.subject)?;
+                    writeln!(
+                        out,
+                        "{at}  EMAIL to {}: {}",
+                        email.recipients, email.subject
+                    )?;
                 }
                 JournalEvent::Slack(_) => alerts += 1,
             }
@@ -204,7 +234,10 @@ pub async fn run() -> anyhow::Result<String> {
         out,
         "Done: {sms} SMS and {notes} notes, each exactly once; {alerts} Slack alert lines posted."
     )?;
-    writeln!(out, "LIT DIS10002 was never touched: no portal note says it is ours.")?;
+    writeln!(
+        out,
+        "LIT DIS10002 was never touched: no portal note says it is ours."
+    )?;
     Ok(out)
 }
 

@@ -61,7 +61,11 @@ async fn health(State(state): State<AppState>) -> Response {
     let (nats, redis) = tokio::join!(state.probe.nats_up(), state.probe.redis_up());
     let word = |up: bool| if up { "up" } else { "down" };
     let body = serde_json::json!({ "nats": word(nats), "redis": word(redis) }).to_string();
-    let status = if nats && redis { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if nats && redis {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, [("content-type", "application/json")], body).into_response()
 }
 
@@ -80,5 +84,7 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -12,7 +12,10 @@ use domain::{CycleReport, DispatchOutcome, PhoneE164, Ports, RawTicketNote, Tick
 use serde::Serialize;
 
 fn refused(what: &str) -> PortError {
-    PortError::Rejected { status: 403, detail: format!("plan performs no side effects ({what})") }
+    PortError::Rejected {
+        status: 403,
+        detail: format!("plan performs no side effects ({what})"),
+    }
 }
 
 /// Reads through; refuses every write.
@@ -69,7 +72,10 @@ impl DispatchRegistry for ReadOnly {
 
 /// The same ports with every write refused, reads passed through.
 pub fn read_only(ports: Ports) -> Ports {
-    let guard = Arc::new(ReadOnly { tickets: ports.tickets.clone(), ledger: ports.ledger.clone() });
+    let guard = Arc::new(ReadOnly {
+        tickets: ports.tickets.clone(),
+        ledger: ports.ledger.clone(),
+    });
     Ports {
         source: ports.source,
         tickets: guard.clone(),
@@ -109,17 +115,18 @@ pub fn rows(reports: &[CycleReport]) -> Vec<PlanRow> {
     for report in reports {
         for dispatch_report in &report.dispatches {
             let dispatch = &dispatch_report.dispatch;
-            let row = |action: String, channel: &str, recipient: String, text: String, sent| PlanRow {
-                vendor: dispatch.vendor.to_string(),
-                dispatch_number: dispatch.dispatch_number.to_string(),
-                ticket_id: dispatch.ticket_id.to_string(),
-                status: dispatch.status.to_string(),
-                action,
-                channel: channel.to_owned(),
-                recipient,
-                text,
-                already_sent: sent,
-            };
+            let row =
+                |action: String, channel: &str, recipient: String, text: String, sent| PlanRow {
+                    vendor: dispatch.vendor.to_string(),
+                    dispatch_number: dispatch.dispatch_number.to_string(),
+                    ticket_id: dispatch.ticket_id.to_string(),
+                    status: dispatch.status.to_string(),
+                    action,
+                    channel: channel.to_owned(),
+                    recipient,
+                    text,
+                    already_sent: sent,
+                };
             for step in &dispatch_report.steps {
                 match step {
                     Step::Blocked(blocked) => rows.push(row(
@@ -172,7 +179,11 @@ pub fn render_text(reports: &[CycleReport]) -> String {
             .iter()
             .filter(|d| !matches!(d.outcome, DispatchOutcome::NotOurs { .. }))
             .count();
-        let with_steps = report.dispatches.iter().filter(|d| !d.steps.is_empty()).count();
+        let with_steps = report
+            .dispatches
+            .iter()
+            .filter(|d| !d.steps.is_empty())
+            .count();
         out.push_str(&format!(
             "== {}: {} records, {} skipped, {} ours, {} with actions\n",
             report.vendor,
@@ -188,7 +199,8 @@ pub fn render_text(reports: &[CycleReport]) -> String {
             let d = &dispatch_report.dispatch;
             match &dispatch_report.outcome {
                 DispatchOutcome::NotOurs { .. } => continue,
-                DispatchOutcome::DetailsFailed { error } | DispatchOutcome::LedgerUnavailable { error } => {
+                DispatchOutcome::DetailsFailed { error }
+                | DispatchOutcome::LedgerUnavailable { error } => {
                     out.push_str(&format!(
                         "-- {} {} ticket {} ({}): cannot plan: {error}\n",
                         d.vendor, d.dispatch_number, d.ticket_id, d.status
@@ -215,14 +227,21 @@ pub fn render_text(reports: &[CycleReport]) -> String {
                     }
                     Step::Act(action) => {
                         for sms in &action.sms {
-                            let note = if sms.already_sent { " (already sent; not again)" } else { "" };
+                            let note = if sms.already_sent {
+                                " (already sent; not again)"
+                            } else {
+                                ""
+                            };
                             out.push_str(&format!("      SMS to {}{note}:\n", sms.to));
                             out.push_str(&indent(&sms.text));
                         }
                         out.push_str(&format!("      note on ticket {}:\n", d.ticket_id));
                         out.push_str(&indent(&action.note));
                         if let Some(email) = &action.email {
-                            out.push_str(&format!("      email to {}: {}\n", email.recipients, email.subject));
+                            out.push_str(&format!(
+                                "      email to {}: {}\n",
+                                email.recipients, email.subject
+                            ));
                         }
                     }
                 }
@@ -233,5 +252,7 @@ pub fn render_text(reports: &[CycleReport]) -> String {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|line| format!("        | {line}\n")).collect()
+    text.lines()
+        .map(|line| format!("        | {line}\n"))
+        .collect()
 }

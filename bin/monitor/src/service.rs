@@ -27,7 +27,10 @@ pub enum LeasedCycle {
 impl LeasedCycle {
     /// Whether the vendor's list could not be fetched or read (`once` exits 1 then).
     pub fn failed(&self) -> bool {
-        matches!(self, LeasedCycle::Ran(Err(_)) | LeasedCycle::LeaseUnavailable(_))
+        matches!(
+            self,
+            LeasedCycle::Ran(Err(_)) | LeasedCycle::LeaseUnavailable(_)
+        )
     }
 }
 
@@ -37,17 +40,28 @@ pub struct HeldLeases(Mutex<HashMap<VendorName, LeaseToken>>);
 
 impl HeldLeases {
     fn insert(&self, token: &LeaseToken) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(token.vendor.clone(), token.clone());
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.vendor.clone(), token.clone());
     }
 
     fn remove(&self, vendor: &VendorName) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(vendor);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(vendor);
     }
 
     /// Releases every lease still held.
     pub async fn release_all(&self, lease: &dyn VendorLease) {
-        let tokens: Vec<LeaseToken> =
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, t)| t).collect();
+        let tokens: Vec<LeaseToken> = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, t)| t)
+            .collect();
         for token in tokens {
             if let Err(error) = lease.release(&token).await {
                 tracing::warn!(vendor = %token.vendor, %error, "could not release the lease; it expires by itself");
@@ -94,7 +108,9 @@ pub async fn leased_cycle(
     };
     match lease.release(&token).await {
         Ok(_) => held.remove(vendor),
-        Err(error) => tracing::warn!(%vendor, %error, "could not release the lease; it expires by itself"),
+        Err(error) => {
+            tracing::warn!(%vendor, %error, "could not release the lease; it expires by itself")
+        }
     }
     LeasedCycle::Ran(result)
 }
@@ -118,7 +134,9 @@ pub struct Scheduler {
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scheduler").field("lease_ttl", &self.lease_ttl).finish_non_exhaustive()
+        f.debug_struct("Scheduler")
+            .field("lease_ttl", &self.lease_ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,7 +166,9 @@ impl Scheduler {
             .await;
             metrics::counter!("dispatch_monitor_cycles_total", "vendor" => vendor.to_string(), "outcome" => cycle_label(&outcome)).increment(1);
             if let LeasedCycle::LeaseUnavailable(error) = &outcome {
-                let line = format!("[dispatch-monitor] [{vendor}] cycle skipped: cannot take the vendor lease: {error}");
+                let line = format!(
+                    "[dispatch-monitor] [{vendor}] cycle skipped: cannot take the vendor lease: {error}"
+                );
                 if let Err(error) = self.notifier.post_slack(&line).await {
                     tracing::warn!(%error, "could not post the Slack alert");
                 }

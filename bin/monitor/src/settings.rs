@@ -89,24 +89,76 @@ pub struct Settings {
 
 /// Every setting with its default (empty: none) and meaning, for `check-config` and the README.
 pub const SETTINGS_TABLE: &[(&str, &str, &str)] = &[
-    ("NATS_SERVER1", "", "NATS URL (required), e.g. nats://nats-server:4222"),
+    (
+        "NATS_SERVER1",
+        "",
+        "NATS URL (required), e.g. nats://nats-server:4222",
+    ),
     ("REDIS_URL", "", "full Redis URL; overrides REDIS_HOSTNAME"),
-    ("REDIS_HOSTNAME", "", "Redis host, port 6379 (required unless REDIS_URL is set)"),
+    (
+        "REDIS_HOSTNAME",
+        "",
+        "Redis host, port 6379 (required unless REDIS_URL is set)",
+    ),
     ("ENVIRONMENT_NAME", "", "registry key prefix (required)"),
-    ("CURRENT_ENVIRONMENT", "dev", "environment label shown in logs"),
-    ("DISPATCH_MONITOR_SERVER_PORT", "5000", "HTTP port for /_health and /metrics"),
-    ("MONITOR_<VENDOR>_ENABLED", "true", "vendor on/off (LIT, CTS)"),
-    ("MONITOR_<VENDOR>_INTERVAL_SECS", "900", "vendor cycle interval"),
-    ("MONITOR_CONCURRENCY", "8", "dispatches processed at once per vendor cycle"),
-    ("MONITOR_REMINDER_HOURS", "12,6,2", "reminder hours before the appointment"),
+    (
+        "CURRENT_ENVIRONMENT",
+        "dev",
+        "environment label shown in logs",
+    ),
+    (
+        "DISPATCH_MONITOR_SERVER_PORT",
+        "5000",
+        "HTTP port for /_health and /metrics",
+    ),
+    (
+        "MONITOR_<VENDOR>_ENABLED",
+        "true",
+        "vendor on/off (LIT, CTS)",
+    ),
+    (
+        "MONITOR_<VENDOR>_INTERVAL_SECS",
+        "900",
+        "vendor cycle interval",
+    ),
+    (
+        "MONITOR_CONCURRENCY",
+        "8",
+        "dispatches processed at once per vendor cycle",
+    ),
+    (
+        "MONITOR_REMINDER_HOURS",
+        "12,6,2",
+        "reminder hours before the appointment",
+    ),
     ("MONITOR_REQUEST_TIMEOUT_SECS", "60", "NATS request timeout"),
     ("MONITOR_ALERT_LEVEL", "all", "Slack alerts: all or errors"),
-    ("MONITOR_CANCEL_EMAIL_RECIPIENTS", "", "comma-separated addresses emailed on cancellations"),
-    ("MONITOR_COMPLETED_NOTES", "true", "write Repair Completed notes"),
-    ("MONITOR_LEASE_TTL_SECS", "60", "vendor lease TTL, renewed while a cycle runs"),
-    ("MONITOR_SHUTDOWN_GRACE_SECS", "30", "grace period for in-flight dispatches on shutdown"),
+    (
+        "MONITOR_CANCEL_EMAIL_RECIPIENTS",
+        "",
+        "comma-separated addresses emailed on cancellations",
+    ),
+    (
+        "MONITOR_COMPLETED_NOTES",
+        "true",
+        "write Repair Completed notes",
+    ),
+    (
+        "MONITOR_LEASE_TTL_SECS",
+        "60",
+        "vendor lease TTL, renewed while a cycle runs",
+    ),
+    (
+        "MONITOR_SHUTDOWN_GRACE_SECS",
+        "30",
+        "grace period for in-flight dispatches on shutdown",
+    ),
     ("MONITOR_LOG_FORMAT", "text", "text or json"),
-    ("MONITOR_TEMPLATES_DIR", "", "folder of <vendor>/<name>.hbs or common/<name>.hbs overrides"),
+    (
+        "MONITOR_TEMPLATES_DIR",
+        "",
+        "folder of <vendor>/<name>.hbs or common/<name>.hbs overrides",
+    ),
 ];
 
 /// The raw layered values, keyed by upper-case setting name.
@@ -120,18 +172,31 @@ impl RawSettings {
         file: Option<&Path>,
         environment: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let env_map: HashMap<String, String> = environment.into_iter().collect();
-        let mut builder = config::Config::builder();
-        if let Some(path) = file {
-            builder = builder.add_source(
-                config::File::from(path).format(config::FileFormat::Toml).required(true),
-            );
-        }
-        builder = builder.add_source(config::Environment::default().source(Some(env_map)));
-        let built = builder.build().map_err(|error| SettingsError::Source(error.to_string()))?;
-        let table: HashMap<String, config::Value> =
-            built.try_deserialize().map_err(|error| SettingsError::Source(error.to_string()))?;
+        // The config crate lower-cases environment names but keeps file keys as written, so
+        // each layer is read on its own, its names upper-cased, and the environment applied last.
         let mut raw = BTreeMap::new();
+        if let Some(path) = file {
+            let source = config::File::from(path)
+                .format(config::FileFormat::Toml)
+                .required(true);
+            raw.extend(Self::layer(config::Config::builder().add_source(source))?);
+        }
+        let env_map: HashMap<String, String> = environment.into_iter().collect();
+        let source = config::Environment::default().source(Some(env_map));
+        raw.extend(Self::layer(config::Config::builder().add_source(source))?);
+        Ok(Self(raw))
+    }
+
+    fn layer(
+        builder: config::ConfigBuilder<config::builder::DefaultState>,
+    ) -> Result<BTreeMap<String, String>, SettingsError> {
+        let built = builder
+            .build()
+            .map_err(|error| SettingsError::Source(error.to_string()))?;
+        let table: HashMap<String, config::Value> = built
+            .try_deserialize()
+            .map_err(|error| SettingsError::Source(error.to_string()))?;
+        let mut layer = BTreeMap::new();
         for (key, value) in table {
             let text = match value.clone().into_array() {
                 Ok(items) => items
@@ -145,9 +210,9 @@ impl RawSettings {
                     Err(_) => continue,
                 },
             };
-            raw.insert(key.to_ascii_uppercase(), text);
+            layer.insert(key.to_ascii_uppercase(), text);
         }
-        Ok(Self(raw))
+        Ok(layer)
     }
 
     /// The value of one setting, trimmed; empty counts as absent.
@@ -157,12 +222,21 @@ impl RawSettings {
 
     /// Builds settings from explicit pairs (tests).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.to_ascii_uppercase(), v.to_owned())).collect())
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_uppercase(), v.to_owned()))
+                .collect(),
+        )
     }
 }
 
 fn invalid(name: &str, value: &str, why: &str) -> SettingsError {
-    SettingsError::Invalid { name: name.to_owned(), value: value.to_owned(), why: why.to_owned() }
+    SettingsError::Invalid {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        why: why.to_owned(),
+    }
 }
 
 fn parse_or<T: std::str::FromStr>(
@@ -182,20 +256,35 @@ fn bool_or(raw: &RawSettings, name: &str, default: bool) -> Result<bool, Setting
         None => Ok(default),
         Some("true" | "1" | "yes" | "on") => Ok(true),
         Some("false" | "0" | "no" | "off") => Ok(false),
-        Some(_) => Err(invalid(name, raw.get(name).unwrap_or_default(), "expected true or false")),
+        Some(_) => Err(invalid(
+            name,
+            raw.get(name).unwrap_or_default(),
+            "expected true or false",
+        )),
     }
 }
 
 fn secs_or(raw: &RawSettings, name: &str, default: u64) -> Result<Duration, SettingsError> {
-    let secs: u64 = parse_or(raw, name, default, "expected a whole number of seconds above 0")?;
+    let secs: u64 = parse_or(
+        raw,
+        name,
+        default,
+        "expected a whole number of seconds above 0",
+    )?;
     if secs == 0 {
-        return Err(invalid(name, "0", "expected a whole number of seconds above 0"));
+        return Err(invalid(
+            name,
+            "0",
+            "expected a whole number of seconds above 0",
+        ));
     }
     Ok(Duration::from_secs(secs))
 }
 
 fn required(raw: &RawSettings, name: &str) -> Result<String, SettingsError> {
-    raw.get(name).map(str::to_owned).ok_or_else(|| SettingsError::Missing(name.to_owned()))
+    raw.get(name)
+        .map(str::to_owned)
+        .ok_or_else(|| SettingsError::Missing(name.to_owned()))
 }
 
 impl Settings {
@@ -203,7 +292,11 @@ impl Settings {
     pub fn from_raw(raw: &RawSettings, vendors: &[VendorName]) -> Result<Self, SettingsError> {
         let nats_url = required(raw, "NATS_SERVER1")?;
         if !nats_url.contains("://") && nats_url.contains(char::is_whitespace) {
-            return Err(invalid("NATS_SERVER1", &nats_url, "expected a URL like nats://host:4222"));
+            return Err(invalid(
+                "NATS_SERVER1",
+                &nats_url,
+                "expected a URL like nats://host:4222",
+            ));
         }
         let redis_url = match (raw.get("REDIS_URL"), raw.get("REDIS_HOSTNAME")) {
             (Some(url), _) => {
@@ -222,8 +315,12 @@ impl Settings {
         };
         let environment_name = required(raw, "ENVIRONMENT_NAME")?;
         let current_environment = raw.get("CURRENT_ENVIRONMENT").unwrap_or("dev").to_owned();
-        let http_port =
-            parse_or(raw, "DISPATCH_MONITOR_SERVER_PORT", 5000u16, "expected a port number")?;
+        let http_port = parse_or(
+            raw,
+            "DISPATCH_MONITOR_SERVER_PORT",
+            5000u16,
+            "expected a port number",
+        )?;
 
         let mut schedules = Vec::new();
         for vendor in vendors {
@@ -235,10 +332,18 @@ impl Settings {
             });
         }
 
-        let concurrency: usize =
-            parse_or(raw, "MONITOR_CONCURRENCY", 8, "expected a whole number above 0")?;
+        let concurrency: usize = parse_or(
+            raw,
+            "MONITOR_CONCURRENCY",
+            8,
+            "expected a whole number above 0",
+        )?;
         if concurrency == 0 {
-            return Err(invalid("MONITOR_CONCURRENCY", "0", "expected a whole number above 0"));
+            return Err(invalid(
+                "MONITOR_CONCURRENCY",
+                "0",
+                "expected a whole number above 0",
+            ));
         }
         let reminder_hours = match raw.get("MONITOR_REMINDER_HOURS") {
             None => vec![12, 6, 2],
@@ -262,21 +367,36 @@ impl Settings {
         let cancel_email_recipients: Vec<String> = raw
             .get("MONITOR_CANCEL_EMAIL_RECIPIENTS")
             .map(|text| {
-                text.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect()
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect()
             })
             .unwrap_or_default();
         if let Some(bad) = cancel_email_recipients.iter().find(|a| !a.contains('@')) {
-            return Err(invalid("MONITOR_CANCEL_EMAIL_RECIPIENTS", bad, "expected email addresses"));
+            return Err(invalid(
+                "MONITOR_CANCEL_EMAIL_RECIPIENTS",
+                bad,
+                "expected email addresses",
+            ));
         }
         let completed_notes = bool_or(raw, "MONITOR_COMPLETED_NOTES", true)?;
         let lease_ttl = secs_or(raw, "MONITOR_LEASE_TTL_SECS", 60)?;
         let shutdown_grace = secs_or(raw, "MONITOR_SHUTDOWN_GRACE_SECS", 30)?;
-        let log_format = match raw.get("MONITOR_LOG_FORMAT").map(str::to_ascii_lowercase).as_deref()
+        let log_format = match raw
+            .get("MONITOR_LOG_FORMAT")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
         {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
-                return Err(invalid("MONITOR_LOG_FORMAT", other, "expected text or json"));
+                return Err(invalid(
+                    "MONITOR_LOG_FORMAT",
+                    other,
+                    "expected text or json",
+                ));
             }
         };
         let templates_dir = raw.get("MONITOR_TEMPLATES_DIR").map(PathBuf::from);
@@ -312,7 +432,11 @@ impl Settings {
 
     /// The log format alone, for setting up logs before full validation.
     pub fn log_format_of(raw: &RawSettings) -> LogFormat {
-        match raw.get("MONITOR_LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
+        match raw
+            .get("MONITOR_LOG_FORMAT")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("json") => LogFormat::Json,
             _ => LogFormat::Text,
         }
@@ -324,24 +448,54 @@ impl Settings {
             ("NATS_SERVER1".to_owned(), mask_url(&self.nats_url)),
             ("REDIS_URL".to_owned(), mask_url(&self.redis_url)),
             ("ENVIRONMENT_NAME".to_owned(), self.environment_name.clone()),
-            ("CURRENT_ENVIRONMENT".to_owned(), self.current_environment.clone()),
-            ("DISPATCH_MONITOR_SERVER_PORT".to_owned(), self.http_port.to_string()),
+            (
+                "CURRENT_ENVIRONMENT".to_owned(),
+                self.current_environment.clone(),
+            ),
+            (
+                "DISPATCH_MONITOR_SERVER_PORT".to_owned(),
+                self.http_port.to_string(),
+            ),
         ];
         for vendor in &self.vendors {
             let prefix = format!("MONITOR_{}", vendor.name.as_str().replace('-', "_"));
             lines.push((format!("{prefix}_ENABLED"), vendor.enabled.to_string()));
-            lines.push((format!("{prefix}_INTERVAL_SECS"), vendor.interval.as_secs().to_string()));
+            lines.push((
+                format!("{prefix}_INTERVAL_SECS"),
+                vendor.interval.as_secs().to_string(),
+            ));
         }
         let hours: Vec<String> = self.reminder_hours.iter().map(u32::to_string).collect();
         lines.extend([
-            ("MONITOR_CONCURRENCY".to_owned(), self.concurrency.to_string()),
+            (
+                "MONITOR_CONCURRENCY".to_owned(),
+                self.concurrency.to_string(),
+            ),
             ("MONITOR_REMINDER_HOURS".to_owned(), hours.join(",")),
-            ("MONITOR_REQUEST_TIMEOUT_SECS".to_owned(), self.request_timeout.as_secs().to_string()),
-            ("MONITOR_ALERT_LEVEL".to_owned(), self.alert_level.to_string()),
-            ("MONITOR_CANCEL_EMAIL_RECIPIENTS".to_owned(), self.cancel_email_recipients.join(",")),
-            ("MONITOR_COMPLETED_NOTES".to_owned(), self.completed_notes.to_string()),
-            ("MONITOR_LEASE_TTL_SECS".to_owned(), self.lease_ttl.as_secs().to_string()),
-            ("MONITOR_SHUTDOWN_GRACE_SECS".to_owned(), self.shutdown_grace.as_secs().to_string()),
+            (
+                "MONITOR_REQUEST_TIMEOUT_SECS".to_owned(),
+                self.request_timeout.as_secs().to_string(),
+            ),
+            (
+                "MONITOR_ALERT_LEVEL".to_owned(),
+                self.alert_level.to_string(),
+            ),
+            (
+                "MONITOR_CANCEL_EMAIL_RECIPIENTS".to_owned(),
+                self.cancel_email_recipients.join(","),
+            ),
+            (
+                "MONITOR_COMPLETED_NOTES".to_owned(),
+                self.completed_notes.to_string(),
+            ),
+            (
+                "MONITOR_LEASE_TTL_SECS".to_owned(),
+                self.lease_ttl.as_secs().to_string(),
+            ),
+            (
+                "MONITOR_SHUTDOWN_GRACE_SECS".to_owned(),
+                self.shutdown_grace.as_secs().to_string(),
+            ),
             (
                 "MONITOR_LOG_FORMAT".to_owned(),
                 match self.log_format {
@@ -351,7 +505,10 @@ impl Settings {
             ),
             (
                 "MONITOR_TEMPLATES_DIR".to_owned(),
-                self.templates_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default(),
+                self.templates_dir
+                    .as_ref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
             ),
         ]);
         lines
@@ -374,7 +531,10 @@ mod tests {
     use super::*;
 
     fn vendors() -> Vec<VendorName> {
-        vec![VendorName::parse("LIT").unwrap(), VendorName::parse("CTS").unwrap()]
+        vec![
+            VendorName::parse("LIT").unwrap(),
+            VendorName::parse("CTS").unwrap(),
+        ]
     }
 
     fn base() -> Vec<(&'static str, &'static str)> {
@@ -386,7 +546,10 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -406,7 +569,12 @@ mod tests {
         assert_eq!(settings.lease_ttl, Duration::from_secs(60));
         assert_eq!(settings.shutdown_grace, Duration::from_secs(30));
         assert_eq!(settings.log_format, LogFormat::Text);
-        assert!(settings.vendors.iter().all(|v| v.enabled && v.interval.as_secs() == 900));
+        assert!(
+            settings
+                .vendors
+                .iter()
+                .all(|v| v.enabled && v.interval.as_secs() == 900)
+        );
     }
 
     #[test]
@@ -427,12 +595,18 @@ mod tests {
         )
         .unwrap();
         let settings = Settings::from_raw(&raw, &vendors()).unwrap();
-        assert_eq!(settings.nats_url, "nats://from-file:4222", "file over default");
+        assert_eq!(
+            settings.nats_url, "nats://from-file:4222",
+            "file over default"
+        );
         assert_eq!(settings.concurrency, 5, "environment over file");
         assert_eq!(settings.environment_name, "env");
         assert_eq!(settings.reminder_hours, vec![24, 1]);
         assert!(!settings.vendors[1].enabled);
-        assert_eq!(settings.redis_url, "redis://:secret@file-redis:6380", "REDIS_URL wins");
+        assert_eq!(
+            settings.redis_url, "redis://:secret@file-redis:6380",
+            "REDIS_URL wins"
+        );
         let effective = settings.effective();
         let redis = effective.iter().find(|(k, _)| k == "REDIS_URL").unwrap();
         assert_eq!(redis.1, "redis://***@file-redis:6380");
@@ -442,13 +616,27 @@ mod tests {
     #[test]
     fn missing_and_invalid_settings_name_the_setting() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("REDIS_HOSTNAME", "r"), ("ENVIRONMENT_NAME", "e")], "missing required setting NATS_SERVER1"),
-            (&[("NATS_SERVER1", "nats://n:4222"), ("ENVIRONMENT_NAME", "e")], "missing required setting REDIS_HOSTNAME"),
-            (&[("NATS_SERVER1", "nats://n:4222"), ("REDIS_HOSTNAME", "r")], "missing required setting ENVIRONMENT_NAME"),
+            (
+                &[("REDIS_HOSTNAME", "r"), ("ENVIRONMENT_NAME", "e")],
+                "missing required setting NATS_SERVER1",
+            ),
+            (
+                &[("NATS_SERVER1", "nats://n:4222"), ("ENVIRONMENT_NAME", "e")],
+                "missing required setting REDIS_HOSTNAME",
+            ),
+            (
+                &[("NATS_SERVER1", "nats://n:4222"), ("REDIS_HOSTNAME", "r")],
+                "missing required setting ENVIRONMENT_NAME",
+            ),
         ];
         for (pairs, expected) in cases {
             let raw = RawSettings::load(None, env(pairs)).unwrap();
-            assert_eq!(Settings::from_raw(&raw, &vendors()).unwrap_err().to_string(), *expected);
+            assert_eq!(
+                Settings::from_raw(&raw, &vendors())
+                    .unwrap_err()
+                    .to_string(),
+                *expected
+            );
         }
         let invalid_cases = [
             ("MONITOR_CONCURRENCY", "zero"),

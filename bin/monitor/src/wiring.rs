@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use domain::ports::{Notifier, VendorLease};
-use domain::{Engine, EngineSettings, Ports, VendorAdapter, VendorName};
 use domain::rules::RuleSettings;
+use domain::{Engine, EngineSettings, Ports, VendorAdapter, VendorName};
 use infra_nats::NatsClient;
 use infra_redis::RedisConnection;
 
@@ -17,12 +17,18 @@ use crate::settings::Settings;
 
 /// Every vendor the monitor knows, in schedule order.
 pub fn vendor_adapters() -> Vec<Arc<dyn VendorAdapter>> {
-    vec![Arc::new(vendor_lit::LitAdapter::new()), Arc::new(vendor_cts::CtsAdapter::new())]
+    vec![
+        Arc::new(vendor_lit::LitAdapter::new()),
+        Arc::new(vendor_cts::CtsAdapter::new()),
+    ]
 }
 
 /// The names of [`vendor_adapters`].
 pub fn vendor_names() -> Vec<VendorName> {
-    vendor_adapters().iter().map(|adapter| adapter.name().clone()).collect()
+    vendor_adapters()
+        .iter()
+        .map(|adapter| adapter.name().clone())
+        .collect()
 }
 
 /// Engine settings from the service settings.
@@ -59,7 +65,11 @@ pub fn template_overrides(
             if path.extension().and_then(|e| e.to_str()) != Some("hbs") {
                 continue;
             }
-            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_owned();
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             overrides.insert(name, text);
@@ -122,5 +132,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
         clock: Arc::new(domain::ports::SystemClock),
     };
     let lease: Arc<dyn VendorLease> = Arc::new(redis.lease(&settings.environment_name));
-    Ok(Infrastructure { nats, redis, ports, lease, notifier })
+    Ok(Infrastructure {
+        nats,
+        redis,
+        ports,
+        lease,
+        notifier,
+    })
 }

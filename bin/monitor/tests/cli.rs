@@ -1,0 +1,226 @@
+//! The binary's command line: parsing, exit codes, `check-config` and `demo`.
+
+use std::process::{Command, Output};
+
+fn monitor(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dispatch-monitor"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+const VALID: &[(&str, &str)] = &[
+    ("NATS_SERVER1", "nats://127.0.0.1:4999"),
+    ("REDIS_URL", "redis://:hunter2@127.0.0.1:6999"),
+    ("ENVIRONMENT_NAME", "test"),
+];
+
+fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = VALID.to_vec();
+    env.extend_from_slice(extra);
+    env
+}
+
+#[test]
+fn help_lists_every_command() {
+    let output = monitor(&["--help"], &[]);
+    assert!(output.status.success());
+    for command in ["run", "once", "plan", "demo", "check-config"] {
+        assert!(
+            stdout(&output).contains(command),
+            "{command} missing from --help"
+        );
+    }
+}
+
+#[test]
+fn unknown_arguments_are_usage_errors() {
+    let output = monitor(&["frobnicate"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = monitor(&["plan", "--format", "yaml"], VALID);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn a_missing_required_setting_exits_2_naming_it() {
+    for (missing, env) in [
+        (
+            "NATS_SERVER1",
+            vec![("REDIS_HOSTNAME", "redis"), ("ENVIRONMENT_NAME", "e")],
+        ),
+        (
+            "REDIS_HOSTNAME",
+            vec![("NATS_SERVER1", "nats://n:4222"), ("ENVIRONMENT_NAME", "e")],
+        ),
+        (
+            "ENVIRONMENT_NAME",
+            vec![("NATS_SERVER1", "nats://n:4222"), ("REDIS_HOSTNAME", "r")],
+        ),
+    ] {
+        for command in ["check-config", "once", "plan", "run"] {
+            let output = monitor(&[command], &env);
+            assert_eq!(output.status.code(), Some(2), "{command} without {missing}");
+            let message = stderr(&output);
+            assert_eq!(message.lines().count(), 1, "one line: {message}");
+            assert!(message.contains(missing), "{message}");
+        }
+    }
+}
+
+#[test]
+fn an_invalid_setting_exits_2_naming_it() {
+    for (name, value) in [
+        ("MONITOR_CONCURRENCY", "lots"),
+        ("MONITOR_REMINDER_HOURS", "12,six"),
+        ("MONITOR_ALERT_LEVEL", "chatty"),
+        ("MONITOR_LIT_INTERVAL_SECS", "0"),
+    ] {
+        let output = monitor(&["check-config"], &with(&[(name, value)]));
+        assert_eq!(output.status.code(), Some(2), "{name}={value}");
+        let message = stderr(&output);
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(message.contains(name), "{message}");
+    }
+}
+
+#[test]
+fn check_config_prints_effective_settings_with_secrets_masked() {
+    let output = monitor(
+        &["check-config"],
+        &with(&[
+            ("MONITOR_CONCURRENCY", "4"),
+            ("MONITOR_CTS_ENABLED", "false"),
+        ]),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("MONITOR_CONCURRENCY=4"));
+    assert!(text.contains("MONITOR_CTS_ENABLED=false"));
+    assert!(text.contains("MONITOR_REMINDER_HOURS=12,6,2"));
+    assert!(text.contains("REDIS_URL=redis://***@127.0.0.1:6999"));
+    assert!(!text.contains("hunter2"));
+}
+
+#[test]
+fn the_config_file_is_read_and_the_environment_wins() {
+    let dir = std::env::temp_dir().join(format!("monitor-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("monitor.toml");
+    std::fs::write(
+        &file,
+        "NATS_SERVER1 = \"nats://127.0.0.1:4998\"\nREDIS_HOSTNAME = \"127.0.0.1\"\n\
+         ENVIRONMENT_NAME = \"from-file\"\nMONITOR_CONCURRENCY = 2\n",
+    )
+    .unwrap();
+    let output = monitor(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[("MONITOR_CONCURRENCY", "6")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("ENVIRONMENT_NAME=from-file"));
+    assert!(text.contains("MONITOR_CONCURRENCY=6"));
+    assert!(text.contains("REDIS_URL=redis://127.0.0.1:6379"));
+    let missing = monitor(&["--config", "/no/such/file.toml", "check-config"], VALID);
+    assert_eq!(missing.status.code(), Some(2));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn broken_template_overrides_exit_2() {
+    let dir = std::env::temp_dir().join(format!("monitor-templates-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("common")).unwrap();
+    std::fs::write(dir.join("common/cancelled_note.hbs"), "{{note_kye}}\n").unwrap();
+    let dir_text = dir.display().to_string();
+    let output = monitor(
+        &["check-config"],
+        &with(&[("MONITOR_TEMPLATES_DIR", dir_text.as_str())]),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("cancelled_note"),
+        "{}",
+        stderr(&output)
+    );
+
+    std::fs::write(
+        dir.join("common/cancelled_note.hbs"),
+        "#*MetTel's IPA*# {{note_key}}\nDispatch Management - Dispatch Cancelled\nCancelled: {{when}}.\n",
+    )
+    .unwrap();
+    let output = monitor(
+        &["check-config"],
+        &with(&[("MONITOR_TEMPLATES_DIR", dir_text.as_str())]),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_unknown_vendor_exits_2() {
+    let output = monitor(&["once", "--vendor", "acme"], VALID);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--vendor"), "{}", stderr(&output));
+}
+
+#[test]
+fn once_exits_1_when_nothing_can_be_reached() {
+    // Nothing listens on these loopback ports: the lease cannot be taken, the list not fetched.
+    let output = monitor(&["once", "--vendor", "lit"], VALID);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+}
+
+#[test]
+fn demo_prints_the_whole_timeline_without_services() {
+    let output = monitor(&["demo"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    for expected in [
+        "Dispatch Management - Dispatch Confirmed",
+        "Dispatch confirmation SMS sent to +12125550101",
+        "Dispatch Management - Field Engineer Confirmed",
+        "Dispatch confirmation SMS tech sent to +12125550102",
+        "Dispatch 12h prior reminder SMS sent to +12125550101",
+        "Dispatch 12h prior reminder tech SMS sent to +12125550102",
+        "Dispatch 6h prior reminder SMS sent to +12025550104",
+        "Dispatch 2h prior reminder tech SMS sent to +12125550103",
+        "The new field engineer will be: Hulk Hogan",
+        "The Field Engineer assigned to this dispatch has changed.",
+        "Dispatch Management - Field Engineer On Site",
+        "Dispatch Management - Dispatch Cancelled",
+        "Dispatch Management - Repair Completed",
+        "REGISTERED S-20001 = {\"igz_dispatch_number\":\"IGZ_20001\",\"ticket_id\":\"4000003\"}",
+    ] {
+        assert!(text.contains(expected), "demo output lacks {expected:?}");
+    }
+    assert!(!text.contains("ticket 4000002"), "DIS10002 is not ours");
+    // Every note is written once: no line of a recorded SMS repeats.
+    let sms_notes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("SMS sent to") || l.contains("SMS tech sent to"))
+        .collect();
+    let mut unique = sms_notes.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), sms_notes.len());
+    // The timeline is in order: confirmation before reminders before arrival.
+    let at = |needle: &str| text.find(needle).unwrap();
+    assert!(
+        at("Dispatch confirmation SMS sent to +12125550101")
+            < at("Dispatch 12h prior reminder SMS sent to +12125550101")
+    );
+    assert!(
+        at("Dispatch 2h prior reminder SMS sent to +12125550101")
+            < at("Hulk Hogan, the field engineer")
+    );
+}
