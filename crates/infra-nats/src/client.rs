@@ -1,0 +1,184 @@
+//! The NATS connection: connects in the background, reconnects forever, and tracks
+//! disconnections so that requests in flight fail as soon as the connection drops.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::connection::State;
+use async_nats::{ConnectOptions, Event};
+use domain::ports::LargeMessageStore;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::adapters::{NatsDispatchSource, NatsNotifier, NatsTicketRepository};
+
+/// The request timeout when none is configured (SPEC §3).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one connection attempt may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the server is pinged, so that a silently dead connection is noticed.
+const PING_INTERVAL: Duration = Duration::from_secs(10);
+/// The client name the server shows in its connection list.
+const CLIENT_NAME: &str = "dispatch-monitor";
+
+/// The client could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// The URL could not be read, or the options were refused. The URL itself is not repeated:
+    /// it may hold credentials.
+    #[error("cannot create the NATS client: {0}")]
+    Connect(#[source] async_nats::ConnectError),
+}
+
+/// The connection's state, for health checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected yet since start.
+    Pending,
+    /// Connected.
+    Connected,
+    /// Connected before, reconnecting now.
+    Disconnected,
+}
+
+impl fmt::Display for ConnectionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectionState::Pending => "pending",
+            ConnectionState::Connected => "connected",
+            ConnectionState::Disconnected => "disconnected",
+        })
+    }
+}
+
+/// A NATS client speaking the bridge services' request/reply envelope. Cheap to clone; all
+/// clones share one connection.
+#[derive(Clone)]
+pub struct NatsClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) client: async_nats::Client,
+    pub(crate) request_timeout: Duration,
+    pub(crate) store: Arc<dyn LargeMessageStore>,
+    /// Counts disconnections; a change while a request waits means the connection dropped.
+    pub(crate) disconnections: watch::Receiver<u64>,
+}
+
+impl fmt::Debug for NatsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsClient")
+            .field("state", &self.connection_state())
+            .field("request_timeout", &self.inner.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsClient {
+    /// Creates the client and returns at once, even while NATS is down: it connects and
+    /// reconnects in the background, forever, with a backoff of up to 4 s between attempts.
+    /// Requests wait at most `request_timeout` for a reply (zero means
+    /// [`DEFAULT_REQUEST_TIMEOUT`]); oversized requests and replies go through `store`.
+    /// Must be called inside a Tokio runtime.
+    pub async fn connect(
+        url: &str,
+        request_timeout: Duration,
+        store: Arc<dyn LargeMessageStore>,
+    ) -> Result<Self, NatsError> {
+        let request_timeout = if request_timeout.is_zero() {
+            DEFAULT_REQUEST_TIMEOUT
+        } else {
+            request_timeout
+        };
+        let (disconnected_tx, disconnections) = watch::channel(0_u64);
+        let disconnected_tx = Arc::new(disconnected_tx);
+        let options = ConnectOptions::new()
+            .name(CLIENT_NAME)
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connection_timeout(CONNECTION_TIMEOUT)
+            .ping_interval(PING_INTERVAL)
+            .request_timeout(Some(request_timeout))
+            .event_callback(move |event| {
+                let disconnected_tx = Arc::clone(&disconnected_tx);
+                async move { on_event(event, &disconnected_tx) }
+            });
+        let client = options.connect(url).await.map_err(NatsError::Connect)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                request_timeout,
+                store,
+                disconnections,
+            }),
+        })
+    }
+
+    /// Whether the connection is up right now (no round trip).
+    pub fn is_connected(&self) -> bool {
+        self.connection_state() == ConnectionState::Connected
+    }
+
+    /// The connection's state.
+    pub fn connection_state(&self) -> ConnectionState {
+        match self.inner.client.connection_state() {
+            State::Pending => ConnectionState::Pending,
+            State::Connected => ConnectionState::Connected,
+            State::Disconnected => ConnectionState::Disconnected,
+        }
+    }
+
+    /// Waits until the connection is up, at most `limit`; whether it is.
+    pub async fn wait_until_connected(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while !self.is_connected() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
+    /// The timeout applied to every request.
+    pub fn request_timeout(&self) -> Duration {
+        self.inner.request_timeout
+    }
+
+    /// Sends what is buffered and closes the connection; later requests fail.
+    pub async fn close(&self) {
+        if let Err(error) = self.inner.client.drain().await {
+            tracing::debug!(%error, "closing the NATS connection failed");
+        }
+    }
+
+    /// The vendors' dispatch lists (`{vendor}.dispatch.get`).
+    pub fn dispatch_source(&self) -> NatsDispatchSource {
+        NatsDispatchSource::new(self.clone())
+    }
+
+    /// Bruin ticket notes.
+    pub fn tickets(&self) -> NatsTicketRepository {
+        NatsTicketRepository::new(self.clone())
+    }
+
+    /// SMS, Slack and email.
+    pub fn notifier(&self) -> NatsNotifier {
+        NatsNotifier::new(self.clone())
+    }
+}
+
+/// Logs connection events and counts disconnections.
+fn on_event(event: Event, disconnections: &watch::Sender<u64>) {
+    match event {
+        Event::Connected => tracing::info!("connected to NATS"),
+        Event::Disconnected => {
+            disconnections.send_modify(|count| *count += 1);
+            tracing::warn!("disconnected from NATS; reconnecting");
+        }
+        Event::Closed => tracing::info!("NATS connection closed"),
+        other => tracing::warn!(event = %other, "NATS connection event"),
+    }
+}

@@ -1,0 +1,440 @@
+//! The request/reply envelope (SPEC §3): `{"request_id", "body"}` out, `{"request_id",
+//! "status", "body"}` back, large messages through the store, metrics and logs per request.
+
+use std::time::Duration;
+
+use async_nats::{Request, RequestError, RequestErrorKind};
+use bytes::Bytes;
+use domain::ports::PortError;
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::client::{ConnectionState, NatsClient};
+
+/// A message whose compact JSON is longer than this many bytes travels through the store.
+pub const LARGE_MESSAGE_THRESHOLD: usize = 1_048_576;
+/// How long a stored request waits in the store for its receiver.
+pub const LARGE_MESSAGE_TTL: Duration = Duration::from_secs(300);
+/// The longest reply detail kept in a rejection.
+const MAX_DETAIL_CHARS: usize = 500;
+
+const DURATION_METRIC: &str = "dispatch_monitor_rpc_duration_seconds";
+const FAILURES_METRIC: &str = "dispatch_monitor_rpc_failures_total";
+
+/// A reply envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The request id the reply carries, when it carries one.
+    pub request_id: Option<String>,
+    /// The status; `200 <= status < 300` is success.
+    pub status: u16,
+    /// The reply's body; null when absent.
+    pub body: Value,
+}
+
+impl Reply {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body of a 2xx reply, else `PortError::Rejected` with the status and what the body
+    /// said.
+    pub fn into_body(self) -> Result<Value, PortError> {
+        if self.is_success() {
+            Ok(self.body)
+        } else {
+            Err(PortError::Rejected {
+                status: self.status,
+                detail: detail(&self.body),
+            })
+        }
+    }
+}
+
+/// Why a request got no usable reply. Each one counts as status 503 (SPEC §3).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RpcFailure {
+    /// The connection was not up when the request was to be sent; it was not sent.
+    #[error("not connected to NATS ({0})")]
+    Disconnected(ConnectionState),
+    /// The connection dropped while the request waited for its reply.
+    #[error("the NATS connection dropped while waiting for the reply")]
+    ConnectionLost,
+    /// Nobody replied in time.
+    #[error("no reply within {0:?}")]
+    TimedOut(Duration),
+    /// Nobody listens on the subject.
+    #[error("no responders on the subject")]
+    NoResponders,
+    /// The reply could not be read.
+    #[error("unparseable reply: {0}")]
+    InvalidReply(String),
+    /// A large message could not be stored or fetched.
+    #[error("large-message store: {0}")]
+    LargeMessage(PortError),
+    /// The request could not be sent.
+    #[error("request failed: {0}")]
+    Transport(String),
+}
+
+impl RpcFailure {
+    /// The status the failure counts as.
+    pub fn status(&self) -> u16 {
+        503
+    }
+
+    /// A short label for metrics and logs, e.g. `timeout`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RpcFailure::Disconnected(_) => "disconnected",
+            RpcFailure::ConnectionLost => "connection_lost",
+            RpcFailure::TimedOut(_) => "timeout",
+            RpcFailure::NoResponders => "no_responders",
+            RpcFailure::InvalidReply(_) => "invalid_reply",
+            RpcFailure::LargeMessage(_) => "large_message_store",
+            RpcFailure::Transport(_) => "transport",
+        }
+    }
+
+    /// The port error: `Unavailable`, naming the subject.
+    pub fn into_port_error(self, subject: &str) -> PortError {
+        PortError::Unavailable(format!("{subject}: {self} (status {})", self.status()))
+    }
+
+    fn from_request_error(error: &RequestError, timeout: Duration) -> Self {
+        match error.kind() {
+            RequestErrorKind::TimedOut => RpcFailure::TimedOut(timeout),
+            RequestErrorKind::NoResponders => RpcFailure::NoResponders,
+            _ => RpcFailure::Transport(error.to_string()),
+        }
+    }
+}
+
+impl NatsClient {
+    /// Sends `{"request_id": <new uuid>, "body": body}` and returns the reply envelope,
+    /// whatever its status.
+    pub async fn request(&self, subject: &str, body: Value) -> Result<Reply, RpcFailure> {
+        let mut payload = Map::new();
+        payload.insert("body".into(), body);
+        self.round_trip(subject, payload).await
+    }
+
+    /// Sends `{"request_id": <new uuid>, ...fields}`, for the subjects whose requests have no
+    /// `body` (Slack, email), and returns the reply envelope.
+    pub async fn request_flat(
+        &self,
+        subject: &str,
+        fields: Map<String, Value>,
+    ) -> Result<Reply, RpcFailure> {
+        self.round_trip(subject, fields).await
+    }
+
+    /// [`request`](Self::request), then the body of a 2xx reply. Non-2xx replies are
+    /// `Rejected`; requests that got no usable reply are `Unavailable`.
+    pub async fn call(&self, subject: &str, body: Value) -> Result<Value, PortError> {
+        self.request(subject, body)
+            .await
+            .map_err(|failure| failure.into_port_error(subject))?
+            .into_body()
+    }
+
+    /// [`request_flat`](Self::request_flat), then `Ok` for a 2xx reply.
+    pub async fn call_flat(
+        &self,
+        subject: &str,
+        fields: Map<String, Value>,
+    ) -> Result<(), PortError> {
+        self.request_flat(subject, fields)
+            .await
+            .map_err(|failure| failure.into_port_error(subject))?
+            .into_body()
+            .map(drop)
+    }
+
+    async fn round_trip(
+        &self,
+        subject: &str,
+        mut payload: Map<String, Value>,
+    ) -> Result<Reply, RpcFailure> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        payload.insert("request_id".into(), Value::String(request_id.clone()));
+        let started = Instant::now();
+        let outcome = match self.exchange(subject, &Value::Object(payload)).await {
+            Ok(value) => parse_reply(value),
+            Err(failure) => Err(failure),
+        };
+        let elapsed = started.elapsed();
+        let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        metrics::histogram!(DURATION_METRIC, "subject" => subject.to_owned())
+            .record(elapsed.as_secs_f64());
+        match &outcome {
+            Ok(reply) if reply.is_success() => {
+                if reply
+                    .request_id
+                    .as_deref()
+                    .is_some_and(|id| id != request_id)
+                {
+                    tracing::debug!(subject, request_id, reply_id = ?reply.request_id, "reply carries another request id");
+                }
+                tracing::debug!(
+                    subject,
+                    request_id,
+                    status = reply.status,
+                    elapsed_ms,
+                    "NATS request answered"
+                );
+            }
+            Ok(reply) => {
+                count_failure(subject, "rejected");
+                tracing::warn!(
+                    subject,
+                    request_id,
+                    status = reply.status,
+                    elapsed_ms,
+                    detail = %detail(&reply.body),
+                    "NATS request rejected"
+                );
+            }
+            Err(failure) => {
+                count_failure(subject, failure.reason());
+                tracing::warn!(
+                    subject,
+                    request_id,
+                    reason = failure.reason(),
+                    error = %failure,
+                    elapsed_ms,
+                    "NATS request failed; counted as status 503"
+                );
+            }
+        }
+        outcome
+    }
+
+    /// Sends the payload (through the store when large) and returns the reply's JSON (fetched
+    /// from the store when the reply was stored).
+    async fn exchange(&self, subject: &str, payload: &Value) -> Result<Value, RpcFailure> {
+        // A request sent while disconnected would only wait out the whole timeout.
+        let state = self.connection_state();
+        if state != ConnectionState::Connected {
+            return Err(RpcFailure::Disconnected(state));
+        }
+        let json = serde_json::to_string(payload).map_err(|error| {
+            RpcFailure::Transport(format!("cannot encode the request: {error}"))
+        })?;
+        let bytes = if json.len() > LARGE_MESSAGE_THRESHOLD {
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            self.inner
+                .store
+                .put(&token, &json, LARGE_MESSAGE_TTL)
+                .await
+                .map_err(RpcFailure::LargeMessage)?;
+            tracing::debug!(
+                subject,
+                token,
+                bytes = json.len(),
+                "request stored as a large message"
+            );
+            json!({"token": token, "is_stored": true}).to_string()
+        } else {
+            json
+        };
+
+        let timeout = self.inner.request_timeout;
+        let mut disconnections = self.inner.disconnections.clone();
+        disconnections.borrow_and_update();
+        let request = Request::new()
+            .payload(Bytes::from(bytes))
+            .timeout(Some(timeout));
+        let message = tokio::select! {
+            reply = self.inner.client.send_request(subject.to_owned(), request) => {
+                reply.map_err(|error| RpcFailure::from_request_error(&error, timeout))?
+            }
+            () = next_disconnection(&mut disconnections) => return Err(RpcFailure::ConnectionLost),
+        };
+
+        let value: Value = serde_json::from_slice(&message.payload)
+            .map_err(|error| RpcFailure::InvalidReply(format!("not JSON: {error}")))?;
+        match stored_token(&value)? {
+            None => Ok(value),
+            Some(token) => self.take_stored(token).await,
+        }
+    }
+
+    /// Reads and deletes a stored reply.
+    async fn take_stored(&self, token: &str) -> Result<Value, RpcFailure> {
+        let json = self
+            .inner
+            .store
+            .take(token)
+            .await
+            .map_err(RpcFailure::LargeMessage)?
+            .ok_or_else(|| {
+                RpcFailure::InvalidReply(format!("the stored reply {token} is not in the store"))
+            })?;
+        serde_json::from_str(&json).map_err(|error| {
+            RpcFailure::InvalidReply(format!("the stored reply {token} is not JSON: {error}"))
+        })
+    }
+}
+
+/// Resolves at the next disconnection; never when the connection's watcher is gone.
+async fn next_disconnection(disconnections: &mut watch::Receiver<u64>) {
+    if disconnections.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The token of a stored message `{"token": "...", "is_stored": true}`, if it is one.
+fn stored_token(value: &Value) -> Result<Option<&str>, RpcFailure> {
+    if value.get("is_stored") != Some(&Value::Bool(true)) {
+        return Ok(None);
+    }
+    match value.get("token").and_then(Value::as_str) {
+        Some(token) if !token.is_empty() => Ok(Some(token)),
+        _ => Err(RpcFailure::InvalidReply(
+            "a stored reply without a token".into(),
+        )),
+    }
+}
+
+/// Reads `{"request_id", "status", "body"}`; a missing body is null.
+fn parse_reply(value: Value) -> Result<Reply, RpcFailure> {
+    let Value::Object(mut fields) = value else {
+        return Err(RpcFailure::InvalidReply(
+            "the reply is not a JSON object".into(),
+        ));
+    };
+    let status = match fields.get("status") {
+        Some(Value::Number(number)) => number.as_u64().and_then(|n| u16::try_from(n).ok()),
+        _ => None,
+    }
+    .ok_or_else(|| RpcFailure::InvalidReply("the reply has no integer status".into()))?;
+    let request_id = match fields.remove("request_id") {
+        Some(Value::String(id)) => Some(id),
+        _ => None,
+    };
+    let body = fields.remove("body").unwrap_or(Value::Null);
+    Ok(Reply {
+        request_id,
+        status,
+        body,
+    })
+}
+
+/// What a failure reply's body says, shortened for alerts.
+fn detail(body: &Value) -> String {
+    let text = match body {
+        Value::Null => return "no detail".into(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() <= MAX_DETAIL_CHARS {
+        text
+    } else {
+        let mut short: String = text.chars().take(MAX_DETAIL_CHARS).collect();
+        short.push('…');
+        short
+    }
+}
+
+fn count_failure(subject: &str, reason: &'static str) {
+    metrics::counter!(FAILURES_METRIC, "subject" => subject.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_parse_with_or_without_body() {
+        let reply =
+            parse_reply(json!({"request_id": "r1", "status": 200, "body": {"a": 1}})).unwrap();
+        assert_eq!(reply.request_id.as_deref(), Some("r1"));
+        assert!(reply.is_success());
+        assert_eq!(reply.into_body().unwrap(), json!({"a": 1}));
+
+        let reply = parse_reply(json!({"request_id": "r2", "status": 204})).unwrap();
+        assert_eq!(reply.body, Value::Null);
+        assert!(reply.is_success());
+        assert!(!parse_reply(json!({"status": 300})).unwrap().is_success());
+        assert!(!parse_reply(json!({"status": 199})).unwrap().is_success());
+    }
+
+    #[test]
+    fn replies_without_an_integer_status_are_unparseable() {
+        for value in [
+            json!({"body": 1}),
+            json!({"status": "200"}),
+            json!({"status": 2.5}),
+            json!([1]),
+        ] {
+            assert!(matches!(
+                parse_reply(value),
+                Err(RpcFailure::InvalidReply(_))
+            ));
+        }
+        assert!(matches!(
+            parse_reply(json!({"status": 70000})),
+            Err(RpcFailure::InvalidReply(_))
+        ));
+    }
+
+    #[test]
+    fn failed_replies_become_rejections_with_a_short_detail() {
+        let reply = Reply {
+            request_id: None,
+            status: 500,
+            body: json!("Bruin is down"),
+        };
+        assert_eq!(
+            reply.into_body(),
+            Err(PortError::Rejected {
+                status: 500,
+                detail: "Bruin is down".into()
+            })
+        );
+        let long = Reply {
+            request_id: None,
+            status: 400,
+            body: json!("x".repeat(2_000)),
+        };
+        let Err(PortError::Rejected { detail, .. }) = long.into_body() else {
+            panic!()
+        };
+        assert_eq!(detail.chars().count(), MAX_DETAIL_CHARS + 1);
+        assert_eq!(super::detail(&Value::Null), "no detail");
+        assert_eq!(
+            super::detail(&json!({"error": "bad"})),
+            r#"{"error":"bad"}"#
+        );
+    }
+
+    #[test]
+    fn stored_messages_are_recognised_by_their_flag() {
+        assert_eq!(
+            stored_token(&json!({"token": "t", "is_stored": true})).unwrap(),
+            Some("t")
+        );
+        assert_eq!(
+            stored_token(&json!({"token": "t", "is_stored": false})).unwrap(),
+            None
+        );
+        assert_eq!(stored_token(&json!({"status": 200})).unwrap(), None);
+        assert!(stored_token(&json!({"is_stored": true})).is_err());
+    }
+
+    #[test]
+    fn failures_are_unavailable_with_status_503() {
+        let error =
+            RpcFailure::TimedOut(Duration::from_secs(60)).into_port_error("lit.dispatch.get");
+        let PortError::Unavailable(message) = error else {
+            panic!("{error:?}")
+        };
+        assert!(message.contains("lit.dispatch.get"), "{message}");
+        assert!(message.contains("503"), "{message}");
+        assert_eq!(RpcFailure::NoResponders.reason(), "no_responders");
+    }
+}

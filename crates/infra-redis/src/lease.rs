@@ -1,0 +1,102 @@
+//! Per-vendor leases (SPEC §9): `{ENVIRONMENT_NAME}-dispatch-monitor:lease:{VENDOR}` holding
+//! the holder's random token, taken with `SET NX PX` and renewed or released only by that
+//! holder, atomically.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::VendorName;
+use domain::ports::{LeaseToken, PortError, VendorLease};
+use fred::prelude::{Client, Expiration, KeysInterface, LuaInterface, SetOptions};
+
+use crate::connection::{unavailable, whole_millis};
+use crate::own_prefix;
+
+/// Extends the lease when KEYS[1] still holds ARGV[1]; ARGV[2] is the TTL in milliseconds.
+const RENEW_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
+/// Deletes the lease when KEYS[1] still holds ARGV[1].
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// Vendor leases in Redis.
+#[derive(Debug, Clone)]
+pub struct RedisLease {
+    client: Client,
+    prefix: String,
+}
+
+impl RedisLease {
+    pub(crate) fn new(client: Client, env_name: &str) -> Self {
+        Self {
+            client,
+            prefix: format!("{}lease:", own_prefix(env_name)),
+        }
+    }
+
+    /// The Redis key of a vendor's lease, e.g. `production-dispatch-monitor:lease:LIT`.
+    pub fn redis_key(&self, vendor: &VendorName) -> String {
+        format!("{}{}", self.prefix, vendor.as_str())
+    }
+}
+
+#[async_trait]
+impl VendorLease for RedisLease {
+    async fn try_acquire(
+        &self,
+        vendor: &VendorName,
+        ttl: Duration,
+    ) -> Result<Option<LeaseToken>, PortError> {
+        let holder = uuid::Uuid::new_v4().to_string();
+        let written: Option<String> = self
+            .client
+            .set(
+                self.redis_key(vendor),
+                holder.as_str(),
+                Some(Expiration::PX(whole_millis(ttl))),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await
+            .map_err(|error| unavailable("lease acquire", &error))?;
+        Ok(written.map(|_| LeaseToken {
+            vendor: vendor.clone(),
+            holder,
+        }))
+    }
+
+    async fn renew(&self, token: &LeaseToken, ttl: Duration) -> Result<bool, PortError> {
+        let renewed: i64 = self
+            .client
+            .eval(
+                RENEW_SCRIPT,
+                self.redis_key(&token.vendor),
+                vec![token.holder.clone(), whole_millis(ttl).to_string()],
+            )
+            .await
+            .map_err(|error| unavailable("lease renew", &error))?;
+        Ok(renewed == 1)
+    }
+
+    async fn release(&self, token: &LeaseToken) -> Result<bool, PortError> {
+        let released: i64 = self
+            .client
+            .eval(
+                RELEASE_SCRIPT,
+                self.redis_key(&token.vendor),
+                token.holder.as_str(),
+            )
+            .await
+            .map_err(|error| unavailable("lease release", &error))?;
+        Ok(released == 1)
+    }
+}
