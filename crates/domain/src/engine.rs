@@ -243,7 +243,8 @@ impl Engine {
         vendor: &VendorName,
         mode: Mode,
     ) -> Result<CycleReport, CycleError> {
-        self.run_cycle_until(vendor, mode, &AtomicBool::new(false)).await
+        self.run_cycle_until(vendor, mode, &AtomicBool::new(false))
+            .await
     }
 
     /// Like [`run_cycle`](Self::run_cycle), but once `stop` is set no further dispatch is
@@ -351,7 +352,10 @@ impl Engine {
             .await;
 
         if reports.len() < total {
-            tracing::warn!(left = total - reports.len(), "stopping: dispatches left for the next run");
+            tracing::warn!(
+                left = total - reports.len(),
+                "stopping: dispatches left for the next run"
+            );
         }
         tracing::info!(
             records = record_count,

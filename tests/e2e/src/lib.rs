@@ -4,7 +4,11 @@
 //!
 //! Test-only: nothing in production may depend on this crate.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,7 +73,9 @@ impl Bridges {
             let state = state.clone();
             tasks.push(tokio::spawn(async move {
                 while let Some(message) = subscription.next().await {
-                    let Some(reply) = message.reply.clone() else { continue };
+                    let Some(reply) = message.reply.clone() else {
+                        continue;
+                    };
                     let request: Value =
                         serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
                     let answer = answer(&state, subject, &request);
@@ -90,13 +96,17 @@ impl Bridges {
     pub fn seed_note(&self, ticket: &str, text: &str) {
         let mut state = self.state();
         let id = 1000 + state.notes.values().map(Vec::len).sum::<usize>();
-        state.notes.entry(ticket.to_owned()).or_default().push(json!({
-            "noteId": id,
-            "noteValue": text,
-            "serviceNumber": [ticket],
-            "createdDate": "2020-03-01T10:00:00-05:00",
-            "creator": null,
-        }));
+        state
+            .notes
+            .entry(ticket.to_owned())
+            .or_default()
+            .push(json!({
+                "noteId": id,
+                "noteValue": text,
+                "serviceNumber": [ticket],
+                "createdDate": "2020-03-01T10:00:00-05:00",
+                "creator": null,
+            }));
     }
 }
 
@@ -123,7 +133,9 @@ fn answer(state: &Mutex<BridgeState>, subject: &str, request: &Value) -> Value {
             let ticket = body["ticket_id"].as_str().unwrap_or_default().to_owned();
             *state.details_requests.entry(ticket.clone()).or_default() += 1;
             let notes = state.notes.get(&ticket).cloned().unwrap_or_default();
-            ok(json!({"ticketDetails": [{"detailID": 1, "detailValue": ticket}], "ticketNotes": notes}))
+            ok(
+                json!({"ticketDetails": [{"detailID": 1, "detailValue": ticket}], "ticketNotes": notes}),
+            )
         }
         "bruin.ticket.note.append.request" => {
             let ticket = body["ticket_id"].as_str().unwrap_or_default().to_owned();
@@ -162,7 +174,9 @@ fn answer(state: &Mutex<BridgeState>, subject: &str, request: &Value) -> Value {
 /// strings as their value, nil as `(nil)`, arrays as lines).
 pub async fn redis(url: &str, args: &[&str]) -> String {
     let address = url.trim_start_matches("redis://");
-    let mut stream = tokio::net::TcpStream::connect(address).await.expect("redis reachable");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("redis reachable");
     let mut command = format!("*{}\r\n", args.len());
     for arg in args {
         command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
@@ -198,7 +212,10 @@ fn parse_resp(buffer: &[u8]) -> Option<String> {
                 if data.len() < stop + 2 {
                     return None;
                 }
-                Some((String::from_utf8_lossy(&data[start..stop]).into_owned(), stop + 2))
+                Some((
+                    String::from_utf8_lossy(&data[start..stop]).into_owned(),
+                    stop + 2,
+                ))
             }
             b'*' => {
                 let count: i64 = line.parse().ok()?;
@@ -219,12 +236,21 @@ fn parse_resp(buffer: &[u8]) -> Option<String> {
 
 /// A plain HTTP/1.1 GET on loopback; returns the status code and body.
 pub async fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("http up");
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("http up");
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }

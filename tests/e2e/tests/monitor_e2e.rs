@@ -30,15 +30,23 @@ fn vendors() -> Vec<VendorName> {
 }
 
 fn requested(key: &str) -> String {
-    format!("#*MetTel's IPA*# {key}\nDispatch Management - Dispatch Requested\n\nPlease see the summary below.")
+    format!(
+        "#*MetTel's IPA*# {key}\nDispatch Management - Dispatch Requested\n\nPlease see the summary below."
+    )
 }
 
 /// The fixture lists, and Dispatch Requested notes for the dispatches that are ours.
 fn seed_fixtures(bridges: &Bridges) {
     {
         let mut state = bridges.state();
-        state.lists.insert("lit.dispatch.get".into(), fixtures::json("lit-dispatch-list.json"));
-        state.lists.insert("cts.dispatch.get".into(), fixtures::json("cts-dispatch-list.json"));
+        state.lists.insert(
+            "lit.dispatch.get".into(),
+            fixtures::json("lit-dispatch-list.json"),
+        );
+        state.lists.insert(
+            "cts.dispatch.get".into(),
+            fixtures::json("cts-dispatch-list.json"),
+        );
     }
     for (ticket, key) in [
         ("3544800", "DIS37405"),
@@ -67,19 +75,32 @@ async fn world() -> World {
     let bridges = Bridges::start(&nats.url()).await;
     seed_fixtures(&bridges);
     let settings = settings(&nats, &redis);
-    World { nats, redis, bridges, settings }
+    World {
+        nats,
+        redis,
+        bridges,
+        settings,
+    }
 }
 
 async fn run_once(settings: &Settings) -> Vec<LeasedCycle> {
     let infra = wiring::connect(settings).await.unwrap();
-    assert!(infra.nats.wait_until_connected(Duration::from_secs(10)).await);
+    assert!(
+        infra
+            .nats
+            .wait_until_connected(Duration::from_secs(10))
+            .await
+    );
     let engine = wiring::build_engine(settings, infra.ports.clone()).unwrap();
     once_with(&engine, infra.lease.as_ref(), settings, &vendors()).await
 }
 
 fn sms_to(state: &e2e::BridgeState) -> Vec<String> {
-    let mut to: Vec<String> =
-        state.sms.iter().map(|b| b["sms_to"].as_str().unwrap().to_owned()).collect();
+    let mut to: Vec<String> = state
+        .sms
+        .iter()
+        .map(|b| b["sms_to"].as_str().unwrap().to_owned())
+        .collect();
     to.sort();
     to
 }
@@ -88,7 +109,12 @@ fn sms_to(state: &e2e::BridgeState) -> Vec<String> {
 async fn once_acts_on_our_dispatches_exactly_once_over_the_wire() {
     let w = world().await;
     let outcomes = run_once(&w.settings).await;
-    assert!(outcomes.iter().all(|o| matches!(o, LeasedCycle::Ran(Ok(_)))), "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, LeasedCycle::Ran(Ok(_)))),
+        "{outcomes:?}"
+    );
 
     {
         let state = w.bridges.state();
@@ -111,7 +137,13 @@ async fn once_acts_on_our_dispatches_exactly_once_over_the_wire() {
         assert_eq!(state.appended.len(), 11, "{:#?}", state.appended);
         for body in &state.appended {
             assert_eq!(body["is_private"], Value::Bool(false));
-            assert!(body["ticket_id"].as_str().unwrap().bytes().all(|b| b.is_ascii_digit()));
+            assert!(
+                body["ticket_id"]
+                    .as_str()
+                    .unwrap()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+            );
         }
         // Each dispatch's ticket was read once in the cycle, even DIS37405 listed twice.
         assert_eq!(state.details_requests.get("3544800"), Some(&1));
@@ -123,26 +155,61 @@ async fn once_acts_on_our_dispatches_exactly_once_over_the_wire() {
             .filter_map(|(_, e)| e["request_id"].as_str())
             .collect();
         assert_eq!(ids.len(), state.envelopes.len());
-        let (_, sms_envelope) =
-            state.envelopes.iter().find(|(s, _)| s == "notification.sms.request").unwrap();
-        assert!(sms_envelope["body"]["sms_data"].as_str().unwrap().starts_with("This is an automated message from MetTel."));
+        let (_, sms_envelope) = state
+            .envelopes
+            .iter()
+            .find(|(s, _)| s == "notification.sms.request")
+            .unwrap();
+        assert!(
+            sms_envelope["body"]["sms_data"]
+                .as_str()
+                .unwrap()
+                .starts_with("This is an automated message from MetTel.")
+        );
         // Slack lines use their own shape: `message`, not `body`.
         assert!(!state.slack.is_empty());
-        assert!(state.slack.iter().all(|s| s["message"].as_str().unwrap().starts_with("[dispatch-monitor] [")));
+        assert!(state.slack.iter().all(|s| {
+            s["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("[dispatch-monitor] [")
+        }));
     }
 
     // The registry keys other services read.
-    assert_eq!(redis(&w.redis.url(), &["GET", "e2e-DIS37405"]).await, r#"{"ticket_id":"3544800"}"#);
-    let cts: Value = serde_json::from_str(&redis(&w.redis.url(), &["GET", "e2e-S-12345"]).await).unwrap();
-    assert_eq!(cts, serde_json::json!({"ticket_id": "4694961", "igz_dispatch_number": "IGZ_0001"}));
-    let ttl: i64 = redis(&w.redis.url(), &["TTL", "e2e-DIS37405"]).await.parse().unwrap();
+    assert_eq!(
+        redis(&w.redis.url(), &["GET", "e2e-DIS37405"]).await,
+        r#"{"ticket_id":"3544800"}"#
+    );
+    let cts: Value =
+        serde_json::from_str(&redis(&w.redis.url(), &["GET", "e2e-S-12345"]).await).unwrap();
+    assert_eq!(
+        cts,
+        serde_json::json!({"ticket_id": "4694961", "igz_dispatch_number": "IGZ_0001"})
+    );
+    let ttl: i64 = redis(&w.redis.url(), &["TTL", "e2e-DIS37405"])
+        .await
+        .parse()
+        .unwrap();
     assert!((259_000..=259_200).contains(&ttl), "ttl {ttl}");
-    assert_eq!(redis(&w.redis.url(), &["EXISTS", "e2e-DIS37409"]).await, "0", "not ours");
-    assert_eq!(redis(&w.redis.url(), &["EXISTS", "e2e-S-12348"]).await, "0", "no IGZ number");
+    assert_eq!(
+        redis(&w.redis.url(), &["EXISTS", "e2e-DIS37409"]).await,
+        "0",
+        "not ours"
+    );
+    assert_eq!(
+        redis(&w.redis.url(), &["EXISTS", "e2e-S-12348"]).await,
+        "0",
+        "no IGZ number"
+    );
 
     // A second run finds every note in place: nothing more is sent or written.
     let outcomes = run_once(&w.settings).await;
-    assert!(outcomes.iter().all(|o| matches!(o, LeasedCycle::Ran(Ok(_)))));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, LeasedCycle::Ran(Ok(_))))
+    );
     let state = w.bridges.state();
     assert_eq!(state.sms.len(), 7);
     assert_eq!(state.appended.len(), 11);
@@ -154,7 +221,12 @@ async fn once_acts_on_our_dispatches_exactly_once_over_the_wire() {
 async fn plan_shows_the_actions_and_changes_nothing() {
     let w = world().await;
     let infra = wiring::connect(&w.settings).await.unwrap();
-    assert!(infra.nats.wait_until_connected(Duration::from_secs(10)).await);
+    assert!(
+        infra
+            .nats
+            .wait_until_connected(Duration::from_secs(10))
+            .await
+    );
     let engine = wiring::build_engine(&w.settings, plan::read_only(infra.ports.clone())).unwrap();
     let (reports, failed) = plan_with(&engine, &vendors()).await;
     assert!(!failed);
@@ -165,19 +237,28 @@ async fn plan_shows_the_actions_and_changes_nothing() {
     assert!(text.contains("SMS to +12123595129"), "{text}");
     assert!(text.contains("Dispatch Management - Dispatch Confirmed"));
 
-    let state = w.bridges.state();
-    assert!(state.sms.is_empty(), "plan sent an SMS");
-    assert!(state.appended.is_empty(), "plan appended a note");
-    assert!(state.slack.is_empty(), "plan posted to Slack");
-    drop(state);
-    assert_eq!(redis(&w.redis.url(), &["DBSIZE"]).await, "0", "plan wrote to Redis");
+    {
+        let state = w.bridges.state();
+        assert!(state.sms.is_empty(), "plan sent an SMS");
+        assert!(state.appended.is_empty(), "plan appended a note");
+        assert!(state.slack.is_empty(), "plan posted to Slack");
+    }
+    assert_eq!(
+        redis(&w.redis.url(), &["DBSIZE"]).await,
+        "0",
+        "plan wrote to Redis"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_never_send_the_same_text_twice() {
     let w = world().await;
     let (a, b) = tokio::join!(run_once(&w.settings), run_once(&w.settings));
-    let ran = a.iter().chain(b.iter()).filter(|o| matches!(o, LeasedCycle::Ran(Ok(_)))).count();
+    let ran = a
+        .iter()
+        .chain(b.iter())
+        .filter(|o| matches!(o, LeasedCycle::Ran(Ok(_))))
+        .count();
     assert!(ran >= 2, "each vendor ran at least once: {a:?} {b:?}");
     let state = w.bridges.state();
     assert_eq!(state.sms.len(), 7, "{:#?}", state.sms);
@@ -193,13 +274,27 @@ async fn a_failed_sms_is_retried_next_cycle_and_sent_once() {
     w.bridges.state().fail_sms = true;
     let outcomes = run_once(&w.settings).await;
     // Per-dispatch failures do not fail the cycle (SPEC §12.1).
-    assert!(outcomes.iter().all(|o| matches!(o, LeasedCycle::Ran(Ok(_)))));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, LeasedCycle::Ran(Ok(_))))
+    );
     {
         let state = w.bridges.state();
         assert!(state.sms.is_empty());
-        assert!(state.slack.iter().any(|s| s["message"].as_str().unwrap().contains("failed")));
+        assert!(
+            state
+                .slack
+                .iter()
+                .any(|s| s["message"].as_str().unwrap().contains("failed"))
+        );
         // No note records an SMS that did not go out.
-        assert!(state.appended.iter().all(|n| !n["note"].as_str().unwrap().contains("SMS sent to")));
+        assert!(
+            state
+                .appended
+                .iter()
+                .all(|n| !n["note"].as_str().unwrap().contains("SMS sent to"))
+        );
     }
     w.bridges.state().fail_sms = false;
     run_once(&w.settings).await;
@@ -213,22 +308,38 @@ async fn a_failed_sms_is_retried_next_cycle_and_sent_once() {
 async fn cycles_fail_fast_while_nats_is_down_and_recover_without_a_restart() {
     let mut w = world().await;
     let infra = wiring::connect(&w.settings).await.unwrap();
-    assert!(infra.nats.wait_until_connected(Duration::from_secs(10)).await);
+    assert!(
+        infra
+            .nats
+            .wait_until_connected(Duration::from_secs(10))
+            .await
+    );
     let engine = wiring::build_engine(&w.settings, infra.ports.clone()).unwrap();
 
     w.nats.stop();
     let started = Instant::now();
     let outcomes = once_with(&engine, infra.lease.as_ref(), &w.settings, &vendors()).await;
     assert!(outcomes.iter().all(LeasedCycle::failed), "{outcomes:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "fails fast, not after timeouts");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "fails fast, not after timeouts"
+    );
 
     w.nats.start();
-    assert!(infra.nats.wait_until_connected(Duration::from_secs(15)).await);
+    assert!(
+        infra
+            .nats
+            .wait_until_connected(Duration::from_secs(15))
+            .await
+    );
     // The bridges' own client reconnects and resubscribes too; allow it a moment.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let outcomes = once_with(&engine, infra.lease.as_ref(), &w.settings, &vendors()).await;
-        if outcomes.iter().all(|o| matches!(o, LeasedCycle::Ran(Ok(_)))) {
+        if outcomes
+            .iter()
+            .all(|o| matches!(o, LeasedCycle::Ran(Ok(_))))
+        {
             break;
         }
         assert!(Instant::now() < deadline, "no recovery: {outcomes:?}");
@@ -241,8 +352,16 @@ async fn cycles_fail_fast_while_nats_is_down_and_recover_without_a_restart() {
 async fn health_turns_503_while_redis_is_down_and_back_to_200() {
     let mut w = world().await;
     let infra = wiring::connect(&w.settings).await.unwrap();
-    assert!(infra.nats.wait_until_connected(Duration::from_secs(10)).await);
-    let probe = Arc::new(http::LiveProbe { nats: infra.nats.clone(), redis: infra.redis.clone() });
+    assert!(
+        infra
+            .nats
+            .wait_until_connected(Duration::from_secs(10))
+            .await
+    );
+    let probe = Arc::new(http::LiveProbe {
+        nats: infra.nats.clone(),
+        redis: infra.redis.clone(),
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let router = http::router(probe, telemetry::detached_metrics());
