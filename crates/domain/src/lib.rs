@@ -22,6 +22,7 @@ pub mod engine;
 pub mod executor;
 pub mod memory;
 pub mod ports;
+pub mod record;
 pub mod rules;
 
 pub use appointment::{Appointment, UsZone};

@@ -9,7 +9,6 @@
 #![warn(missing_docs)]
 
 mod description;
-mod fields;
 
 use std::collections::BTreeMap;
 
@@ -20,7 +19,7 @@ use domain::{
 use serde_json::{Map, Value};
 
 use crate::description::Description;
-use crate::fields::{Field, is_true, json_kind};
+use domain::record::{Field, is_true, json_kind};
 
 pub use crate::description::parse_onsite_time;
 

@@ -7,7 +7,6 @@
 
 #![warn(missing_docs)]
 
-mod fields;
 mod time;
 
 use domain::{
@@ -16,7 +15,7 @@ use domain::{
 };
 use serde_json::{Map, Value};
 
-use crate::fields::{Field, is_true, json_kind};
+use domain::record::{Field, is_true, json_kind};
 
 pub use crate::time::{parse_appointment, parse_start_time};
 

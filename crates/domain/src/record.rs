@@ -1,4 +1,5 @@
-//! Reading fields of a raw JSON record without ever converting between JSON types.
+//! Reading fields of a raw JSON vendor record without ever converting between JSON types,
+//! for vendor adapters. Vendor-specific record types stay in the vendor crates.
 //!
 //! A value of the wrong type is reported as such and otherwise treated as absent (SPEC §12.9).
 
@@ -6,7 +7,7 @@ use serde_json::{Map, Value};
 
 /// One field of a raw record, as far as a text field is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Field<'a> {
+pub enum Field<'a> {
     /// The key is not in the record.
     Missing,
     /// The value is JSON `null`.
@@ -19,7 +20,7 @@ pub(crate) enum Field<'a> {
 
 impl<'a> Field<'a> {
     /// Reads `name` from `record` as a text field.
-    pub(crate) fn text(record: &'a Map<String, Value>, name: &str) -> Self {
+    pub fn text(record: &'a Map<String, Value>, name: &str) -> Self {
         match record.get(name) {
             None => Field::Missing,
             Some(Value::Null) => Field::Null,
@@ -29,7 +30,7 @@ impl<'a> Field<'a> {
     }
 
     /// The string exactly as sent, when the value is a string.
-    pub(crate) fn raw(self) -> Option<&'a str> {
+    pub fn raw(self) -> Option<&'a str> {
         match self {
             Field::Text(text) => Some(text),
             _ => None,
@@ -37,17 +38,17 @@ impl<'a> Field<'a> {
     }
 
     /// The trimmed string, when the value is a string that is not blank.
-    pub(crate) fn present(self) -> Option<&'a str> {
+    pub fn present(self) -> Option<&'a str> {
         self.raw().map(str::trim).filter(|text| !text.is_empty())
     }
 
     /// The trimmed, non-blank string as an owned value.
-    pub(crate) fn owned(self) -> Option<String> {
+    pub fn owned(self) -> Option<String> {
         self.present().map(str::to_owned)
     }
 
     /// The string as sent when it is not blank; otherwise why the field is unusable, naming it.
-    pub(crate) fn required(self, name: &str) -> Result<&'a str, String> {
+    pub fn required(self, name: &str) -> Result<&'a str, String> {
         match self {
             Field::Missing => Err(format!("{name} is missing")),
             Field::Null => Err(format!("{name} is null")),
@@ -58,7 +59,7 @@ impl<'a> Field<'a> {
     }
 
     /// A short description of the value for logs: the text itself, or what was there instead.
-    pub(crate) fn describe(self) -> String {
+    pub fn describe(self) -> String {
         match self {
             Field::Missing => "(missing)".to_owned(),
             Field::Null => "(null)".to_owned(),
@@ -69,12 +70,12 @@ impl<'a> Field<'a> {
 }
 
 /// Whether `name` holds the JSON boolean `true`; a string `"true"` does not count.
-pub(crate) fn is_true(record: &Map<String, Value>, name: &str) -> bool {
+pub fn is_true(record: &Map<String, Value>, name: &str) -> bool {
     matches!(record.get(name), Some(Value::Bool(true)))
 }
 
 /// The JSON type of a value with its article, for messages: `a number`, `an array`, ...
-pub(crate) fn json_kind(value: &Value) -> &'static str {
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
