@@ -316,7 +316,7 @@ impl Engine {
                     let number = dispatch.dispatch_number.to_string();
                     if let Some(&earlier) = index_by_number.get(&number) {
                         // One ticket-details request per dispatch per cycle: the later record wins.
-                        tracing::warn!(dispatch_number = %number, "dispatch listed twice; the later record is used");
+                        tracing::warn!(vendor = %vendor, dispatch_number = %number, ticket_id = %dispatch.ticket_id, "dispatch listed twice; the later record is used");
                         skipped_records.push(SkipReason::new(
                             Some(&number),
                             "listed twice; the later record is used",

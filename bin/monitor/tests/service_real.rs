@@ -1,0 +1,237 @@
+//! The binary itself against real `nats-server` and `redis-server` with simulated bridges:
+//! `run` (health, metrics, JSON logs, SIGTERM), `plan` and `once`.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::{Bridges, http_get, redis};
+use serde_json::Value;
+use test_support::fixtures;
+use test_support::servers::{NatsServer, RedisServer};
+
+struct Services {
+    nats: NatsServer,
+    redis: RedisServer,
+    bridges: Bridges,
+}
+
+async fn services() -> Services {
+    let nats = NatsServer::new();
+    let redis = RedisServer::new();
+    let bridges = Bridges::start(&nats.url()).await;
+    {
+        let mut state = bridges.state();
+        state.lists.insert(
+            "lit.dispatch.get".into(),
+            fixtures::json("lit-dispatch-list.json"),
+        );
+        state.lists.insert(
+            "cts.dispatch.get".into(),
+            fixtures::json("cts-dispatch-list.json"),
+        );
+    }
+    for (ticket, key) in [
+        ("3544800", "DIS37405"),
+        ("3544801", "DIS37406"),
+        ("3544802", "DIS37407"),
+        ("4694961", "IGZ_0001"),
+        ("4694962", "IGZ_0002"),
+        ("4694963", "IGZ_0003"),
+    ] {
+        bridges.seed_note(
+            ticket,
+            &format!("#*MetTel's IPA*# {key}\nDispatch Management - Dispatch Requested\n"),
+        );
+    }
+    Services {
+        nats,
+        redis,
+        bridges,
+    }
+}
+
+fn monitor(services: &Services, args: &[&str], extra: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dispatch-monitor"));
+    command
+        .args(args)
+        .env_clear()
+        .env("NATS_SERVER1", services.nats.url())
+        .env("REDIS_URL", services.redis.url())
+        .env("ENVIRONMENT_NAME", "svc")
+        .env("MONITOR_REQUEST_TIMEOUT_SECS", "5")
+        .envs(extra.iter().copied());
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_until(what: &str, deadline: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !check().await {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn wait_for_exit(child: &mut Child, deadline: Duration) -> Option<i32> {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_health_and_metrics_acts_once_and_stops_on_sigterm() {
+    let s = services().await;
+    let port = free_port();
+    let port_text = port.to_string();
+    let mut child = monitor(
+        &s,
+        &["run"],
+        &[
+            ("DISPATCH_MONITOR_SERVER_PORT", port_text.as_str()),
+            ("MONITOR_LIT_INTERVAL_SECS", "1"),
+            ("MONITOR_CTS_INTERVAL_SECS", "1"),
+            ("MONITOR_LEASE_TTL_SECS", "5"),
+            ("MONITOR_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+
+    wait_until("health 200", Duration::from_secs(30), async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+            && http_get(port, "/_health").await.0 == 200
+    })
+    .await;
+    wait_until("7 SMS", Duration::from_secs(30), async || {
+        s.bridges.state().sms.len() >= 7
+    })
+    .await;
+    // Several more one-second cycles run: nothing is sent twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(s.bridges.state().sms.len(), 7);
+    assert_eq!(s.bridges.state().appended.len(), 11);
+
+    let (status, metrics) = http_get(port, "/metrics").await;
+    assert_eq!(status, 200);
+    for name in [
+        "dispatch_monitor_cycle_duration_seconds",
+        "dispatch_monitor_dispatches_seen_total",
+        "dispatch_monitor_sms_total",
+        "dispatch_monitor_notes_total",
+        "dispatch_monitor_rpc_duration_seconds",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+    assert!(metrics.contains(r#"status="confirmed""#), "{metrics}");
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let code = wait_for_exit(&mut child, Duration::from_secs(20));
+    assert_eq!(code, Some(0), "SIGTERM ends the service with status 0");
+    let leases = redis(&s.redis.url(), &["KEYS", "svc-dispatch-monitor:lease:*"]).await;
+    assert_eq!(leases, "", "leases are released on shutdown");
+
+    let logs = log_reader.join().unwrap();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(!lines.is_empty(), "JSON log lines: {logs}");
+    let about_dispatches: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.to_string().contains("\"dispatch_number\""))
+        .collect();
+    assert!(!about_dispatches.is_empty());
+    for line in about_dispatches {
+        let text = line.to_string();
+        assert!(
+            text.contains("\"vendor\"") && text.contains("\"ticket_id\""),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_prints_json_and_touches_nothing_then_once_acts() {
+    let s = services().await;
+    let output = monitor(&s, &["plan", "--format", "json"], &[])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(rows.iter().filter(|r| r["channel"] == "sms").count(), 7);
+    assert!(
+        rows.iter()
+            .any(|r| r["recipient"] == "+12123595130"
+                && r["action"] == "confirmation SMS to the tech")
+    );
+    {
+        let state = s.bridges.state();
+        assert!(state.sms.is_empty() && state.appended.is_empty() && state.slack.is_empty());
+    }
+    assert_eq!(redis(&s.redis.url(), &["DBSIZE"]).await, "0");
+
+    let text = monitor(&s, &["plan", "--vendor", "cts"], &[])
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.contains("== CTS"), "{text}");
+    assert!(!text.contains("== LIT"));
+
+    let once = monitor(&s, &["once"], &[]).output().unwrap();
+    assert_eq!(
+        once.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    assert_eq!(s.bridges.state().sms.len(), 7);
+
+    // A vendor whose list request fails makes `once` exit 1; the other vendor still runs.
+    s.bridges.state().lists.remove("lit.dispatch.get");
+    let once = monitor(&s, &["once"], &[]).output().unwrap();
+    assert_eq!(once.status.code(), Some(1));
+    let once = monitor(&s, &["once", "--vendor", "cts"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(once.status.code(), Some(0));
+    drop(s.nats);
+}
