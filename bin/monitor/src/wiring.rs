@@ -15,7 +15,7 @@ use infra_redis::RedisConnection;
 
 use crate::settings::Settings;
 
-/// Every vendor the monitor knows, in schedule order.
+/// Every vendor the monitor knows, in schedule order. A new vendor is one more line here.
 pub fn vendor_adapters() -> Vec<Arc<dyn VendorAdapter>> {
     vec![
         Arc::new(vendor_lit::LitAdapter::new()),
