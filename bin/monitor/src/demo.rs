@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::America::Los_Angeles;
 use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
+use domain::ports::Clock;
 use domain::{Engine, EngineSettings, Mode, TicketId, VendorName};
 use serde_json::{Value, json};
 
@@ -193,6 +194,17 @@ pub async fn run() -> anyhow::Result<String> {
         let (lit_list, cts_list) = lists_at(minutes as i64);
         world.source.set_list(&lit, lit_list);
         world.source.set_list(&cts, cts_list);
+        // The SMS gateway is down for one cycle when the first 12h reminder is due: the
+        // reminder waits for the next cycle and still goes out once.
+        let gateway_down = minutes == SMS_OUTAGE_AT;
+        if gateway_down {
+            writeln!(
+                out,
+                "{}  (the SMS gateway is down for this cycle)",
+                local(clock.now())
+            )?;
+        }
+        world.notifier.set_sms_failing(gateway_down);
         for vendor in [&lit, &cts] {
             engine.run_cycle(vendor, Mode::Execute).await?;
         }
@@ -226,7 +238,12 @@ pub async fn run() -> anyhow::Result<String> {
                         email.recipients, email.subject
                     )?;
                 }
-                JournalEvent::Slack(_) => alerts += 1,
+                JournalEvent::Slack(line) => {
+                    alerts += 1;
+                    if line.contains("failed") {
+                        writeln!(out, "{at}  ALERT {line}")?;
+                    }
+                }
             }
         }
     }
@@ -239,6 +256,15 @@ pub async fn run() -> anyhow::Result<String> {
         "LIT DIS10002 was never touched: no portal note says it is ours."
     )?;
     Ok(out)
+}
+
+/// Minutes into the day when the SMS gateway fails for one cycle (22:15 Pacific).
+const SMS_OUTAGE_AT: usize = 14 * 60 + 15;
+
+fn local(at: DateTime<Utc>) -> String {
+    at.with_timezone(&Los_Angeles)
+        .format("%a %b %d %H:%M %Z")
+        .to_string()
 }
 
 /// The simulated day lasts 29 hours, in minutes.

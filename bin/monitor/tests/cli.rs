@@ -204,6 +204,13 @@ fn demo_prints_the_whole_timeline_without_services() {
         assert!(text.contains(expected), "demo output lacks {expected:?}");
     }
     assert!(!text.contains("ticket 4000002"), "DIS10002 is not ours");
+    // The one-cycle SMS outage is alerted and the reminder goes out once, a cycle later.
+    assert!(text.contains("12h reminder SMS to the client to +12125550101 failed"));
+    assert_eq!(
+        text.matches("Dispatch 12h prior reminder SMS sent to +12125550101")
+            .count(),
+        1
+    );
     // Every note is written once: no line of a recorded SMS repeats.
     let sms_notes: Vec<&str> = text
         .lines()
