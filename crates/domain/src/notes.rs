@@ -46,18 +46,29 @@ pub mod phrases {
 /// A line that is exactly this introduces a technician's name on the next line.
 pub const FIELD_ENGINEER_HEADING: &str = "Field Engineer";
 
-/// A note as the Bruin bridge returns it; every field may be missing.
+/// A note as the Bruin bridge returns it; every field may be missing, and a field of an
+/// unexpected JSON type reads as absent rather than failing the whole note.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawTicketNote {
     /// Bruin's note id.
-    #[serde(rename = "noteId", default)]
+    #[serde(rename = "noteId", default, deserialize_with = "lenient")]
     pub note_id: Option<i64>,
     /// The text; null or empty notes are dropped.
-    #[serde(rename = "noteValue", default)]
+    #[serde(rename = "noteValue", default, deserialize_with = "lenient")]
     pub note_value: Option<String>,
     /// ISO-8601 with an offset, e.g. `2020-05-28T06:05:54.987-04:00`.
-    #[serde(rename = "createdDate", default)]
+    #[serde(rename = "createdDate", default, deserialize_with = "lenient")]
     pub created_date: Option<String>,
+}
+
+/// Reads any JSON value and keeps it only when it has the expected type.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// A non-empty note with its creation instant (when readable).
@@ -153,6 +164,14 @@ impl DispatchNotes {
     /// Whether one of the notes contains `phrase`.
     pub fn has(&self, phrase: &str) -> bool {
         self.0.iter().any(|note| note.text.contains(phrase))
+    }
+
+    /// How many notes contain `phrase`.
+    pub fn count(&self, phrase: &str) -> usize {
+        self.0
+            .iter()
+            .filter(|note| note.text.contains(phrase))
+            .count()
     }
 
     /// The notes, oldest first.
@@ -266,6 +285,17 @@ mod tests {
             tech_names_in("Field Engineer\r\nJane\r\n"),
             vec!["Jane".to_owned()]
         );
+    }
+
+    #[test]
+    fn odd_field_types_read_as_absent() {
+        let note: RawTicketNote = serde_json::from_value(serde_json::json!({
+            "noteId": "70805299", "noteValue": "text", "createdDate": 5
+        }))
+        .unwrap();
+        assert_eq!(note.note_id, None);
+        assert_eq!(note.note_value.as_deref(), Some("text"));
+        assert_eq!(note.created_date, None);
     }
 
     #[test]

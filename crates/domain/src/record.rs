@@ -47,6 +47,13 @@ impl<'a> Field<'a> {
         self.present().map(str::to_owned)
     }
 
+    /// The text on one line with runs of white space collapsed, for names that notes record on
+    /// a single line (a name spanning lines could never match the note that records it).
+    pub fn single_line(self) -> Option<String> {
+        self.present()
+            .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
     /// The string as sent when it is not blank; otherwise why the field is unusable, naming it.
     pub fn required(self, name: &str) -> Result<&'a str, String> {
         match self {
@@ -109,6 +116,13 @@ mod tests {
         assert_eq!(
             Field::text(record, "n").required("n").unwrap_err(),
             "n is a number, not a string"
+        );
+        let multi = json!({"name": " Joe \n  Malone\t"});
+        assert_eq!(
+            Field::text(multi.as_object().unwrap(), "name")
+                .single_line()
+                .as_deref(),
+            Some("Joe Malone")
         );
         assert!(is_true(record, "t"));
         assert!(!is_true(record, "b"));

@@ -242,8 +242,8 @@ struct SmsSpec<'s> {
     tech_in_key: Option<&'s str>,
 }
 
-impl Planner<'_, '_> {
-    fn dispatch(&self) -> &Dispatch {
+impl<'a> Planner<'_, 'a> {
+    fn dispatch(&self) -> &'a Dispatch {
         self.input.dispatch
     }
 
@@ -315,7 +315,11 @@ impl Planner<'_, '_> {
                 None,
             );
         }
-        if let Some(tech) = &tech_phone
+        let site_known = dispatch.site.is_some() && dispatch.street.is_some();
+        if tech_phone.is_some() && !site_known {
+            self.skip("tech SMS skipped: the site name or street is unknown");
+        }
+        if let Some(tech) = tech_phone.as_ref().filter(|_| site_known)
             && !self.has(phrases::CONFIRMED_SMS_TECH)
         {
             let sms = SmsSpec {
@@ -349,27 +353,35 @@ impl Planner<'_, '_> {
             tech_name.as_deref(),
         ) && on_record != current
         {
-            let mut sms = vec![SmsSpec {
-                purpose: SmsPurpose::TechChanged,
-                to: &client,
-                template: TemplateName::TechChangedSms,
-                tech_in_key: Some(current),
-            }];
-            if let Some(tech) = &tech_phone {
-                sms.push(SmsSpec {
-                    purpose: SmsPurpose::TechChangedTech,
-                    to: tech,
-                    template: TemplateName::TechChangedTechSms,
-                    tech_in_key: Some(current),
-                });
+            if dispatch.tech_phone_raw.is_none() && tech_phone.is_none() {
+                self.skip("tech change waits: the new tech has no phone yet");
+            } else {
+                // The key names the change by its place in the history, so a tech who comes
+                // back after another is announced again, and a retried change is not.
+                let changes = self.input.notes.count(phrases::TECH_CHANGED);
+                let change = format!("{current}#{changes}");
+                let mut sms = vec![SmsSpec {
+                    purpose: SmsPurpose::TechChanged,
+                    to: &client,
+                    template: TemplateName::TechChangedSms,
+                    tech_in_key: Some(&change),
+                }];
+                if let Some(tech) = tech_phone.as_ref().filter(|_| site_known) {
+                    sms.push(SmsSpec {
+                        purpose: SmsPurpose::TechChangedTech,
+                        to: tech,
+                        template: TemplateName::TechChangedTechSms,
+                        tech_in_key: Some(&change),
+                    });
+                }
+                self.step(
+                    ActionKind::TechChanged,
+                    note_key,
+                    &sms,
+                    TemplateName::TechChangedNote,
+                    None,
+                );
             }
-            self.step(
-                ActionKind::TechChanged,
-                note_key,
-                &sms,
-                TemplateName::TechChangedNote,
-                None,
-            );
         }
 
         // Reminders: future appointments only, each recipient at its own number.
@@ -402,7 +414,7 @@ impl Planner<'_, '_> {
                     h,
                 );
             }
-            if let Some(tech) = &tech_phone
+            if let Some(tech) = tech_phone.as_ref().filter(|_| site_known)
                 && !self.has(&phrases::reminder_tech(h))
             {
                 let sms = SmsSpec {

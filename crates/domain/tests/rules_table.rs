@@ -580,7 +580,7 @@ fn lit_confirmation_texts_use_raw_fields_and_tech_change_keys_carry_the_new_name
     assert!(
         step.sms
             .iter()
-            .all(|sms| sms.key.tech_name.as_deref() == Some("Hulk Hogan"))
+            .all(|sms| sms.key.tech_name.as_deref() == Some("Hulk Hogan#0"))
     );
     assert!(
         step.note
@@ -720,4 +720,90 @@ fn skipped_rules_say_why() {
         plan.skipped,
         vec!["Confirmed rules skipped: no valid client phone".to_owned()]
     );
+}
+
+#[test]
+fn a_tech_who_comes_back_is_announced_again_under_a_new_ledger_key() {
+    let mut dispatch = lit_dispatch(Status::Confirmed);
+    dispatch.tech_name = Some("Hulk Hogan".into());
+    let history = [
+        REQUESTED.to_owned(),
+        CONFIRMED.to_owned(),
+        CONFIRMED_SMS.to_owned(),
+        CONFIRMED_SMS_TECH.to_owned(),
+        fe_note("Hulk Hogan"),
+        changed_note("Joe Malone"),
+    ];
+    let texts: Vec<&str> = history.iter().map(String::as_str).collect();
+    let plan = single_plan(
+        &dispatch,
+        &notes("DIS37405", &texts),
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
+    let step = action(&plan.steps[0]);
+    assert_eq!(step.kind, TechChanged);
+    assert_eq!(step.sms[0].key.tech_name.as_deref(), Some("Hulk Hogan#1"));
+}
+
+#[test]
+fn missing_site_details_skip_tech_texts_without_blocking_the_rest() {
+    let mut dispatch = lit_dispatch(Status::Confirmed);
+    dispatch.street = None;
+    let fresh = single_plan(
+        &dispatch,
+        &notes("DIS37405", &[REQUESTED]),
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
+    let kinds: Vec<ActionKind> = fresh.steps.iter().map(Step::kind).collect();
+    assert_eq!(
+        kinds,
+        vec![ConfirmedNote, ConfirmedSms, FieldEngineerConfirmed]
+    );
+    assert!(fresh.skipped.iter().any(|r| r.contains("street")));
+
+    // The stage counts as complete without the tech SMS: the client's reminder still goes out.
+    let done = notes(
+        "DIS37405",
+        &[REQUESTED, CONFIRMED, CONFIRMED_SMS, &fe_note("Joe Malone")],
+    );
+    let plan = single_plan(
+        &dispatch,
+        &done,
+        1.5,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
+    let kinds: Vec<ActionKind> = plan.steps.iter().map(Step::kind).collect();
+    assert_eq!(kinds, vec![Reminder { hours: 2 }]);
+}
+
+#[test]
+fn a_tech_change_waits_for_the_new_tech_phone() {
+    let mut dispatch = lit_dispatch(Status::Confirmed);
+    dispatch.tech_name = Some("Hulk Hogan".into());
+    dispatch.tech_phone = None;
+    dispatch.tech_phone_raw = None;
+    let done = notes(
+        "DIS37405",
+        &[
+            REQUESTED,
+            CONFIRMED,
+            CONFIRMED_SMS,
+            CONFIRMED_SMS_TECH,
+            &fe_note("Joe Malone"),
+        ],
+    );
+    let plan = single_plan(
+        &dispatch,
+        &done,
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
+    assert!(plan.steps.is_empty());
+    assert!(plan.skipped.iter().any(|r| r.contains("no phone yet")));
 }

@@ -197,7 +197,7 @@ impl VendorAdapter for CtsAdapter {
         dispatch.appointment = parse_onsite_time(description.time_needed, description.timezone);
         dispatch.appointment_raw = join_present([description.time_needed, description.timezone]);
 
-        dispatch.tech_name = raw.tech_name.owned();
+        dispatch.tech_name = raw.tech_name.single_line();
         dispatch.tech_phone_raw = raw.tech_phone.owned();
         dispatch.tech_phone = PhoneE164::parse_optional(raw.tech_phone.raw());
         dispatch.site = raw.site.owned();

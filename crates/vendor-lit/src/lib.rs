@@ -229,7 +229,7 @@ impl VendorAdapter for LitAdapter {
             }
         }
 
-        dispatch.tech_name = raw.tech_name.owned();
+        dispatch.tech_name = raw.tech_name.single_line();
         dispatch.tech_phone_raw = raw.tech_phone.owned();
         dispatch.tech_phone = PhoneE164::parse_optional(raw.tech_phone.raw());
         dispatch.client_phone = PhoneE164::parse_optional(raw.contact.raw());

@@ -1,0 +1,333 @@
+//! Benchmarks of the dispatch monitor's hot paths (run with `cargo bench -p domain`).
+//!
+//! Performance targets live here, never in timed test assertions:
+//!
+//! - `rules::plan` for one confirmed dispatch: **< 100 µs** per dispatch, both for a full
+//!   confirmation stage (note, client SMS, Field Engineer note, tech SMS) and for a reminder.
+//! - A 1000-dispatch **steady-state** vendor cycle (every note already in place, nothing to do)
+//!   through `Engine::run_cycle(Mode::Execute)` over the in-memory ports, concurrency 8:
+//!   **< 200 ms**.
+//! - A 1000-dispatch **first** cycle (every dispatch registered and confirmed: 4 steps, 3 SMS and
+//!   4 notes each, plus a Slack line per step) over the same ports: **< 1 s**.
+//!
+//! The in-memory ports do no I/O, so the cycle numbers measure the engine's own cost (mapping,
+//! note matching, planning twice, ledger checks, rendering, executing) — the budget left for the
+//! real NATS and Redis round trips is everything else in the 15-minute interval.
+//!
+//! Measurement is kept short (10 samples, 3 s each) so the whole run stays well under two
+//! minutes on two cores.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
+use domain::phrases::{CONFIRMED, CONFIRMED_SMS, CONFIRMED_SMS_TECH, FE_CONFIRMED, REQUESTED};
+use domain::rules::{LedgerFacts, RuleInput, RuleSettings, plan};
+use domain::{
+    Appointment, Dispatch, DispatchNotes, DispatchNumber, Engine, EngineSettings, ListError, Mode,
+    NoteKey, PhoneE164, RawRecord, SkipReason, Status, TemplateSource, Templates, TicketId,
+    TicketNote, VendorAdapter, VendorName, VendorPolicy,
+};
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers, after `tests/common/mod.rs`.
+
+const LIT_TEMPLATES: &[TemplateSource] = &[
+    (
+        "confirmed_note",
+        include_str!("../../../templates/lit/confirmed_note.hbs"),
+    ),
+    (
+        "confirmed_sms",
+        include_str!("../../../templates/lit/confirmed_sms.hbs"),
+    ),
+    (
+        "fe_confirmed_note",
+        include_str!("../../../templates/lit/fe_confirmed_note.hbs"),
+    ),
+    (
+        "fe_assigned_sms",
+        include_str!("../../../templates/lit/fe_assigned_sms.hbs"),
+    ),
+];
+
+const LIT_FIELDS: &[&str] = &["date_of_dispatch", "time_of_dispatch", "time_zone"];
+
+fn lit_policy() -> VendorPolicy {
+    VendorPolicy {
+        field_engineer_step: true,
+        confirmed_needs_tech: false,
+    }
+}
+
+fn lit_templates() -> Templates {
+    Templates::build(lit_policy(), LIT_TEMPLATES, LIT_FIELDS, &BTreeMap::new()).unwrap()
+}
+
+/// Mar 16, 2020 @ 04:00 PM Pacific.
+fn appointment() -> Appointment {
+    Appointment::localise(
+        "2020-03-16".parse().unwrap(),
+        "16:00:00".parse().unwrap(),
+        "Pacific Time",
+    )
+    .unwrap()
+}
+
+/// `hours` before the appointment.
+fn hours_before(hours: f64) -> DateTime<Utc> {
+    appointment().instant.with_timezone(&Utc) - chrono::Duration::seconds((hours * 3600.0) as i64)
+}
+
+/// A LIT dispatch with everything present.
+fn lit_dispatch(status: Status, number: &str, ticket: &str) -> Dispatch {
+    let mut dispatch = Dispatch::new(
+        VendorName::parse("LIT").unwrap(),
+        DispatchNumber::parse(number).unwrap(),
+        TicketId::parse(ticket).unwrap(),
+        status,
+        "Request Confirmed",
+    );
+    dispatch.note_key = Some(NoteKey::parse(number).unwrap());
+    dispatch.appointment = Some(appointment());
+    dispatch.appointment_raw = Some("2020-03-16 4PM-6PM Pacific Time".into());
+    dispatch.tech_name = Some("Joe Malone".into());
+    dispatch.tech_phone = Some(PhoneE164::parse_us("+12123595130").unwrap());
+    dispatch.tech_phone_raw = Some("+1 (212) 359-5130".into());
+    dispatch.client_phone = Some(PhoneE164::parse_us("+12123595129").unwrap());
+    dispatch.site = Some("Red Rose Inn".into());
+    dispatch.street = Some("160 Broadway".into());
+    for (key, value) in [
+        ("date_of_dispatch", "2020-03-16"),
+        ("time_of_dispatch", "4PM-6PM"),
+        ("time_zone", "Pacific Time"),
+    ] {
+        dispatch.template_fields.insert(key.into(), value.into());
+    }
+    dispatch
+}
+
+/// Watermarked notes for `key`, one per text, in order.
+fn notes(key: &str, texts: &[String]) -> DispatchNotes {
+    DispatchNotes::from_ordered(
+        texts
+            .iter()
+            .map(|text| TicketNote {
+                id: None,
+                text: format!("#*MetTel's IPA*# {key}\n{text}"),
+                created: None,
+            })
+            .collect(),
+    )
+}
+
+/// A made-up vendor whose records are already flat (as in `tests/engine_cycles.rs`).
+#[derive(Debug)]
+struct FlatVendor(VendorName);
+
+impl VendorAdapter for FlatVendor {
+    fn name(&self) -> &VendorName {
+        &self.0
+    }
+    fn policy(&self) -> VendorPolicy {
+        lit_policy()
+    }
+    fn templates(&self) -> &'static [TemplateSource] {
+        LIT_TEMPLATES
+    }
+    fn template_fields(&self) -> &'static [&'static str] {
+        LIT_FIELDS
+    }
+    fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
+        body.get("list")
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| ListError {
+                vendor: self.0.clone(),
+                reason: "no list array".into(),
+            })
+    }
+    fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason> {
+        let number = record["number"]
+            .as_str()
+            .ok_or_else(|| SkipReason::new(None, "no number"))?;
+        let ticket = record["ticket"]
+            .as_str()
+            .ok_or_else(|| SkipReason::new(Some(number), "no ticket"))?;
+        let status = match record["status"].as_str() {
+            Some("confirmed") => Status::Confirmed,
+            Some("cancelled") => Status::Canceled,
+            _ => Status::Requested,
+        };
+        Ok(lit_dispatch(status, number, ticket))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rules::plan
+
+fn bench_plan(c: &mut Criterion) {
+    let templates = lit_templates();
+    let settings = RuleSettings::default();
+    let ledger = LedgerFacts::default();
+    let dispatch = lit_dispatch(Status::Confirmed, "DIS37405", "3544800");
+
+    // Only the portal's note: the whole confirmation stage is due.
+    let fresh = notes("DIS37405", &[REQUESTED.to_owned()]);
+    // The stage is done; 11.5 h before the appointment the 12 h reminders are due.
+    let stage_done = notes(
+        "DIS37405",
+        &[
+            REQUESTED.to_owned(),
+            CONFIRMED.to_owned(),
+            CONFIRMED_SMS.to_owned(),
+            CONFIRMED_SMS_TECH.to_owned(),
+            format!("{FE_CONFIRMED}\n\nField Engineer\nJoe Malone\n+1 212"),
+        ],
+    );
+
+    let confirmation = RuleInput {
+        dispatch: &dispatch,
+        notes: &fresh,
+        now: hours_before(30.0),
+        ledger: &ledger,
+        policy: lit_policy(),
+        settings: &settings,
+        templates: &templates,
+    };
+    assert_eq!(
+        plan(&confirmation).steps.len(),
+        4,
+        "full confirmation stage"
+    );
+    let reminder = RuleInput {
+        notes: &stage_done,
+        now: hours_before(11.5),
+        ..confirmation
+    };
+    assert_eq!(plan(&reminder).steps.len(), 2, "client and tech reminders");
+
+    let mut group = c.benchmark_group("plan");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("confirmation_stage", |b| {
+        b.iter(|| plan(black_box(&confirmation)))
+    });
+    group.bench_function("reminder", |b| b.iter(|| plan(black_box(&reminder))));
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole vendor cycles over the in-memory world
+
+struct World {
+    world: MemoryWorld,
+    engine: Engine,
+    vendor: VendorName,
+}
+
+/// `n` confirmed dispatches of ours, each ticket seeded with its Dispatch Requested note.
+fn world(n: usize) -> World {
+    let clock = Arc::new(ManualClock::new(hours_before(30.0)));
+    let world = MemoryWorld::new(clock);
+    let vendor = VendorName::parse("LIT").unwrap();
+    let records: Vec<Value> = (0..n)
+        .map(|i| json!({"number": format!("DIS{i}"), "ticket": format!("{}", 100_000 + i), "status": "confirmed"}))
+        .collect();
+    world.source.set_list(&vendor, json!({ "list": records }));
+    for i in 0..n {
+        world.tickets.seed_note(
+            &TicketId::parse(&format!("{}", 100_000 + i)).unwrap(),
+            &format!("#*MetTel's IPA*# DIS{i}\n{REQUESTED}\n"),
+            hours_before(48.0),
+        );
+    }
+    let settings = EngineSettings {
+        concurrency: 8,
+        ..EngineSettings::default()
+    };
+    let engine = Engine::new(world.ports(), settings)
+        .with_vendor(Arc::new(FlatVendor(vendor.clone())), &BTreeMap::new())
+        .unwrap();
+    World {
+        world,
+        engine,
+        vendor,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn bench_cycle(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("cycle");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    for n in [100, 1000] {
+        // Sanity: the first cycle acts on every dispatch, the second has nothing to do.
+        let check = world(n);
+        let first = rt
+            .block_on(check.engine.run_cycle(&check.vendor, Mode::Execute))
+            .unwrap();
+        assert_eq!(first.dispatches.len(), n);
+        assert!(first.dispatches.iter().all(|d| d.steps.len() == 4));
+        let again = rt
+            .block_on(check.engine.run_cycle(&check.vendor, Mode::Execute))
+            .unwrap();
+        assert!(again.dispatches.iter().all(|d| d.steps.is_empty()));
+        let count = |kind: fn(&JournalEvent) -> bool| {
+            check
+                .world
+                .journal
+                .entries()
+                .iter()
+                .filter(|entry| kind(&entry.event))
+                .count()
+        };
+        assert_eq!(count(|e| matches!(e, JournalEvent::Sms { .. })), n * 3);
+        assert_eq!(count(|e| matches!(e, JournalEvent::Note { .. })), n * 4);
+        assert_eq!(count(|e| matches!(e, JournalEvent::Registered { .. })), n);
+
+        group.bench_function(format!("first/{n}"), |b| {
+            b.iter_batched(
+                || world(n),
+                |w| {
+                    let report = rt
+                        .block_on(w.engine.run_cycle(&w.vendor, Mode::Execute))
+                        .unwrap();
+                    // Dropping the world and report is left out of the timing.
+                    (w, report)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+
+        // `check` has had its first cycle: every later one is the steady state.
+        group.bench_function(format!("steady/{n}"), |b| {
+            b.iter(|| {
+                rt.block_on(check.engine.run_cycle(&check.vendor, Mode::Execute))
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_plan, bench_cycle);
+criterion_main!(benches);
