@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use domain::{CycleReport, Engine, Mode, VendorName};
@@ -203,6 +204,7 @@ pub async fn once(settings: &Settings, vendors: &[VendorName]) -> anyhow::Result
     let infra = wiring::connect(settings).await?;
     let engine = wiring::build_engine(settings, infra.ports.clone())?;
     let outcomes = once_with(&engine, infra.lease.as_ref(), settings, vendors).await;
+    infra.flush_alerts(Duration::from_secs(10)).await;
     let failed = outcomes.iter().any(LeasedCycle::failed);
     Ok(if failed {
         ExitCode::from(EXIT_VENDOR_FAILED)
@@ -335,6 +337,7 @@ async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
         schedules.abort_all();
     }
     scheduler.held.release_all(scheduler.lease.as_ref()).await;
+    infra.flush_alerts(Duration::from_secs(5)).await;
     let _ = http_task.await;
     tracing::info!("dispatch monitor stopped");
     Ok(ExitCode::SUCCESS)

@@ -91,19 +91,34 @@ pub async fn leased_cycle(
         }
     };
     held.insert(&token);
-    let cycle = engine.run_cycle_until(vendor, Mode::Execute, stop);
+    // This cycle stops starting dispatches on shutdown or when the lease is lost.
+    let cycle_stop = AtomicBool::new(false);
+    let cycle = engine.run_cycle_until(vendor, Mode::Execute, &cycle_stop);
     tokio::pin!(cycle);
-    let mut renew = tokio::time::interval((ttl / 3).max(Duration::from_millis(100)));
-    renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    renew.tick().await;
+    let renew_every = (ttl / 3).max(Duration::from_millis(100));
+    let mut last_renewal = tokio::time::Instant::now();
+    let mut watch = tokio::time::interval(Duration::from_millis(100));
+    watch.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let result = loop {
         tokio::select! {
             result = &mut cycle => break result,
-            _ = renew.tick() => match lease.renew(&token, ttl).await {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(%vendor, "the vendor lease was lost during the cycle; the SMS ledger still prevents duplicates"),
-                Err(error) => tracing::warn!(%vendor, %error, "could not renew the vendor lease"),
-            },
+            _ = watch.tick() => {
+                if stop.load(Ordering::SeqCst) {
+                    cycle_stop.store(true, Ordering::SeqCst);
+                }
+                if last_renewal.elapsed() < renew_every {
+                    continue;
+                }
+                last_renewal = tokio::time::Instant::now();
+                match lease.renew(&token, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(%vendor, "the vendor lease was lost; no further dispatch starts in this cycle");
+                        cycle_stop.store(true, Ordering::SeqCst);
+                    }
+                    Err(error) => tracing::warn!(%vendor, %error, "could not renew the vendor lease"),
+                }
+            }
         }
     };
     match lease.release(&token).await {

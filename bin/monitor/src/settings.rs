@@ -291,18 +291,12 @@ impl Settings {
     /// Validates the raw values for the given vendors. The first problem is returned.
     pub fn from_raw(raw: &RawSettings, vendors: &[VendorName]) -> Result<Self, SettingsError> {
         let nats_url = required(raw, "NATS_SERVER1")?;
-        if !nats_url.contains("://") && nats_url.contains(char::is_whitespace) {
-            return Err(invalid(
-                "NATS_SERVER1",
-                &nats_url,
-                "expected a URL like nats://host:4222",
-            ));
-        }
+        check_url(&nats_url, &["nats", "tls"])
+            .map_err(|why| invalid("NATS_SERVER1", &nats_url, &why))?;
         let redis_url = match (raw.get("REDIS_URL"), raw.get("REDIS_HOSTNAME")) {
             (Some(url), _) => {
-                if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                    return Err(invalid("REDIS_URL", url, "expected redis://host:port"));
-                }
+                check_url(url, &["redis", "rediss"])
+                    .map_err(|why| invalid("REDIS_URL", url, &why))?;
                 url.to_owned()
             }
             (None, Some(host)) => {
@@ -358,6 +352,13 @@ impl Settings {
             }
         };
         let request_timeout = secs_or(raw, "MONITOR_REQUEST_TIMEOUT_SECS", 60)?;
+        if request_timeout > MAX_REQUEST_TIMEOUT {
+            return Err(invalid(
+                "MONITOR_REQUEST_TIMEOUT_SECS",
+                &request_timeout.as_secs().to_string(),
+                "expected at most 240 seconds, so an SMS claim (5 minutes) outlives its request",
+            ));
+        }
         let alert_level = match raw.get("MONITOR_ALERT_LEVEL") {
             None => AlertLevel::All,
             Some(text) => text
@@ -515,6 +516,45 @@ impl Settings {
     }
 }
 
+/// The longest request timeout: an SMS claim must outlive the request that sends the SMS.
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Checks `scheme://[credentials@]host[:port][/path]` with one of `schemes` and a valid port.
+fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
+    let expected = format!("expected a URL like {}://host:port", schemes[0]);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(expected);
+    };
+    if !schemes.contains(&scheme) {
+        return Err(expected);
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let (host, port) = if host_port.starts_with('[') {
+        // An IPv6 literal: the port, if any, follows the closing bracket.
+        match host_port.split_once(']') {
+            Some((host, rest)) => (host, rest.strip_prefix(':')),
+            None => return Err(expected),
+        }
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(expected);
+    }
+    if let Some(port) = port
+        && port.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        return Err(format!("{port:?} is not a port number"));
+    }
+    Ok(())
+}
+
 /// Hides the password (and user) of a URL: `redis://:secret@host:6379` → `redis://***@host:6379`.
 pub fn mask_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -649,6 +689,10 @@ mod tests {
             ("MONITOR_LOG_FORMAT", "xml"),
             ("DISPATCH_MONITOR_SERVER_PORT", "70000"),
             ("REDIS_URL", "http://x"),
+            ("REDIS_URL", "redis://127.0.0.1:notaport"),
+            ("NATS_SERVER1", "nats://127.0.0.1:99999"),
+            ("NATS_SERVER1", "localhost 4222"),
+            ("MONITOR_REQUEST_TIMEOUT_SECS", "600"),
             ("MONITOR_CANCEL_EMAIL_RECIPIENTS", "ops"),
             ("MONITOR_TEMPLATES_DIR", "/does/not/exist"),
         ];
@@ -663,6 +707,23 @@ mod tests {
             );
             assert!(!error.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn good_urls_pass() {
+        for url in [
+            "nats://nats-server:4222",
+            "nats://user:pw@127.0.0.1:4222",
+            "tls://n:4443",
+            "nats://[::1]:4222",
+            "nats://localhost",
+        ] {
+            assert_eq!(check_url(url, &["nats", "tls"]), Ok(()), "{url}");
+        }
+        assert_eq!(
+            check_url("redis://:secret@r:6380/2", &["redis", "rediss"]),
+            Ok(())
+        );
     }
 
     #[test]

@@ -176,7 +176,10 @@ fn an_unknown_vendor_exits_2() {
 #[test]
 fn once_exits_1_when_nothing_can_be_reached() {
     // Nothing listens on these loopback ports: the lease cannot be taken, the list not fetched.
-    let output = monitor(&["once", "--vendor", "lit"], VALID);
+    let output = monitor(
+        &["once", "--vendor", "lit"],
+        &with(&[("MONITOR_REQUEST_TIMEOUT_SECS", "2")]),
+    );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
 }
 

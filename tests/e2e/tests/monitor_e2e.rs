@@ -83,16 +83,13 @@ async fn world() -> World {
     }
 }
 
+/// One `once` run over fresh connections; `wiring::connect` itself waits for NATS.
 async fn run_once(settings: &Settings) -> Vec<LeasedCycle> {
     let infra = wiring::connect(settings).await.unwrap();
-    assert!(
-        infra
-            .nats
-            .wait_until_connected(Duration::from_secs(10))
-            .await
-    );
     let engine = wiring::build_engine(settings, infra.ports.clone()).unwrap();
-    once_with(&engine, infra.lease.as_ref(), settings, &vendors()).await
+    let outcomes = once_with(&engine, infra.lease.as_ref(), settings, &vendors()).await;
+    infra.flush_alerts(Duration::from_secs(10)).await;
+    outcomes
 }
 
 fn sms_to(state: &e2e::BridgeState) -> Vec<String> {
