@@ -232,3 +232,159 @@ pub fn begin_shutdown(stop: &AtomicBool, shutdown: &watch::Sender<bool>) {
     stop.store(true, Ordering::SeqCst);
     let _ = shutdown.send(true);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use async_trait::async_trait;
+    use domain::memory::{ManualClock, MemoryLease, MemoryWorld};
+    use domain::ports::TicketRepository;
+    use domain::{EngineSettings, RawTicketNote, TicketId};
+    use serde_json::json;
+
+    use super::*;
+
+    /// Answers like Bruin, slowly, so a cycle takes a while.
+    struct SlowTickets;
+
+    #[async_trait]
+    impl TicketRepository for SlowTickets {
+        async fn ticket_notes(&self, _: &TicketId) -> Result<Vec<RawTicketNote>, PortError> {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(vec![])
+        }
+        async fn append_note(&self, _: &TicketId, _: &str) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    /// Grants the lease, then loses it at the first renewal.
+    struct LosingLease;
+
+    #[async_trait]
+    impl VendorLease for LosingLease {
+        async fn try_acquire(
+            &self,
+            vendor: &VendorName,
+            _: Duration,
+        ) -> Result<Option<LeaseToken>, PortError> {
+            Ok(Some(LeaseToken {
+                vendor: vendor.clone(),
+                holder: "me".into(),
+            }))
+        }
+        async fn renew(&self, _: &LeaseToken, _: Duration) -> Result<bool, PortError> {
+            Ok(false)
+        }
+        async fn release(&self, _: &LeaseToken) -> Result<bool, PortError> {
+            Ok(false)
+        }
+    }
+
+    const DISPATCHES: usize = 100;
+
+    fn slow_engine() -> (Engine, VendorName) {
+        let world = MemoryWorld::new(Arc::new(ManualClock::new(chrono::Utc::now())));
+        let lit = VendorName::parse("LIT").unwrap();
+        let records: Vec<_> = (0..DISPATCHES)
+            .map(|i| {
+                json!({
+                    "Dispatch_Number": format!("DIS{i}"),
+                    "MetTel_Bruin_TicketID": format!("{}", 1000 + i),
+                    "Dispatch_Status": "New Dispatch",
+                })
+            })
+            .collect();
+        world
+            .source
+            .set_list(&lit, json!({"Status": "Success", "DispatchList": records}));
+        let mut ports = world.ports();
+        ports.tickets = Arc::new(SlowTickets);
+        let settings = EngineSettings {
+            concurrency: 1,
+            ..EngineSettings::default()
+        };
+        let engine = Engine::new(ports, settings)
+            .with_vendor(Arc::new(vendor_lit::LitAdapter::new()), &BTreeMap::new())
+            .unwrap();
+        (engine, lit)
+    }
+
+    #[tokio::test]
+    async fn a_lost_lease_stops_the_cycle_from_starting_more_dispatches() {
+        let (engine, lit) = slow_engine();
+        let held = HeldLeases::default();
+        let outcome = leased_cycle(
+            &engine,
+            &LosingLease,
+            &held,
+            &lit,
+            Duration::from_millis(300),
+            &AtomicBool::new(false),
+        )
+        .await;
+        let LeasedCycle::Ran(Ok(report)) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(report.skipped_records.is_empty());
+        assert!(!report.dispatches.is_empty());
+        assert!(
+            report.dispatches.len() < DISPATCHES,
+            "{}",
+            report.dispatches.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_the_cycle_and_releases_the_lease() {
+        let (engine, lit) = slow_engine();
+        let lease = MemoryLease::default();
+        let held = HeldLeases::default();
+        let stop = AtomicBool::new(false);
+        let cycle = leased_cycle(&engine, &lease, &held, &lit, Duration::from_secs(60), &stop);
+        let trigger = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            stop.store(true, Ordering::SeqCst);
+        };
+        let (outcome, ()) = tokio::join!(cycle, trigger);
+        let LeasedCycle::Ran(Ok(report)) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(!report.dispatches.is_empty());
+        assert!(report.dispatches.len() < DISPATCHES);
+        // The lease is free again.
+        assert!(
+            lease
+                .try_acquire(&lit, Duration::from_secs(1))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lease_held_elsewhere_skips_the_cycle() {
+        let (engine, lit) = slow_engine();
+        let lease = MemoryLease::default();
+        let _other = lease
+            .try_acquire(&lit, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        let outcome = leased_cycle(
+            &engine,
+            &lease,
+            &HeldLeases::default(),
+            &lit,
+            Duration::from_secs(60),
+            &AtomicBool::new(false),
+        )
+        .await;
+        assert!(matches!(outcome, LeasedCycle::LeaseHeld));
+        assert!(
+            !outcome.failed(),
+            "a held lease is not a failure (SPEC §12.1)"
+        );
+    }
+}
