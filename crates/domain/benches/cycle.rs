@@ -22,151 +22,18 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
 use domain::phrases::{CONFIRMED, CONFIRMED_SMS, CONFIRMED_SMS_TECH, FE_CONFIRMED, REQUESTED};
 use domain::rules::{LedgerFacts, RuleInput, RuleSettings, plan};
-use domain::{
-    Appointment, Dispatch, DispatchNotes, DispatchNumber, Engine, EngineSettings, ListError, Mode,
-    NoteKey, PhoneE164, RawRecord, SkipReason, Status, TemplateSource, Templates, TicketId,
-    TicketNote, VendorAdapter, VendorName, VendorPolicy,
-};
+use domain::{Engine, EngineSettings, Mode, Status, TicketId, VendorName};
 use serde_json::{Value, json};
 
-// ---------------------------------------------------------------------------------------------
-// Helpers, after `tests/common/mod.rs`.
+// The test builders: LIT templates, a fully populated dispatch, notes, the flat vendor.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-const LIT_TEMPLATES: &[TemplateSource] = &[
-    (
-        "confirmed_note",
-        include_str!("../../../templates/lit/confirmed_note.hbs"),
-    ),
-    (
-        "confirmed_sms",
-        include_str!("../../../templates/lit/confirmed_sms.hbs"),
-    ),
-    (
-        "fe_confirmed_note",
-        include_str!("../../../templates/lit/fe_confirmed_note.hbs"),
-    ),
-    (
-        "fe_assigned_sms",
-        include_str!("../../../templates/lit/fe_assigned_sms.hbs"),
-    ),
-];
-
-const LIT_FIELDS: &[&str] = &["date_of_dispatch", "time_of_dispatch", "time_zone"];
-
-fn lit_policy() -> VendorPolicy {
-    VendorPolicy {
-        field_engineer_step: true,
-        confirmed_needs_tech: false,
-    }
-}
-
-fn lit_templates() -> Templates {
-    Templates::build(lit_policy(), LIT_TEMPLATES, LIT_FIELDS, &BTreeMap::new()).unwrap()
-}
-
-/// Mar 16, 2020 @ 04:00 PM Pacific.
-fn appointment() -> Appointment {
-    Appointment::localise(
-        "2020-03-16".parse().unwrap(),
-        "16:00:00".parse().unwrap(),
-        "Pacific Time",
-    )
-    .unwrap()
-}
-
-/// `hours` before the appointment.
-fn hours_before(hours: f64) -> DateTime<Utc> {
-    appointment().instant.with_timezone(&Utc) - chrono::Duration::seconds((hours * 3600.0) as i64)
-}
-
-/// A LIT dispatch with everything present.
-fn lit_dispatch(status: Status, number: &str, ticket: &str) -> Dispatch {
-    let mut dispatch = Dispatch::new(
-        VendorName::parse("LIT").unwrap(),
-        DispatchNumber::parse(number).unwrap(),
-        TicketId::parse(ticket).unwrap(),
-        status,
-        "Request Confirmed",
-    );
-    dispatch.note_key = Some(NoteKey::parse(number).unwrap());
-    dispatch.appointment = Some(appointment());
-    dispatch.appointment_raw = Some("2020-03-16 4PM-6PM Pacific Time".into());
-    dispatch.tech_name = Some("Joe Malone".into());
-    dispatch.tech_phone = Some(PhoneE164::parse_us("+12123595130").unwrap());
-    dispatch.tech_phone_raw = Some("+1 (212) 359-5130".into());
-    dispatch.client_phone = Some(PhoneE164::parse_us("+12123595129").unwrap());
-    dispatch.site = Some("Red Rose Inn".into());
-    dispatch.street = Some("160 Broadway".into());
-    for (key, value) in [
-        ("date_of_dispatch", "2020-03-16"),
-        ("time_of_dispatch", "4PM-6PM"),
-        ("time_zone", "Pacific Time"),
-    ] {
-        dispatch.template_fields.insert(key.into(), value.into());
-    }
-    dispatch
-}
-
-/// Watermarked notes for `key`, one per text, in order.
-fn notes(key: &str, texts: &[String]) -> DispatchNotes {
-    DispatchNotes::from_ordered(
-        texts
-            .iter()
-            .map(|text| TicketNote {
-                id: None,
-                text: format!("#*MetTel's IPA*# {key}\n{text}"),
-                created: None,
-            })
-            .collect(),
-    )
-}
-
-/// A made-up vendor whose records are already flat (as in `tests/engine_cycles.rs`).
-#[derive(Debug)]
-struct FlatVendor(VendorName);
-
-impl VendorAdapter for FlatVendor {
-    fn name(&self) -> &VendorName {
-        &self.0
-    }
-    fn policy(&self) -> VendorPolicy {
-        lit_policy()
-    }
-    fn templates(&self) -> &'static [TemplateSource] {
-        LIT_TEMPLATES
-    }
-    fn template_fields(&self) -> &'static [&'static str] {
-        LIT_FIELDS
-    }
-    fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
-        body.get("list")
-            .and_then(Value::as_array)
-            .cloned()
-            .ok_or_else(|| ListError {
-                vendor: self.0.clone(),
-                reason: "no list array".into(),
-            })
-    }
-    fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason> {
-        let number = record["number"]
-            .as_str()
-            .ok_or_else(|| SkipReason::new(None, "no number"))?;
-        let ticket = record["ticket"]
-            .as_str()
-            .ok_or_else(|| SkipReason::new(Some(number), "no ticket"))?;
-        let status = match record["status"].as_str() {
-            Some("confirmed") => Status::Confirmed,
-            Some("cancelled") => Status::Canceled,
-            _ => Status::Requested,
-        };
-        Ok(lit_dispatch(status, number, ticket))
-    }
-}
+use common::{FlatVendor, hours_before, lit_dispatch, lit_policy, lit_templates, notes, record};
 
 // ---------------------------------------------------------------------------------------------
 // rules::plan
@@ -175,19 +42,20 @@ fn bench_plan(c: &mut Criterion) {
     let templates = lit_templates();
     let settings = RuleSettings::default();
     let ledger = LedgerFacts::default();
-    let dispatch = lit_dispatch(Status::Confirmed, "DIS37405", "3544800");
+    let dispatch = lit_dispatch(Status::Confirmed);
 
     // Only the portal's note: the whole confirmation stage is due.
-    let fresh = notes("DIS37405", &[REQUESTED.to_owned()]);
+    let fresh = notes("DIS37405", &[REQUESTED]);
     // The stage is done; 11.5 h before the appointment the 12 h reminders are due.
+    let fe_note = format!("{FE_CONFIRMED}\n\nField Engineer\nJoe Malone\n+1 212");
     let stage_done = notes(
         "DIS37405",
         &[
-            REQUESTED.to_owned(),
-            CONFIRMED.to_owned(),
-            CONFIRMED_SMS.to_owned(),
-            CONFIRMED_SMS_TECH.to_owned(),
-            format!("{FE_CONFIRMED}\n\nField Engineer\nJoe Malone\n+1 212"),
+            REQUESTED,
+            CONFIRMED,
+            CONFIRMED_SMS,
+            CONFIRMED_SMS_TECH,
+            &fe_note,
         ],
     );
 
@@ -239,7 +107,7 @@ fn world(n: usize) -> World {
     let world = MemoryWorld::new(clock);
     let vendor = VendorName::parse("LIT").unwrap();
     let records: Vec<Value> = (0..n)
-        .map(|i| json!({"number": format!("DIS{i}"), "ticket": format!("{}", 100_000 + i), "status": "confirmed"}))
+        .map(|i| record(&format!("DIS{i}"), &format!("{}", 100_000 + i), "confirmed"))
         .collect();
     world.source.set_list(&vendor, json!({ "list": records }));
     for i in 0..n {
@@ -254,7 +122,7 @@ fn world(n: usize) -> World {
         ..EngineSettings::default()
     };
     let engine = Engine::new(world.ports(), settings)
-        .with_vendor(Arc::new(FlatVendor(vendor.clone())), &BTreeMap::new())
+        .with_vendor(FlatVendor::new(), &BTreeMap::new())
         .unwrap();
     World {
         world,

@@ -13,63 +13,6 @@ use domain::ports::{MockSmsLedger, MockTicketRepository, PortError, TicketReposi
 use domain::*;
 use serde_json::{Value, json};
 
-/// A made-up vendor whose records are already flat: enough to drive the engine.
-#[derive(Debug)]
-struct FlatVendor(VendorName);
-
-impl FlatVendor {
-    fn new() -> Arc<Self> {
-        Arc::new(Self(VendorName::parse("LIT").unwrap()))
-    }
-}
-
-impl VendorAdapter for FlatVendor {
-    fn name(&self) -> &VendorName {
-        &self.0
-    }
-    fn policy(&self) -> VendorPolicy {
-        lit_policy()
-    }
-    fn templates(&self) -> &'static [TemplateSource] {
-        LIT_TEMPLATES
-    }
-    fn template_fields(&self) -> &'static [&'static str] {
-        LIT_FIELDS
-    }
-    fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
-        body.get("list")
-            .and_then(Value::as_array)
-            .cloned()
-            .ok_or_else(|| ListError {
-                vendor: self.0.clone(),
-                reason: "no list array".into(),
-            })
-    }
-    fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason> {
-        let number = record["number"]
-            .as_str()
-            .ok_or_else(|| SkipReason::new(None, "no number"))?;
-        let ticket = record["ticket"]
-            .as_str()
-            .and_then(|t| TicketId::parse(t).ok())
-            .ok_or_else(|| SkipReason::new(Some(number), "invalid ticket"))?;
-        let status = match record["status"].as_str() {
-            Some("confirmed") => Status::Confirmed,
-            Some("cancelled") => Status::Canceled,
-            _ => Status::Requested,
-        };
-        let mut dispatch = lit_dispatch(status);
-        dispatch.dispatch_number = DispatchNumber::parse(number).unwrap();
-        dispatch.note_key = Some(NoteKey::parse(number).unwrap());
-        dispatch.ticket_id = ticket;
-        Ok(dispatch)
-    }
-}
-
-fn record(number: &str, ticket: &str, status: &str) -> Value {
-    json!({"number": number, "ticket": ticket, "status": status})
-}
-
 fn requested_note(key: &str) -> String {
     format!("#*MetTel's IPA*# {key}\nDispatch Management - Dispatch Requested\n")
 }

@@ -92,6 +92,41 @@ impl Bridges {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Serves the SPEC fixture lists, and writes the portal's Dispatch Requested notes for the
+    /// dispatches of those lists that are ours: LIT DIS37405-DIS37407 and CTS IGZ_0001-IGZ_0003.
+    /// DIS37409's ticket only has a note for another dispatch (DIS374090).
+    pub fn serve_spec_fixtures(&self) {
+        {
+            let mut state = self.state();
+            let lists = [
+                ("lit.dispatch.get", "lit-dispatch-list.json"),
+                ("cts.dispatch.get", "cts-dispatch-list.json"),
+            ];
+            for (subject, fixture) in lists {
+                state
+                    .lists
+                    .insert(subject.into(), test_support::fixtures::json(fixture));
+            }
+        }
+        for (ticket, key) in [
+            ("3544800", "DIS37405"),
+            ("3544801", "DIS37406"),
+            ("3544802", "DIS37407"),
+            ("4694961", "IGZ_0001"),
+            ("4694962", "IGZ_0002"),
+            ("4694963", "IGZ_0003"),
+            ("3544803", "DIS374090"),
+        ] {
+            self.seed_note(
+                ticket,
+                &format!(
+                    "#*MetTel's IPA*# {key}\nDispatch Management - Dispatch Requested\n\n\
+                     Please see the summary below."
+                ),
+            );
+        }
+    }
+
     /// Adds a note to a ticket, as the portal would.
     pub fn seed_note(&self, ticket: &str, text: &str) {
         let mut state = self.state();

@@ -11,7 +11,6 @@ use dispatch_monitor::{http, plan, telemetry, wiring};
 use domain::VendorName;
 use e2e::{Bridges, http_get, redis};
 use serde_json::Value;
-use test_support::fixtures;
 use test_support::servers::{NatsServer, RedisServer};
 
 fn settings(nats: &NatsServer, redis: &RedisServer) -> Settings {
@@ -29,39 +28,6 @@ fn vendors() -> Vec<VendorName> {
     wiring::vendor_names()
 }
 
-fn requested(key: &str) -> String {
-    format!(
-        "#*MetTel's IPA*# {key}\nDispatch Management - Dispatch Requested\n\nPlease see the summary below."
-    )
-}
-
-/// The fixture lists, and Dispatch Requested notes for the dispatches that are ours.
-fn seed_fixtures(bridges: &Bridges) {
-    {
-        let mut state = bridges.state();
-        state.lists.insert(
-            "lit.dispatch.get".into(),
-            fixtures::json("lit-dispatch-list.json"),
-        );
-        state.lists.insert(
-            "cts.dispatch.get".into(),
-            fixtures::json("cts-dispatch-list.json"),
-        );
-    }
-    for (ticket, key) in [
-        ("3544800", "DIS37405"),
-        ("3544801", "DIS37406"),
-        ("3544802", "DIS37407"),
-        ("4694961", "IGZ_0001"),
-        ("4694962", "IGZ_0002"),
-        ("4694963", "IGZ_0003"),
-    ] {
-        bridges.seed_note(ticket, &requested(key));
-    }
-    // DIS37409 on ticket 3544803 has a note for another dispatch only: not ours.
-    bridges.seed_note("3544803", &requested("DIS374090"));
-}
-
 struct World {
     nats: NatsServer,
     redis: RedisServer,
@@ -73,7 +39,7 @@ async fn world() -> World {
     let nats = NatsServer::new();
     let redis = RedisServer::new();
     let bridges = Bridges::start(&nats.url()).await;
-    seed_fixtures(&bridges);
+    bridges.serve_spec_fixtures();
     let settings = settings(&nats, &redis);
     World {
         nats,
