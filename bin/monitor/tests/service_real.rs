@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use e2e::{Bridges, http_get, redis};
 use serde_json::Value;
-use test_support::fixtures;
 use test_support::servers::{NatsServer, RedisServer};
 
 struct Services {
@@ -20,30 +19,7 @@ async fn services() -> Services {
     let nats = NatsServer::new();
     let redis = RedisServer::new();
     let bridges = Bridges::start(&nats.url()).await;
-    {
-        let mut state = bridges.state();
-        state.lists.insert(
-            "lit.dispatch.get".into(),
-            fixtures::json("lit-dispatch-list.json"),
-        );
-        state.lists.insert(
-            "cts.dispatch.get".into(),
-            fixtures::json("cts-dispatch-list.json"),
-        );
-    }
-    for (ticket, key) in [
-        ("3544800", "DIS37405"),
-        ("3544801", "DIS37406"),
-        ("3544802", "DIS37407"),
-        ("4694961", "IGZ_0001"),
-        ("4694962", "IGZ_0002"),
-        ("4694963", "IGZ_0003"),
-    ] {
-        bridges.seed_note(
-            ticket,
-            &format!("#*MetTel's IPA*# {key}\nDispatch Management - Dispatch Requested\n"),
-        );
-    }
+    bridges.serve_spec_fixtures();
     Services {
         nats,
         redis,
