@@ -26,6 +26,31 @@ impl InvalidValue {
     }
 }
 
+/// `TryFrom<String>` (through the type's validating constructor), `From<T> for String` and
+/// `Display` for a validated string newtype.
+macro_rules! string_conversions {
+    ($type:ident, $parse:ident) => {
+        impl TryFrom<String> for $type {
+            type Error = InvalidValue;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::$parse(&value)
+            }
+        }
+
+        impl From<$type> for String {
+            fn from(value: $type) -> Self {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// A Bruin ticket id: one or more ASCII digits, nothing else (SPEC §5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -53,24 +78,7 @@ impl TicketId {
     }
 }
 
-impl TryFrom<String> for TicketId {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<TicketId> for String {
-    fn from(value: TicketId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for TicketId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_conversions!(TicketId, parse);
 
 /// A US phone number in E.164 form, `+12123595129` (SPEC §5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -125,24 +133,7 @@ impl PhoneE164 {
     }
 }
 
-impl TryFrom<String> for PhoneE164 {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse_us(&value)
-    }
-}
-
-impl From<PhoneE164> for String {
-    fn from(value: PhoneE164) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for PhoneE164 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_conversions!(PhoneE164, parse_us);
 
 /// The identifier our notes carry after the watermark: the LIT dispatch number or the CTS IGZ
 /// number. Non-empty, trimmed, a single line.
@@ -173,24 +164,7 @@ impl NoteKey {
     }
 }
 
-impl TryFrom<String> for NoteKey {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<NoteKey> for String {
-    fn from(value: NoteKey) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for NoteKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_conversions!(NoteKey, parse);
 
 /// The vendor's own dispatch id (LIT `Dispatch_Number`, CTS `Name`). Non-empty and trimmed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -213,24 +187,7 @@ impl DispatchNumber {
     }
 }
 
-impl TryFrom<String> for DispatchNumber {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<DispatchNumber> for String {
-    fn from(value: DispatchNumber) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for DispatchNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_conversions!(DispatchNumber, parse);
 
 /// A vendor's short name in upper case, as alerts show it (`LIT`, `CTS`).
 ///
@@ -269,24 +226,7 @@ impl VendorName {
     }
 }
 
-impl TryFrom<String> for VendorName {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<VendorName> for String {
-    fn from(value: VendorName) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for VendorName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_conversions!(VendorName, parse);
 
 #[cfg(test)]
 mod tests {
