@@ -154,14 +154,18 @@ struct VendorEntry {
 
 /// Runs vendor cycles over the ports.
 ///
-/// Another service can drive the engine with its own port implementations; here with the
-/// in-memory ones of [`memory`](crate::memory) and a made-up vendor whose list holds nothing:
+/// Another service can drive the engine with its own port implementations. Here a service
+/// brings its own vendor (ACME), its own dispatch source and its own notifier, and borrows the
+/// in-memory ports of [`memory`](crate::memory) for the rest:
 ///
 /// ```
-/// use std::sync::Arc;
+/// use std::sync::{Arc, Mutex};
+/// use async_trait::async_trait;
 /// use domain::memory::{ManualClock, MemoryWorld};
+/// use domain::ports::{DispatchSource, Email, Notifier, PortError};
 /// use domain::*;
 ///
+/// /// ACME records are `{"id", "ticket", "phone"}`, always confirmed for one appointment.
 /// #[derive(Debug)]
 /// struct Acme(VendorName);
 /// impl VendorAdapter for Acme {
@@ -172,22 +176,63 @@ struct VendorEntry {
 ///           ("confirmed_sms", "Confirmed for {{when}}.\n")]
 ///     }
 ///     fn records(&self, body: serde_json::Value) -> Result<Vec<RawRecord>, ListError> {
-///         Ok(body.as_array().cloned().unwrap_or_default())
+///         body.as_array().cloned().ok_or(ListError { vendor: self.0.clone(), reason: "not a list".into() })
 ///     }
-///     fn map_record(&self, _: &RawRecord) -> Result<Dispatch, SkipReason> {
-///         Err(SkipReason::new(None, "never used here"))
+///     fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason> {
+///         let field = |name: &str| record[name].as_str().unwrap_or_default();
+///         let id = DispatchNumber::parse(field("id")).map_err(|e| SkipReason::new(None, e.to_string()))?;
+///         let ticket = TicketId::parse(field("ticket")).map_err(|e| SkipReason::new(Some(field("id")), e.to_string()))?;
+///         let mut dispatch = Dispatch::new(self.0.clone(), id, ticket, Status::Confirmed, "booked");
+///         dispatch.note_key = NoteKey::parse(field("id")).ok();
+///         dispatch.client_phone = PhoneE164::parse_us(field("phone")).ok();
+///         dispatch.appointment = Appointment::localise(
+///             "2026-01-02".parse().unwrap(), "09:00:00".parse().unwrap(), "Eastern");
+///         Ok(dispatch)
 ///     }
 /// }
 ///
-/// let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
-/// let world = MemoryWorld::new(clock);
+/// /// The service's own source: a list it already holds.
+/// struct Held(serde_json::Value);
+/// #[async_trait]
+/// impl DispatchSource for Held {
+///     async fn fetch_dispatches(&self, _: &VendorName) -> Result<serde_json::Value, PortError> {
+///         Ok(self.0.clone())
+///     }
+/// }
+///
+/// /// The service's own notifier: it keeps the SMS texts.
+/// #[derive(Default)]
+/// struct Outbox(Mutex<Vec<String>>);
+/// #[async_trait]
+/// impl Notifier for Outbox {
+///     async fn send_sms(&self, to: &PhoneE164, text: &str) -> Result<(), PortError> {
+///         self.0.lock().unwrap().push(format!("{to}: {text}"));
+///         Ok(())
+///     }
+///     async fn post_slack(&self, _: &str) -> Result<(), PortError> { Ok(()) }
+///     async fn send_email(&self, _: &Email) -> Result<(), PortError> { Ok(()) }
+/// }
+///
+/// let world = MemoryWorld::new(Arc::new(ManualClock::new("2026-01-01T12:00:00Z".parse().unwrap())));
+/// world.tickets.seed_note(
+///     &TicketId::parse("42").unwrap(),
+///     "#*MetTel's IPA*# A-1\nDispatch Management - Dispatch Requested",
+///     "2026-01-01T00:00:00Z".parse().unwrap(),
+/// );
+/// let outbox = Arc::new(Outbox::default());
+/// let mut ports = world.ports();
+/// ports.source = Arc::new(Held(serde_json::json!([{"id": "A-1", "ticket": "42", "phone": "(212) 555-0100"}])));
+/// ports.notifier = outbox.clone();
+///
 /// let acme = VendorName::parse("ACME").unwrap();
-/// world.source.set_list(&acme, serde_json::json!([]));
-/// let engine = Engine::new(world.ports(), EngineSettings::default())
+/// let engine = Engine::new(ports, EngineSettings::default())
 ///     .with_vendor(Arc::new(Acme(acme.clone())), &Default::default())
 ///     .unwrap();
-/// let report = futures::executor::block_on(engine.run_cycle(&acme, Mode::Execute)).unwrap();
-/// assert_eq!(report.records, 0);
+/// futures::executor::block_on(engine.run_cycle(&acme, Mode::Execute)).unwrap();
+/// assert_eq!(
+///     outbox.0.lock().unwrap().as_slice(),
+///     ["+12125550100: Confirmed for Jan 02, 2026 @ 09:00 AM Eastern.\n"]
+/// );
 /// ```
 #[derive(Debug)]
 pub struct Engine {
