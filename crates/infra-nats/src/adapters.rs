@@ -66,8 +66,9 @@ impl TicketRepository for NatsTicketRepository {
     }
 }
 
-/// Reads `ticketNotes` from a ticket-details body. A note that cannot be read makes the whole
-/// body malformed: silently dropping a note could repeat the action it records.
+/// Reads `ticketNotes` from a ticket-details body. A note that is not an object makes the whole
+/// body malformed: silently dropping a note could repeat the action it records. A field of an
+/// odd type inside a note reads as absent (see `RawTicketNote`).
 fn parse_ticket_notes(body: &Value) -> Result<Vec<RawTicketNote>, PortError> {
     let Value::Object(fields) = body else {
         return Err(PortError::Malformed(
@@ -205,8 +206,6 @@ mod tests {
             json!([]),
             json!({"ticketDetails": []}),
             json!({"ticketNotes": "none"}),
-            json!({"ticketNotes": [{"noteId": "not a number"}]}),
-            json!({"ticketNotes": [{"noteValue": 12}]}),
             json!({"ticketNotes": [7]}),
         ] {
             assert!(
@@ -214,6 +213,19 @@ mod tests {
                 "{body} should be malformed"
             );
         }
+    }
+
+    #[test]
+    fn odd_note_fields_read_as_absent_without_losing_the_note() {
+        let notes = parse_ticket_notes(&json!({"ticketNotes": [
+            {"noteId": "not a number", "noteValue": "kept"},
+            {"noteValue": 12},
+        ]}))
+        .unwrap();
+        assert_eq!(notes.len(), 2);
+        assert_eq!(notes[0].note_id, None);
+        assert_eq!(notes[0].note_value.as_deref(), Some("kept"));
+        assert_eq!(notes[1].note_value, None);
     }
 
     #[test]
