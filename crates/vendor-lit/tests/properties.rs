@@ -54,28 +54,11 @@ fn arb_text() -> impl Strategy<Value = String> {
 }
 
 fn arb_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        arb_text().prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(arb_key(), inner, 0..4)
-                .prop_map(|map| Value::Object(map.into_iter().collect())),
-        ]
-    })
+    test_support::arbitrary::json(arb_text().boxed(), FIELDS)
 }
 
 fn arb_key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(FIELDS).prop_map(str::to_owned),
-        "[A-Za-z_]{0,8}"
-    ]
+    test_support::arbitrary::key(FIELDS)
 }
 
 fn fixture_record(index: usize) -> Value {

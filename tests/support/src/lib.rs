@@ -1,9 +1,11 @@
-//! Test helpers shared by the workspace's tests: the SPEC fixtures, and real `nats-server` and
-//! `redis-server` processes started on free loopback ports (see [`servers`]).
+//! Test helpers shared by the workspace's tests: the SPEC fixtures, arbitrary JSON for property
+//! tests, and real `nats-server` and `redis-server` processes started on free loopback ports
+//! (see [`servers`]).
 //!
 //! Only tests depend on this crate; it must never become a dependency of production code.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod arbitrary;
 pub mod fixtures;
 pub mod servers;
