@@ -175,10 +175,24 @@ fn an_unknown_vendor_exits_2() {
 
 #[test]
 fn once_exits_1_when_nothing_can_be_reached() {
-    // Nothing listens on these loopback ports: the lease cannot be taken, the list not fetched.
+    // Ports just freed: nothing listens there, so the lease cannot be taken.
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let nats = format!("nats://127.0.0.1:{}", free());
+    let redis = format!("redis://127.0.0.1:{}", free());
     let output = monitor(
         &["once", "--vendor", "lit"],
-        &with(&[("MONITOR_REQUEST_TIMEOUT_SECS", "2")]),
+        &[
+            ("NATS_SERVER1", nats.as_str()),
+            ("REDIS_URL", redis.as_str()),
+            ("ENVIRONMENT_NAME", "test"),
+            ("MONITOR_REQUEST_TIMEOUT_SECS", "2"),
+        ],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
 }
