@@ -184,6 +184,17 @@ async fn plan_prints_json_and_touches_nothing_then_once_acts() {
     }
     assert_eq!(redis(&s.redis.url(), &["DBSIZE"]).await, "0");
 
+    let lit = monitor(&s, &["plan", "--vendor", "lit"], &[])
+        .output()
+        .unwrap();
+    let lit = String::from_utf8_lossy(&lit.stdout).into_owned();
+    // The README shows this output.
+    assert!(
+        lit.starts_with("== LIT: 6 records, 2 skipped, 3 ours, 3 with actions\n"),
+        "{lit}"
+    );
+    assert!(lit.contains("-- LIT DIS37405 ticket 3544800 (confirmed)\n   1. Confirmed note\n"));
+
     let text = monitor(&s, &["plan", "--vendor", "cts"], &[])
         .output()
         .unwrap();
