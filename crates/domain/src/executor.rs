@@ -88,7 +88,7 @@ impl Executor<'_> {
         for sms in &action.sms {
             if sms.already_sent {
                 tracing::info!(key = %sms.key.as_key(), "SMS already sent; appending its note only");
-                metrics::counter!("dispatch_monitor_sms_total", "vendor" => vendor.clone(), "outcome" => "deduplicated").increment(1);
+                count_sms(&vendor, "deduplicated");
                 continue;
             }
             match self.ledger.claim(&sms.key).await {
@@ -102,19 +102,19 @@ impl Executor<'_> {
                 }
                 Ok(Claim::AlreadySent) => {
                     tracing::info!(key = %sms.key.as_key(), "SMS already sent by another run; not sending again");
-                    metrics::counter!("dispatch_monitor_sms_total", "vendor" => vendor.clone(), "outcome" => "deduplicated").increment(1);
+                    count_sms(&vendor, "deduplicated");
                     continue;
                 }
                 Ok(Claim::HeldElsewhere) => {
                     // Another replica is sending it right now; it will write the note.
                     tracing::info!(key = %sms.key.as_key(), "SMS claimed by another run; dispatch waits for the next cycle");
-                    metrics::counter!("dispatch_monitor_sms_total", "vendor" => vendor.clone(), "outcome" => "deduplicated").increment(1);
+                    count_sms(&vendor, "deduplicated");
                     return Err(format!("{}: SMS claimed by another run", action.kind));
                 }
                 Ok(Claim::Claimed) => {}
             }
             if let Err(error) = self.notifier.send_sms(&sms.to, &sms.text).await {
-                metrics::counter!("dispatch_monitor_sms_total", "vendor" => vendor.clone(), "outcome" => "failed").increment(1);
+                count_sms(&vendor, "failed");
                 if let Err(release_error) = self.ledger.release(&sms.key).await {
                     tracing::warn!(%release_error, key = %sms.key.as_key(), "could not release the SMS claim; it expires by itself");
                 }
@@ -125,7 +125,7 @@ impl Executor<'_> {
                     )
                     .await;
             }
-            metrics::counter!("dispatch_monitor_sms_total", "vendor" => vendor.clone(), "outcome" => "sent").increment(1);
+            count_sms(&vendor, "sent");
             sent_to.push(sms.to.to_string());
             if let Err(error) = self.ledger.mark_sent(&sms.key).await {
                 // The note below still records the SMS; alert so an operator knows.
@@ -194,4 +194,10 @@ impl Executor<'_> {
         }
         Ok(())
     }
+}
+
+/// Counts one SMS outcome (`sent`, `failed`, `deduplicated`) for the vendor.
+fn count_sms(vendor: &str, outcome: &'static str) {
+    metrics::counter!("dispatch_monitor_sms_total", "vendor" => vendor.to_owned(), "outcome" => outcome)
+        .increment(1);
 }

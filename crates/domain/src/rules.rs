@@ -222,8 +222,8 @@ pub fn plan(input: &RuleInput<'_>) -> Plan {
     match input.dispatch.status {
         Status::Confirmed => planner.confirmed(&note_key),
         Status::TechOnSite => planner.tech_on_site(&note_key),
-        Status::Canceled => planner.cancelled(),
-        Status::Completed => planner.completed(),
+        Status::Canceled => planner.cancelled(&note_key),
+        Status::Completed => planner.completed(&note_key),
         Status::Requested | Status::NotMonitored => {}
     }
     planner.plan
@@ -279,6 +279,7 @@ impl<'a> Planner<'_, 'a> {
                 &[],
                 TemplateName::ConfirmedNote,
                 None,
+                None,
             );
         }
         if !self.has(phrases::CONFIRMED_SMS) {
@@ -294,6 +295,7 @@ impl<'a> Planner<'_, 'a> {
                 &[sms],
                 TemplateName::ConfirmedSmsNote,
                 Some(&client),
+                None,
             );
         }
         if policy.field_engineer_step
@@ -312,6 +314,7 @@ impl<'a> Planner<'_, 'a> {
                 note_key,
                 &[sms],
                 TemplateName::FieldEngineerConfirmedNote,
+                None,
                 None,
             );
         }
@@ -334,6 +337,7 @@ impl<'a> Planner<'_, 'a> {
                 &[sms],
                 TemplateName::ConfirmedTechSmsNote,
                 Some(tech),
+                None,
             );
         }
         if self.plan.steps.len() > before {
@@ -380,6 +384,7 @@ impl<'a> Planner<'_, 'a> {
                     &sms,
                     TemplateName::TechChangedNote,
                     None,
+                    None,
                 );
             }
         }
@@ -405,13 +410,13 @@ impl<'a> Planner<'_, 'a> {
                     template: TemplateName::ReminderSms,
                     tech_in_key: None,
                 };
-                self.step_with_hours(
+                self.step(
                     ActionKind::Reminder { hours: h },
                     note_key,
                     &[sms],
                     TemplateName::ReminderNote,
                     Some(&client),
-                    h,
+                    Some(h),
                 );
             }
             if let Some(tech) = tech_phone.as_ref().filter(|_| site_known)
@@ -423,13 +428,13 @@ impl<'a> Planner<'_, 'a> {
                     template: TemplateName::ReminderTechSms,
                     tech_in_key: None,
                 };
-                self.step_with_hours(
+                self.step(
                     ActionKind::ReminderTech { hours: h },
                     note_key,
                     &[sms],
                     TemplateName::ReminderTechNote,
                     Some(tech),
-                    h,
+                    Some(h),
                 );
             }
         }
@@ -459,49 +464,40 @@ impl<'a> Planner<'_, 'a> {
                 &[sms],
                 TemplateName::TechOnSiteNote,
                 Some(&client),
+                None,
             );
         }
     }
 
-    fn cancelled(&mut self) {
+    fn cancelled(&mut self, note_key: &NoteKey) {
         if self.has(phrases::CANCELLED) {
             return;
         }
-        let context = self.context(None, None);
-        let step = match self
-            .input
-            .templates
-            .render(TemplateName::CancelledNote, &context)
+        self.step(
+            ActionKind::Cancelled,
+            note_key,
+            &[],
+            TemplateName::CancelledNote,
+            None,
+            None,
+        );
+        let recipients = &self.input.settings.cancel_email_recipients;
+        if let (false, Some(Step::Act(action))) =
+            (recipients.is_empty(), self.plan.steps.last_mut())
         {
-            Ok(note) => {
-                let recipients = &self.input.settings.cancel_email_recipients;
-                let email = (!recipients.is_empty()).then(|| {
-                    let dispatch = self.dispatch();
-                    Email {
-                        subject: format!(
-                            "Dispatch {} ({}) for ticket {} was cancelled",
-                            dispatch.dispatch_number, dispatch.vendor, dispatch.ticket_id
-                        ),
-                        recipients: recipients.join(", "),
-                        text: note.clone(),
-                    }
-                });
-                Step::Act(Action {
-                    kind: ActionKind::Cancelled,
-                    sms: vec![],
-                    note,
-                    email,
-                })
-            }
-            Err(error) => Step::Blocked(BlockedAction {
-                kind: ActionKind::Cancelled,
-                reason: error.to_string(),
-            }),
-        };
-        self.plan.steps.push(step);
+            let dispatch = self.input.dispatch;
+            action.email = Some(Email {
+                subject: format!(
+                    "Dispatch {} ({}) for ticket {} was cancelled",
+                    dispatch.dispatch_number, dispatch.vendor, dispatch.ticket_id
+                ),
+                recipients: recipients.join(", "),
+                text: action.note.clone(),
+            });
+        }
     }
 
-    fn completed(&mut self) {
+    fn completed(&mut self, note_key: &NoteKey) {
         if !self.input.settings.completed_notes {
             return;
         }
@@ -509,12 +505,12 @@ impl<'a> Planner<'_, 'a> {
             return self.skip("Completed rule skipped: the vendor shows no check-out yet");
         }
         if !self.has(phrases::COMPLETED) {
-            let note_key = self.dispatch().note_key.clone().expect("checked by plan");
             self.step(
                 ActionKind::Completed,
-                &note_key,
+                note_key,
                 &[],
                 TemplateName::CompletedNote,
+                None,
                 None,
             );
         }
@@ -559,31 +555,8 @@ impl<'a> Planner<'_, 'a> {
         context
     }
 
-    fn step(
-        &mut self,
-        kind: ActionKind,
-        note_key: &NoteKey,
-        sms: &[SmsSpec<'_>],
-        note_template: TemplateName,
-        note_phone: Option<&PhoneE164>,
-    ) {
-        self.push_step(kind, note_key, sms, note_template, note_phone, None);
-    }
-
-    fn step_with_hours(
-        &mut self,
-        kind: ActionKind,
-        note_key: &NoteKey,
-        sms: &[SmsSpec<'_>],
-        note_template: TemplateName,
-        note_phone: Option<&PhoneE164>,
-        hours: u32,
-    ) {
-        self.push_step(kind, note_key, sms, note_template, note_phone, Some(hours));
-    }
-
     /// Renders every text of the step first; any failure plans the step as blocked.
-    fn push_step(
+    fn step(
         &mut self,
         kind: ActionKind,
         note_key: &NoteKey,
