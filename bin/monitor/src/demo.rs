@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::America::Los_Angeles;
-use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
+use domain::memory::{JournalEntry, JournalEvent, ManualClock, MemoryWorld};
 use domain::ports::Clock;
 use domain::{Engine, EngineSettings, Mode, TicketId, VendorName};
 use serde_json::{Value, json};
@@ -178,18 +178,16 @@ pub async fn run() -> anyhow::Result<String> {
     let lit = VendorName::parse("LIT")?;
     let cts = VendorName::parse("CTS")?;
 
-    let mut out = String::new();
+    let mut timeline = Timeline::default();
     writeln!(
-        out,
+        timeline.out,
         "Dispatch monitor demo: a simulated day, one cycle per vendor every 15 minutes."
     )?;
     writeln!(
-        out,
+        timeline.out,
         "Every note and SMS the monitor writes is listed; times are Pacific.\n"
     )?;
-    let (mut sms, mut notes, mut alerts) = (0, 0, 0);
-    let step = 15;
-    for minutes in (0..=h_total()).step_by(step) {
+    for minutes in (0..=h_total()).step_by(15) {
         clock.set(start() + Duration::minutes(minutes as i64));
         let (lit_list, cts_list) = lists_at(minutes as i64);
         world.source.set_list(&lit, lit_list);
@@ -198,10 +196,10 @@ pub async fn run() -> anyhow::Result<String> {
         // reminder waits for the next cycle and still goes out once.
         let gateway_down = minutes == SMS_OUTAGE_AT;
         if gateway_down {
+            let now = local(clock.now());
             writeln!(
-                out,
-                "{}  (the SMS gateway is down for this cycle)",
-                local(clock.now())
+                timeline.out,
+                "{now}  (the SMS gateway is down for this cycle)"
             )?;
         }
         world.notifier.set_sms_failing(gateway_down);
@@ -209,53 +207,70 @@ pub async fn run() -> anyhow::Result<String> {
             engine.run_cycle(vendor, Mode::Execute).await?;
         }
         for entry in world.journal.drain() {
-            let at = entry
-                .at
-                .with_timezone(&Los_Angeles)
-                .format("%a %b %d %H:%M %Z");
-            match entry.event {
-                JournalEvent::Sms { to, text } => {
-                    sms += 1;
-                    writeln!(out, "{at}  SMS  to {} ({})", to, who(to.as_str()))?;
-                    write_indented(&mut out, &text)?;
+            timeline.write(entry)?;
+        }
+    }
+    timeline.finish()
+}
+
+/// The timeline being written, with its counts.
+#[derive(Debug, Default)]
+struct Timeline {
+    out: String,
+    sms: usize,
+    notes: usize,
+    alerts: usize,
+}
+
+impl Timeline {
+    fn write(&mut self, entry: JournalEntry) -> std::fmt::Result {
+        let at = local(entry.at);
+        let out = &mut self.out;
+        match entry.event {
+            JournalEvent::Sms { to, text } => {
+                self.sms += 1;
+                writeln!(out, "{at}  SMS  to {} ({})", to, who(to.as_str()))?;
+                write_indented(out, &text)
+            }
+            JournalEvent::Note { ticket, text } => {
+                self.notes += 1;
+                let label = ticket_label(ticket.as_str());
+                writeln!(out, "{at}  NOTE on ticket {ticket} ({label})")?;
+                write_indented(out, &text)
+            }
+            JournalEvent::Registered {
+                dispatch_number,
+                value,
+            } => writeln!(out, "{at}  REGISTERED {dispatch_number} = {value}"),
+            JournalEvent::Email(email) => {
+                writeln!(
+                    out,
+                    "{at}  EMAIL to {}: {}",
+                    email.recipients, email.subject
+                )
+            }
+            JournalEvent::Slack(line) => {
+                self.alerts += 1;
+                if line.contains("failed") {
+                    writeln!(out, "{at}  ALERT {line}")?;
                 }
-                JournalEvent::Note { ticket, text } => {
-                    notes += 1;
-                    let label = ticket_label(ticket.as_str());
-                    writeln!(out, "{at}  NOTE on ticket {ticket} ({label})")?;
-                    write_indented(&mut out, &text)?;
-                }
-                JournalEvent::Registered {
-                    dispatch_number,
-                    value,
-                } => {
-                    writeln!(out, "{at}  REGISTERED {dispatch_number} = {value}")?;
-                }
-                JournalEvent::Email(email) => {
-                    writeln!(
-                        out,
-                        "{at}  EMAIL to {}: {}",
-                        email.recipients, email.subject
-                    )?;
-                }
-                JournalEvent::Slack(line) => {
-                    alerts += 1;
-                    if line.contains("failed") {
-                        writeln!(out, "{at}  ALERT {line}")?;
-                    }
-                }
+                Ok(())
             }
         }
     }
-    writeln!(
-        out,
-        "Done: {sms} SMS and {notes} notes, each exactly once; {alerts} Slack alert lines posted."
-    )?;
-    writeln!(
-        out,
-        "LIT DIS10002 was never touched: no portal note says it is ours."
-    )?;
-    Ok(out)
+
+    fn finish(mut self) -> anyhow::Result<String> {
+        let (sms, notes, alerts) = (self.sms, self.notes, self.alerts);
+        writeln!(
+            self.out,
+            "Done: {sms} SMS and {notes} notes, each exactly once; {alerts} Slack alert lines posted."
+        )?;
+        writeln!(
+            self.out,
+            "LIT DIS10002 was never touched: no portal note says it is ours."
+        )?;
+        Ok(self.out)
+    }
 }
 
 /// Minutes into the day when the SMS gateway fails for one cycle (22:15 Pacific).

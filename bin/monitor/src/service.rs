@@ -2,14 +2,13 @@
 //! overlap, and graceful shutdown (SPEC §9, §12.1, §12.11).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::ports::{LeaseToken, Notifier, PortError, VendorLease};
-use domain::{CycleError, CycleReport, Engine, Mode, VendorName};
-use tokio::sync::watch;
+use domain::{CycleError, CycleReport, Engine, Mode, VendorName, alerts, telemetry};
 use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
 
 use crate::settings::VendorSchedule;
 
@@ -70,14 +69,15 @@ impl HeldLeases {
     }
 }
 
-/// Runs one cycle of `vendor` while holding its lease, renewing it every third of `ttl`.
+/// Runs one cycle of `vendor` while holding its lease, renewing it every third of `ttl`. Once
+/// `stop` is cancelled or the lease is lost, no further dispatch starts; those in flight finish.
 pub async fn leased_cycle(
     engine: &Engine,
     lease: &dyn VendorLease,
     held: &HeldLeases,
     vendor: &VendorName,
     ttl: Duration,
-    stop: &AtomicBool,
+    stop: &CancellationToken,
 ) -> LeasedCycle {
     let token = match lease.try_acquire(vendor, ttl).await {
         Ok(Some(token)) => token,
@@ -91,34 +91,14 @@ pub async fn leased_cycle(
         }
     };
     held.insert(&token);
-    // This cycle stops starting dispatches on shutdown or when the lease is lost.
-    let cycle_stop = AtomicBool::new(false);
-    let cycle = engine.run_cycle_until(vendor, Mode::Execute, &cycle_stop);
-    tokio::pin!(cycle);
-    let renew_every = (ttl / 3).max(Duration::from_millis(100));
-    let mut last_renewal = tokio::time::Instant::now();
-    let mut watch = tokio::time::interval(Duration::from_millis(100));
-    watch.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let result = loop {
+    let cycle_stop = stop.child_token();
+    let result = {
+        let stopped = || cycle_stop.is_cancelled();
+        let cycle = engine.run_cycle_until(vendor, Mode::Execute, &stopped);
+        let renewal = keep_renewed(lease, &token, ttl, &cycle_stop);
         tokio::select! {
-            result = &mut cycle => break result,
-            _ = watch.tick() => {
-                if stop.load(Ordering::SeqCst) {
-                    cycle_stop.store(true, Ordering::SeqCst);
-                }
-                if last_renewal.elapsed() < renew_every {
-                    continue;
-                }
-                last_renewal = tokio::time::Instant::now();
-                match lease.renew(&token, ttl).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(%vendor, "the vendor lease was lost; no further dispatch starts in this cycle");
-                        cycle_stop.store(true, Ordering::SeqCst);
-                    }
-                    Err(error) => tracing::warn!(%vendor, %error, "could not renew the vendor lease"),
-                }
-            }
+            result = cycle => result,
+            () = renewal => unreachable!("renewal runs until the cycle ends"),
         }
     };
     match lease.release(&token).await {
@@ -128,6 +108,60 @@ pub async fn leased_cycle(
         }
     }
     LeasedCycle::Ran(result)
+}
+
+/// Renews the lease every third of `ttl`, forever; cancels `cycle_stop` when it is lost.
+async fn keep_renewed(
+    lease: &dyn VendorLease,
+    token: &LeaseToken,
+    ttl: Duration,
+    cycle_stop: &CancellationToken,
+) {
+    let vendor = &token.vendor;
+    let mut ticks = tokio::time::interval((ttl / 3).max(Duration::from_millis(100)));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match lease.renew(token, ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(%vendor, "the vendor lease was lost; no further dispatch starts in this cycle");
+                cycle_stop.cancel();
+            }
+            Err(error) => tracing::warn!(%vendor, %error, "could not renew the vendor lease"),
+        }
+    }
+}
+
+/// One leased cycle per vendor, in order (`once`).
+pub async fn run_once(
+    engine: &Engine,
+    lease: &dyn VendorLease,
+    ttl: Duration,
+    vendors: &[VendorName],
+) -> Vec<LeasedCycle> {
+    let held = HeldLeases::default();
+    let stop = CancellationToken::new();
+    let mut outcomes = Vec::new();
+    for vendor in vendors {
+        let outcome = leased_cycle(engine, lease, &held, vendor, ttl, &stop).await;
+        match &outcome {
+            LeasedCycle::Ran(Ok(report)) => tracing::info!(
+                %vendor,
+                records = report.records,
+                dispatches = report.dispatches.len(),
+                "cycle done"
+            ),
+            LeasedCycle::Ran(Err(error)) => tracing::error!(%vendor, %error, "cycle failed"),
+            LeasedCycle::LeaseHeld => {}
+            LeasedCycle::LeaseUnavailable(error) => {
+                tracing::error!(%vendor, %error, "cycle not run: the lease store cannot be reached");
+            }
+        }
+        outcomes.push(outcome);
+    }
+    outcomes
 }
 
 /// Everything a vendor's schedule needs.
@@ -143,8 +177,6 @@ pub struct Scheduler {
     pub held: Arc<HeldLeases>,
     /// Lease TTL.
     pub lease_ttl: Duration,
-    /// Set on shutdown: no new dispatch starts.
-    pub stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -156,19 +188,16 @@ impl std::fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    /// Runs `schedule`'s cycles, the first at once, until `shutdown` turns true. Cycles of one
-    /// vendor never overlap: the next starts only after the previous ended.
-    pub async fn run_vendor(&self, schedule: VendorSchedule, mut shutdown: watch::Receiver<bool>) {
+    /// Runs `schedule`'s cycles, the first at once, until `shutdown` is cancelled. Cycles of
+    /// one vendor never overlap: the next starts only after the previous ended.
+    pub async fn run_vendor(&self, schedule: VendorSchedule, shutdown: CancellationToken) {
         let vendor = schedule.name.clone();
         let mut ticks = tokio::time::interval(schedule.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                break;
+                () = shutdown.cancelled() => break,
             }
             let outcome = leased_cycle(
                 &self.engine,
@@ -176,13 +205,14 @@ impl Scheduler {
                 &self.held,
                 &vendor,
                 self.lease_ttl,
-                &self.stop,
+                &shutdown,
             )
             .await;
-            metrics::counter!("dispatch_monitor_cycles_total", "vendor" => vendor.to_string(), "outcome" => cycle_label(&outcome)).increment(1);
+            metrics::counter!(telemetry::CYCLES, "vendor" => vendor.to_string(), "outcome" => cycle_label(&outcome)).increment(1);
             if let LeasedCycle::LeaseUnavailable(error) = &outcome {
-                let line = format!(
-                    "[dispatch-monitor] [{vendor}] cycle skipped: cannot take the vendor lease: {error}"
+                let line = alerts::vendor_line(
+                    &vendor,
+                    &format!("cycle skipped: cannot take the vendor lease: {error}"),
                 );
                 if let Err(error) = self.notifier.post_slack(&line).await {
                     tracing::warn!(%error, "could not post the Slack alert");
@@ -225,12 +255,6 @@ pub async fn shutdown_signal() {
         _ = interrupt => {}
         _ = terminate => {}
     }
-}
-
-/// Sets the stop flag (no new dispatches) and tells every schedule to end.
-pub fn begin_shutdown(stop: &AtomicBool, shutdown: &watch::Sender<bool>) {
-    stop.store(true, Ordering::SeqCst);
-    let _ = shutdown.send(true);
 }
 
 #[cfg(test)]
@@ -321,7 +345,7 @@ mod tests {
             &held,
             &lit,
             Duration::from_millis(300),
-            &AtomicBool::new(false),
+            &CancellationToken::new(),
         )
         .await;
         let LeasedCycle::Ran(Ok(report)) = outcome else {
@@ -341,11 +365,11 @@ mod tests {
         let (engine, lit) = slow_engine();
         let lease = MemoryLease::default();
         let held = HeldLeases::default();
-        let stop = AtomicBool::new(false);
+        let stop = CancellationToken::new();
         let cycle = leased_cycle(&engine, &lease, &held, &lit, Duration::from_secs(60), &stop);
         let trigger = async {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            stop.store(true, Ordering::SeqCst);
+            stop.cancel();
         };
         let (outcome, ()) = tokio::join!(cycle, trigger);
         let LeasedCycle::Ran(Ok(report)) = outcome else {
@@ -378,7 +402,7 @@ mod tests {
             &HeldLeases::default(),
             &lit,
             Duration::from_secs(60),
-            &AtomicBool::new(false),
+            &CancellationToken::new(),
         )
         .await;
         assert!(matches!(outcome, LeasedCycle::LeaseHeld));

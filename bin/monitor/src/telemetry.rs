@@ -1,9 +1,12 @@
 //! Logs (tracing) and metrics (Prometheus) set-up.
 
+use std::sync::OnceLock;
+
+use domain::telemetry::MetricKind;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-use crate::settings::LogFormat;
+use crate::settings::values::LogFormat;
 
 /// Logs to standard error, human-readable or JSON lines; `RUST_LOG` filters (default `info`).
 /// Span fields (vendor, dispatch number, ticket id) appear on every line inside a span.
@@ -24,15 +27,20 @@ pub fn init_logs(format: LogFormat) {
     let _ = result;
 }
 
-/// Installs the global Prometheus recorder and describes the metrics.
+/// Installs the global Prometheus recorder (once per process) and describes every metric of
+/// the catalog; later calls return the same handle.
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
     let handle = PrometheusBuilder::new()
         .set_buckets(&[
             0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
         ])?
         .install_recorder()?;
     describe_metrics();
-    Ok(handle)
+    Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
 /// A handle to a recorder that is not installed globally (tests).
@@ -41,35 +49,10 @@ pub fn detached_metrics() -> PrometheusHandle {
 }
 
 fn describe_metrics() {
-    use metrics::{describe_counter, describe_histogram};
-    describe_histogram!(
-        "dispatch_monitor_cycle_duration_seconds",
-        "Vendor cycle duration."
-    );
-    describe_counter!("dispatch_monitor_cycles_total", "Vendor cycles by outcome.");
-    describe_counter!(
-        "dispatch_monitor_dispatches_seen_total",
-        "Dispatches seen per vendor and general status."
-    );
-    describe_counter!(
-        "dispatch_monitor_sms_total",
-        "SMS sent, failed or deduplicated."
-    );
-    describe_counter!(
-        "dispatch_monitor_notes_total",
-        "Ticket notes appended or failed."
-    );
-    describe_counter!("dispatch_monitor_alerts_total", "Slack alert lines posted.");
-    describe_counter!(
-        "dispatch_monitor_alert_failures_total",
-        "Slack alert lines that failed."
-    );
-    describe_histogram!(
-        "dispatch_monitor_rpc_duration_seconds",
-        "NATS request latency per subject."
-    );
-    describe_counter!(
-        "dispatch_monitor_rpc_failures_total",
-        "NATS request failures per subject."
-    );
+    for (name, kind, description) in domain::telemetry::CATALOG {
+        match kind {
+            MetricKind::Counter => metrics::describe_counter!(*name, *description),
+            MetricKind::Histogram => metrics::describe_histogram!(*name, *description),
+        }
+    }
 }

@@ -11,7 +11,7 @@
 //!   4 notes each, plus a Slack line per step) over the same ports: **< 1 s**.
 //!
 //! The in-memory ports do no I/O, so the cycle numbers measure the engine's own cost (mapping,
-//! note matching, planning twice, ledger checks, rendering, executing) — the budget left for the
+//! note matching, planning, ledger checks, rendering, executing) — the budget left for the
 //! real NATS and Redis round trips is everything else in the 15-minute interval.
 //!
 //! Measurement is kept short (10 samples, 3 s each) so the whole run stays well under two
@@ -25,12 +25,13 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
 use domain::phrases::{CONFIRMED, CONFIRMED_SMS, CONFIRMED_SMS_TECH, FE_CONFIRMED, REQUESTED};
-use domain::rules::{LedgerFacts, RuleInput, RuleSettings, plan};
+use domain::rules::{RuleInput, RuleSettings, plan};
 use domain::{Engine, EngineSettings, Mode, Status, TicketId, VendorName};
 use serde_json::{Value, json};
 
 // The test builders: LIT templates, a fully populated dispatch, notes, the flat vendor.
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common.rs"]
+#[allow(dead_code)]
 mod common;
 
 use common::{FlatVendor, hours_before, lit_dispatch, lit_policy, lit_templates, notes, record};
@@ -41,7 +42,6 @@ use common::{FlatVendor, hours_before, lit_dispatch, lit_policy, lit_templates, 
 fn bench_plan(c: &mut Criterion) {
     let templates = lit_templates();
     let settings = RuleSettings::default();
-    let ledger = LedgerFacts::default();
     let dispatch = lit_dispatch(Status::Confirmed);
 
     // Only the portal's note: the whole confirmation stage is due.
@@ -63,7 +63,6 @@ fn bench_plan(c: &mut Criterion) {
         dispatch: &dispatch,
         notes: &fresh,
         now: hours_before(30.0),
-        ledger: &ledger,
         policy: lit_policy(),
         settings: &settings,
         templates: &templates,

@@ -4,10 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::ports::Notifier;
-use crate::{Dispatch, TemplateContext, TemplateName, Templates, VendorName};
+use crate::{Dispatch, TemplateName, TemplateValues, Templates, VendorName, telemetry};
 
 /// Which outcomes are posted to Slack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -89,37 +88,46 @@ impl<'a> Alerts<'a> {
 
     /// `[dispatch-monitor] [LIT] <event>`; vendor-level alerts are always posted.
     pub async fn vendor(&self, vendor: &VendorName, event: &str) {
-        self.post(&format!("[dispatch-monitor] [{vendor}] {event}"))
-            .await;
+        self.post(&vendor_line(vendor, event)).await;
     }
 
     async fn post(&self, line: &str) {
-        metrics::counter!("dispatch_monitor_alerts_total").increment(1);
+        metrics::counter!(telemetry::ALERTS).increment(1);
         if let Err(error) = self.notifier.post_slack(line).await {
-            metrics::counter!("dispatch_monitor_alert_failures_total").increment(1);
+            metrics::counter!(telemetry::ALERT_FAILURES).increment(1);
             tracing::warn!(%error, alert = line, "could not post the Slack alert");
         }
     }
 }
 
+/// The start of every alert line: `[dispatch-monitor] [LIT]`.
+pub fn alert_prefix(vendor: &VendorName) -> String {
+    format!("[dispatch-monitor] [{vendor}]")
+}
+
+/// A vendor-level alert line: `[dispatch-monitor] [LIT] <event>`.
+pub fn vendor_line(vendor: &VendorName, event: &str) -> String {
+    format!("{} {event}", alert_prefix(vendor))
+}
+
 /// Renders the alert line for a dispatch; falls back to the fixed format if the template fails.
 pub fn dispatch_line(templates: &Templates, dispatch: &Dispatch, event: &str) -> String {
-    let mut context = TemplateContext::new();
-    context.insert("VENDOR".into(), Value::String(dispatch.vendor.to_string()));
-    context.insert(
-        "dispatch_number".into(),
-        Value::String(dispatch.dispatch_number.to_string()),
-    );
-    context.insert(
-        "ticket_id".into(),
-        Value::String(dispatch.ticket_id.to_string()),
-    );
-    context.insert("event".into(), Value::String(event.to_owned()));
-    match templates.render(TemplateName::Alert, &context) {
+    let values = TemplateValues {
+        vendor_upper: Some(dispatch.vendor.as_str()),
+        vendor: Some(dispatch.vendor.as_str()),
+        dispatch_number: Some(dispatch.dispatch_number.as_str()),
+        ticket_id: Some(dispatch.ticket_id.as_str()),
+        event: Some(event),
+        ..TemplateValues::default()
+    };
+    match templates.render(TemplateName::ALERT, &values) {
         Ok(line) => line.trim_end().to_owned(),
         Err(_) => format!(
-            "[dispatch-monitor] [{}] Dispatch [{}] in ticket_id: {} - {}",
-            dispatch.vendor, dispatch.dispatch_number, dispatch.ticket_id, event
+            "{} Dispatch [{}] in ticket_id: {} - {}",
+            alert_prefix(&dispatch.vendor),
+            dispatch.dispatch_number,
+            dispatch.ticket_id,
+            event
         ),
     }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -17,10 +16,10 @@ use crate::notes::phrases;
 use crate::ports::{
     Clock, DispatchRegistry, DispatchSource, Notifier, PortError, SmsLedger, TicketRepository,
 };
-use crate::rules::{self, LedgerFacts, RuleInput, RuleSettings, Step};
+use crate::rules::{self, LedgerFacts, Plan, RuleInput, RuleSettings, Step};
 use crate::{
-    Dispatch, ListError, SkipReason, Status, TemplateError, Templates, TicketNotes, VendorAdapter,
-    VendorName,
+    Dispatch, DispatchNotes, ListError, SkipReason, Status, TemplateError, Templates, TicketNotes,
+    VendorAdapter, VendorName, telemetry,
 };
 
 /// The ports a cycle uses.
@@ -288,17 +287,16 @@ impl Engine {
         vendor: &VendorName,
         mode: Mode,
     ) -> Result<CycleReport, CycleError> {
-        self.run_cycle_until(vendor, mode, &AtomicBool::new(false))
-            .await
+        self.run_cycle_until(vendor, mode, &|| false).await
     }
 
-    /// Like [`run_cycle`](Self::run_cycle), but once `stop` is set no further dispatch is
-    /// started; those in flight finish. Used for graceful shutdown.
+    /// Like [`run_cycle`](Self::run_cycle), but once `stop()` answers true no further dispatch
+    /// is started; those in flight finish. Used for graceful shutdown and lost leases.
     pub async fn run_cycle_until(
         &self,
         vendor: &VendorName,
         mode: Mode,
-        stop: &AtomicBool,
+        stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, CycleError> {
         let entry = self
             .vendors
@@ -311,7 +309,7 @@ impl Engine {
             .instrument(tracing::info_span!("cycle", vendor = %vendor))
             .await;
         let outcome = if result.is_ok() { "ok" } else { "failed" };
-        metrics::histogram!("dispatch_monitor_cycle_duration_seconds", "vendor" => vendor.to_string(), "outcome" => outcome)
+        metrics::histogram!(telemetry::CYCLE_DURATION, "vendor" => vendor.to_string(), "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
         result
     }
@@ -320,69 +318,16 @@ impl Engine {
         &self,
         entry: &VendorEntry,
         mode: Mode,
-        stop: &AtomicBool,
+        stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, CycleError> {
-        let adapter = entry.adapter.as_ref();
-        let vendor = adapter.name();
-        let alerts = Alerts::new(self.ports.notifier.as_ref(), self.settings.alert_level);
-
-        let body = match self.ports.source.fetch_dispatches(vendor).await {
-            Ok(body) => body,
-            Err(error) => {
-                let error = CycleError::Fetch {
-                    vendor: vendor.clone(),
-                    error,
-                };
-                tracing::error!(%error, "vendor cycle skipped");
-                if mode == Mode::Execute {
-                    alerts.vendor(vendor, &error.to_string()).await;
-                }
-                return Err(error);
-            }
-        };
-        let records = match adapter.records(body) {
-            Ok(records) => records,
-            Err(error) => {
-                tracing::error!(%error, "vendor cycle skipped");
-                if mode == Mode::Execute {
-                    alerts.vendor(vendor, &error.to_string()).await;
-                }
-                return Err(error.into());
-            }
-        };
-
+        let records = self.fetch_records(entry, mode).await?;
         let record_count = records.len();
-        let mut skipped_records = Vec::new();
-        let mut dispatches: Vec<Dispatch> = Vec::new();
-        let mut index_by_number: HashMap<String, usize> = HashMap::new();
-        for record in &records {
-            match adapter.map_record(record) {
-                Ok(dispatch) => {
-                    let number = dispatch.dispatch_number.to_string();
-                    if let Some(&earlier) = index_by_number.get(&number) {
-                        // One ticket-details request per dispatch per cycle: the later record wins.
-                        tracing::warn!(vendor = %vendor, dispatch_number = %number, ticket_id = %dispatch.ticket_id, "dispatch listed twice; the later record is used");
-                        skipped_records.push(SkipReason::new(
-                            Some(&number),
-                            "listed twice; the later record is used",
-                        ));
-                        dispatches[earlier] = dispatch;
-                    } else {
-                        index_by_number.insert(number, dispatches.len());
-                        dispatches.push(dispatch);
-                    }
-                }
-                Err(reason) => {
-                    tracing::info!(vendor = %vendor, %reason, "record skipped");
-                    skipped_records.push(reason);
-                }
-            }
-        }
+        let (dispatches, skipped_records) = map_records(entry.adapter.as_ref(), &records);
+        drop(records);
 
-        let concurrency = self.settings.concurrency.max(1);
         let total = dispatches.len();
         let reports: Vec<DispatchReport> = futures::stream::iter(dispatches)
-            .take_while(|_| futures::future::ready(!stop.load(Ordering::SeqCst)))
+            .take_while(|_| futures::future::ready(!stop()))
             .map(|dispatch| {
                 let span = tracing::info_span!(
                     "dispatch",
@@ -392,7 +337,7 @@ impl Engine {
                 );
                 self.process(entry, dispatch, mode).instrument(span)
             })
-            .buffered(concurrency)
+            .buffered(self.settings.concurrency.max(1))
             .collect()
             .await;
 
@@ -408,154 +353,247 @@ impl Engine {
             "cycle finished"
         );
         Ok(CycleReport {
-            vendor: vendor.clone(),
+            vendor: entry.adapter.name().clone(),
             records: record_count,
             skipped_records,
             dispatches: reports,
         })
     }
 
-    async fn process(&self, entry: &VendorEntry, dispatch: Dispatch, mode: Mode) -> DispatchReport {
-        let alerts = Alerts::new(self.ports.notifier.as_ref(), self.settings.alert_level);
-        let templates = &entry.templates;
-        let report = |dispatch: Dispatch, outcome| DispatchReport {
-            dispatch,
-            outcome,
-            steps: vec![],
-            skipped_rules: vec![],
+    /// Fetches the vendor's list and splits it into records; a failure alerts (SPEC §9).
+    async fn fetch_records(
+        &self,
+        entry: &VendorEntry,
+        mode: Mode,
+    ) -> Result<Vec<crate::RawRecord>, CycleError> {
+        let adapter = entry.adapter.as_ref();
+        let vendor = adapter.name();
+        let result = match self.ports.source.fetch_dispatches(vendor).await {
+            Ok(body) => adapter.records(body).map_err(CycleError::from),
+            Err(error) => Err(CycleError::Fetch {
+                vendor: vendor.clone(),
+                error,
+            }),
         };
+        if let Err(error) = &result {
+            tracing::error!(%error, "vendor cycle skipped");
+            if mode == Mode::Execute {
+                self.alerts().vendor(vendor, &error.to_string()).await;
+            }
+        }
+        result
+    }
+
+    /// One dispatch, in phases: observe its notes and ownership, register it, plan its steps,
+    /// look the plan's SMS up in the ledger, then execute (or, in a dry run, only report).
+    async fn process(&self, entry: &VendorEntry, dispatch: Dispatch, mode: Mode) -> DispatchReport {
         metrics::counter!(
-            "dispatch_monitor_dispatches_seen_total",
+            telemetry::DISPATCHES_SEEN,
             "vendor" => dispatch.vendor.to_string(),
             "status" => dispatch.status.label()
         )
         .increment(1);
+        let notes = match self.observe(entry, &dispatch, mode).await {
+            Ok(notes) => notes,
+            Err(outcome) => return DispatchReport::without_steps(dispatch, outcome),
+        };
+        if mode == Mode::Execute {
+            self.register(entry, &dispatch).await;
+        }
+        if dispatch.status == Status::NotMonitored {
+            tracing::debug!(vendor_status = %dispatch.vendor_status, "status not monitored");
+        }
+        let mut plan = self.plan(entry, &dispatch, &notes);
+        if let Err(outcome) = self.look_up_ledger(entry, &dispatch, &mut plan, mode).await {
+            return DispatchReport::planned(dispatch, outcome, plan);
+        }
+        let outcome = match mode {
+            Mode::DryRun => DispatchOutcome::Planned,
+            Mode::Execute => DispatchOutcome::Executed(
+                self.executor(entry).execute(&dispatch, &plan.steps).await,
+            ),
+        };
+        DispatchReport::planned(dispatch, outcome, plan)
+    }
 
+    /// Reads the ticket once and keeps the dispatch's notes when the dispatch is ours (SPEC §6).
+    async fn observe(
+        &self,
+        entry: &VendorEntry,
+        dispatch: &Dispatch,
+        mode: Mode,
+    ) -> Result<DispatchNotes, DispatchOutcome> {
         let raw_notes = match self.ports.tickets.ticket_notes(&dispatch.ticket_id).await {
             Ok(notes) => notes,
             Err(error) => {
                 let event = format!("ticket details request failed: {error}");
                 tracing::warn!(event = %event, "dispatch skipped this cycle");
-                if mode == Mode::Execute {
-                    alerts
-                        .dispatch(templates, &dispatch, Outcome::Failure, &event)
-                        .await;
-                }
-                return report(
-                    dispatch,
-                    DispatchOutcome::DetailsFailed {
-                        error: error.to_string(),
-                    },
-                );
+                self.alert_failure(entry, dispatch, mode, &event).await;
+                return Err(DispatchOutcome::DetailsFailed {
+                    error: error.to_string(),
+                });
             }
         };
-        let Some(note_key) = dispatch.note_key.clone() else {
+        let Some(note_key) = dispatch.note_key.as_ref() else {
             tracing::debug!("no note key; never ours");
-            return report(
-                dispatch,
-                DispatchOutcome::NotOurs {
-                    reason: "no note key".into(),
-                },
-            );
+            return Err(DispatchOutcome::NotOurs {
+                reason: "no note key".into(),
+            });
         };
-        let notes = TicketNotes::from_raw(raw_notes).for_key(&note_key);
+        let notes = TicketNotes::from_raw(raw_notes).for_key(note_key);
         if !notes.has(phrases::REQUESTED) {
             tracing::debug!("no Dispatch Requested note for this dispatch; not ours");
-            return report(
-                dispatch,
-                DispatchOutcome::NotOurs {
-                    reason: "no Dispatch Requested note".into(),
-                },
-            );
+            return Err(DispatchOutcome::NotOurs {
+                reason: "no Dispatch Requested note".into(),
+            });
         }
+        Ok(notes)
+    }
 
-        if mode == Mode::Execute {
-            match self
-                .ports
-                .registry
-                .register(
-                    dispatch.dispatch_number.as_str(),
-                    &dispatch.registry_value(),
-                )
-                .await
-            {
-                Ok(true) => tracing::info!("dispatch registered"),
-                Ok(false) => {}
-                Err(error) => {
-                    let event = format!("registry write failed: {error}");
-                    tracing::warn!(event = %event, "registry write failed; retried next cycle");
-                    alerts
-                        .dispatch(templates, &dispatch, Outcome::Failure, &event)
-                        .await;
-                }
+    /// Writes the registry key other services read; a failure alerts and is retried next cycle.
+    async fn register(&self, entry: &VendorEntry, dispatch: &Dispatch) {
+        let value = dispatch.registry_value();
+        match self
+            .ports
+            .registry
+            .register(dispatch.dispatch_number.as_str(), &value)
+            .await
+        {
+            Ok(true) => tracing::info!("dispatch registered"),
+            Ok(false) => {}
+            Err(error) => {
+                let event = format!("registry write failed: {error}");
+                tracing::warn!(event = %event, "registry write failed; retried next cycle");
+                self.alert_failure(entry, dispatch, Mode::Execute, &event)
+                    .await;
             }
         }
-        if dispatch.status == Status::NotMonitored {
-            tracing::debug!(vendor_status = %dispatch.vendor_status, "status not monitored");
-        }
+    }
 
-        let now = self.ports.clock.now();
-        let policy = entry.adapter.policy();
-        let no_facts = LedgerFacts::default();
-        let input = RuleInput {
-            dispatch: &dispatch,
-            notes: &notes,
-            now,
-            ledger: &no_facts,
-            policy,
+    /// The rules' plan for the dispatch, now.
+    fn plan(&self, entry: &VendorEntry, dispatch: &Dispatch, notes: &DispatchNotes) -> Plan {
+        let plan = rules::plan(&RuleInput {
+            dispatch,
+            notes,
+            now: self.ports.clock.now(),
+            policy: entry.adapter.policy(),
             settings: &self.settings.rules,
-            templates,
-        };
-        let draft = rules::plan(&input);
+            templates: &entry.templates,
+        });
+        for reason in &plan.skipped {
+            tracing::info!(%reason, "rule skipped");
+        }
+        plan
+    }
+
+    /// Marks the plan's SMS that the ledger records as sent. An unreadable ledger stops the
+    /// dispatch: nothing is sent without knowing.
+    async fn look_up_ledger(
+        &self,
+        entry: &VendorEntry,
+        dispatch: &Dispatch,
+        plan: &mut Plan,
+        mode: Mode,
+    ) -> Result<(), DispatchOutcome> {
         let mut facts = LedgerFacts::default();
-        for key in draft.ledger_keys() {
+        for key in plan.ledger_keys() {
             match self.ports.ledger.is_sent(&key).await {
                 Ok(true) => facts.insert_sent(key),
                 Ok(false) => {}
                 Err(error) => {
                     let event = format!("SMS ledger unavailable: {error}");
                     tracing::warn!(event = %event, "dispatch skipped this cycle");
-                    if mode == Mode::Execute {
-                        alerts
-                            .dispatch(templates, &dispatch, Outcome::Failure, &event)
-                            .await;
-                    }
-                    return DispatchReport {
-                        outcome: DispatchOutcome::LedgerUnavailable {
-                            error: error.to_string(),
-                        },
-                        steps: draft.steps,
-                        skipped_rules: draft.skipped,
-                        dispatch,
-                    };
+                    self.alert_failure(entry, dispatch, mode, &event).await;
+                    return Err(DispatchOutcome::LedgerUnavailable {
+                        error: error.to_string(),
+                    });
                 }
             }
         }
-        let plan = rules::plan(&RuleInput {
-            ledger: &facts,
-            ..input
-        });
-        for reason in &plan.skipped {
-            tracing::info!(%reason, "rule skipped");
+        plan.mark_sent(&facts);
+        Ok(())
+    }
+
+    fn executor<'a>(&'a self, entry: &'a VendorEntry) -> Executor<'a> {
+        Executor {
+            tickets: self.ports.tickets.as_ref(),
+            notifier: self.ports.notifier.as_ref(),
+            ledger: self.ports.ledger.as_ref(),
+            alerts: self.alerts(),
+            templates: &entry.templates,
         }
-        let outcome = match mode {
-            Mode::DryRun => DispatchOutcome::Planned,
-            Mode::Execute => {
-                let executor = Executor {
-                    tickets: self.ports.tickets.as_ref(),
-                    notifier: self.ports.notifier.as_ref(),
-                    ledger: self.ports.ledger.as_ref(),
-                    alerts,
-                    templates,
-                };
-                DispatchOutcome::Executed(executor.execute(&dispatch, &plan.steps).await)
-            }
-        };
-        DispatchReport {
+    }
+
+    fn alerts(&self) -> Alerts<'_> {
+        Alerts::new(self.ports.notifier.as_ref(), self.settings.alert_level)
+    }
+
+    /// Alerts a per-dispatch failure; a dry run posts nothing.
+    async fn alert_failure(
+        &self,
+        entry: &VendorEntry,
+        dispatch: &Dispatch,
+        mode: Mode,
+        event: &str,
+    ) {
+        if mode == Mode::Execute {
+            self.alerts()
+                .dispatch(&entry.templates, dispatch, Outcome::Failure, event)
+                .await;
+        }
+    }
+}
+
+impl DispatchReport {
+    fn without_steps(dispatch: Dispatch, outcome: DispatchOutcome) -> Self {
+        Self {
+            dispatch,
+            outcome,
+            steps: vec![],
+            skipped_rules: vec![],
+        }
+    }
+
+    fn planned(dispatch: Dispatch, outcome: DispatchOutcome, plan: Plan) -> Self {
+        Self {
             dispatch,
             outcome,
             steps: plan.steps,
             skipped_rules: plan.skipped,
         }
     }
+}
+
+/// Maps every record; a dispatch listed twice keeps its later record, so that each dispatch
+/// gets one ticket-details request per cycle.
+fn map_records(
+    adapter: &dyn VendorAdapter,
+    records: &[crate::RawRecord],
+) -> (Vec<Dispatch>, Vec<SkipReason>) {
+    let mut skipped = Vec::new();
+    let mut dispatches: Vec<Dispatch> = Vec::new();
+    let mut index_by_number: HashMap<String, usize> = HashMap::new();
+    for record in records {
+        match adapter.map_record(record) {
+            Ok(dispatch) => {
+                let number = dispatch.dispatch_number.to_string();
+                if let Some(&earlier) = index_by_number.get(&number) {
+                    tracing::warn!(vendor = %dispatch.vendor, dispatch_number = %number, ticket_id = %dispatch.ticket_id, "dispatch listed twice; the later record is used");
+                    skipped.push(SkipReason::new(
+                        Some(&number),
+                        "listed twice; the later record is used",
+                    ));
+                    dispatches[earlier] = dispatch;
+                } else {
+                    index_by_number.insert(number, dispatches.len());
+                    dispatches.push(dispatch);
+                }
+            }
+            Err(reason) => {
+                tracing::info!(vendor = %adapter.name(), %reason, "record skipped");
+                skipped.push(reason);
+            }
+        }
+    }
+    (dispatches, skipped)
 }

@@ -4,9 +4,11 @@
 
 use serde::Serialize;
 
+use crate::actions::ActionKind;
 use crate::alerts::{Alerts, Outcome};
-use crate::ports::{Claim, Notifier, SmsLedger, TicketRepository};
-use crate::rules::{Action, Step};
+use crate::events::{SmsOutcome, StepEvent};
+use crate::ports::{Claim, Email, Notifier, SmsLedger, TicketRepository};
+use crate::rules::{Action, PlannedSms, Step};
 use crate::{Dispatch, Templates};
 
 /// How executing a dispatch's steps ended.
@@ -56,11 +58,15 @@ impl Executor<'_> {
         for (taken, step) in steps.iter().enumerate() {
             let result = match step {
                 Step::Blocked(blocked) => {
-                    self.fail(
+                    self.emit(
                         dispatch,
-                        format!("{} not taken: {}", blocked.kind, blocked.reason),
-                    )
-                    .await
+                        StepEvent::Blocked {
+                            action: blocked.kind,
+                            reason: blocked.reason.clone(),
+                        },
+                    );
+                    let event = format!("{} not taken: {}", blocked.kind, blocked.reason);
+                    self.fail(dispatch, event).await
                 }
                 Step::Act(action) => self.act(dispatch, action).await,
             };
@@ -74,91 +80,15 @@ impl Executor<'_> {
         Execution::Completed { steps: steps.len() }
     }
 
-    async fn fail(&self, dispatch: &Dispatch, event: String) -> Result<(), String> {
-        tracing::warn!(event = %event, "dispatch stopped for this cycle");
-        self.alerts
-            .dispatch(self.templates, dispatch, Outcome::Failure, &event)
-            .await;
-        Err(event)
-    }
-
+    /// One action: its SMS under the ledger, then its note, then its email.
     async fn act(&self, dispatch: &Dispatch, action: &Action) -> Result<(), String> {
-        let vendor = dispatch.vendor.to_string();
         let mut sent_to = Vec::new();
         for sms in &action.sms {
-            if sms.already_sent {
-                tracing::info!(key = %sms.key.as_key(), "SMS already sent; appending its note only");
-                count_sms(&vendor, "deduplicated");
-                continue;
-            }
-            match self.ledger.claim(&sms.key).await {
-                Err(error) => {
-                    return self
-                        .fail(
-                            dispatch,
-                            format!("{}: SMS ledger unavailable: {error}", action.kind),
-                        )
-                        .await;
-                }
-                Ok(Claim::AlreadySent) => {
-                    tracing::info!(key = %sms.key.as_key(), "SMS already sent by another run; not sending again");
-                    count_sms(&vendor, "deduplicated");
-                    continue;
-                }
-                Ok(Claim::HeldElsewhere) => {
-                    // Another replica is sending it right now; it will write the note.
-                    tracing::info!(key = %sms.key.as_key(), "SMS claimed by another run; dispatch waits for the next cycle");
-                    count_sms(&vendor, "deduplicated");
-                    return Err(format!("{}: SMS claimed by another run", action.kind));
-                }
-                Ok(Claim::Claimed) => {}
-            }
-            if let Err(error) = self.notifier.send_sms(&sms.to, &sms.text).await {
-                count_sms(&vendor, "failed");
-                if let Err(release_error) = self.ledger.release(&sms.key).await {
-                    tracing::warn!(%release_error, key = %sms.key.as_key(), "could not release the SMS claim; it expires by itself");
-                }
-                return self
-                    .fail(
-                        dispatch,
-                        format!("{} to {} failed: {error}", action.kind, sms.to),
-                    )
-                    .await;
-            }
-            count_sms(&vendor, "sent");
-            sent_to.push(sms.to.to_string());
-            if let Err(error) = self.ledger.mark_sent(&sms.key).await {
-                // The note below still records the SMS; alert so an operator knows.
-                tracing::error!(%error, key = %sms.key.as_key(), "SMS sent but the ledger could not record it");
-                self.alerts
-                    .dispatch(
-                        self.templates,
-                        dispatch,
-                        Outcome::Failure,
-                        &format!(
-                            "{} sent to {} but the SMS ledger could not record it: {error}",
-                            action.kind, sms.to
-                        ),
-                    )
-                    .await;
+            if self.deliver(dispatch, action.kind, sms).await? {
+                sent_to.push(sms.to.to_string());
             }
         }
-
-        if let Err(error) = self
-            .tickets
-            .append_note(&dispatch.ticket_id, &action.note)
-            .await
-        {
-            metrics::counter!("dispatch_monitor_notes_total", "vendor" => vendor.clone(), "outcome" => "failed").increment(1);
-            return self
-                .fail(
-                    dispatch,
-                    format!("{}: appending the note failed: {error}", action.kind),
-                )
-                .await;
-        }
-        metrics::counter!("dispatch_monitor_notes_total", "vendor" => vendor.clone(), "outcome" => "appended").increment(1);
-
+        self.append_note(dispatch, action).await?;
         let event = if sent_to.is_empty() {
             format!("{}: note appended", action.kind)
         } else {
@@ -169,35 +99,183 @@ impl Executor<'_> {
             )
         };
         tracing::info!(event = %event, "action taken");
-        self.alerts
-            .dispatch(self.templates, dispatch, Outcome::Success, &event)
-            .await;
-
+        self.alert(dispatch, Outcome::Success, &event).await;
         if let Some(email) = &action.email {
-            match self.notifier.send_email(email).await {
-                Ok(()) => {
-                    let event = format!("cancellation email sent to {}", email.recipients);
-                    self.alerts
-                        .dispatch(self.templates, dispatch, Outcome::Success, &event)
-                        .await;
-                }
-                Err(error) => {
-                    // The note is in place, so this is not retried; the alert tells an operator.
-                    let event =
-                        format!("cancellation email to {} failed: {error}", email.recipients);
-                    tracing::warn!(event = %event, "email failed");
-                    self.alerts
-                        .dispatch(self.templates, dispatch, Outcome::Failure, &event)
-                        .await;
-                }
-            }
+            self.send_email(dispatch, email).await;
         }
         Ok(())
     }
+
+    /// Sends one SMS under the ledger; whether it went out now. An error stops the dispatch.
+    async fn deliver(
+        &self,
+        dispatch: &Dispatch,
+        kind: ActionKind,
+        sms: &PlannedSms,
+    ) -> Result<bool, String> {
+        if sms.already_sent {
+            let event = deduplicated(kind, sms, "already sent; appending its note only");
+            self.emit(dispatch, event);
+            return Ok(false);
+        }
+        if !self.claim(dispatch, kind, sms).await? {
+            return Ok(false);
+        }
+        self.send(dispatch, kind, sms).await?;
+        if let Err(error) = self.ledger.mark_sent(&sms.key).await {
+            // The note still records the SMS; alert so an operator knows.
+            let error = format!(
+                "{kind} sent to {} but the SMS ledger could not record it: {error}",
+                sms.to
+            );
+            let event = StepEvent::LedgerFailed {
+                action: kind,
+                error: error.clone(),
+            };
+            self.emit(dispatch, event);
+            self.alert(dispatch, Outcome::Failure, &error).await;
+        }
+        Ok(true)
+    }
+
+    /// Claims the SMS in the ledger; whether this run may send it.
+    async fn claim(
+        &self,
+        dispatch: &Dispatch,
+        kind: ActionKind,
+        sms: &PlannedSms,
+    ) -> Result<bool, String> {
+        match self.ledger.claim(&sms.key).await {
+            Ok(Claim::Claimed) => Ok(true),
+            Ok(Claim::AlreadySent) => {
+                let why = "already sent by another run; not sending again";
+                self.emit(dispatch, deduplicated(kind, sms, why));
+                Ok(false)
+            }
+            Ok(Claim::HeldElsewhere) => {
+                // Another replica is sending it right now; it will write the note.
+                let why = "claimed by another run; the dispatch waits for the next cycle";
+                self.emit(dispatch, deduplicated(kind, sms, why));
+                Err(format!("{kind}: SMS claimed by another run"))
+            }
+            Err(error) => {
+                let error = format!("SMS ledger unavailable: {error}");
+                let event = StepEvent::LedgerFailed {
+                    action: kind,
+                    error: error.clone(),
+                };
+                self.emit(dispatch, event);
+                self.fail(dispatch, format!("{kind}: {error}"))
+                    .await
+                    .map(|()| false)
+            }
+        }
+    }
+
+    /// Sends the claimed SMS; on failure the claim is released and the dispatch stops.
+    async fn send(
+        &self,
+        dispatch: &Dispatch,
+        kind: ActionKind,
+        sms: &PlannedSms,
+    ) -> Result<(), String> {
+        let result = self.notifier.send_sms(&sms.to, &sms.text).await;
+        let event = StepEvent::Sms {
+            action: kind,
+            to: sms.to.clone(),
+            outcome: if result.is_ok() {
+                SmsOutcome::Sent
+            } else {
+                SmsOutcome::Failed
+            },
+            detail: result.as_ref().err().map(ToString::to_string),
+        };
+        self.emit(dispatch, event);
+        let Err(error) = result else {
+            return Ok(());
+        };
+        if let Err(release_error) = self.ledger.release(&sms.key).await {
+            tracing::warn!(%release_error, key = %sms.key.as_key(), "could not release the SMS claim; it expires by itself");
+        }
+        self.fail(dispatch, format!("{kind} to {} failed: {error}", sms.to))
+            .await
+    }
+
+    async fn append_note(&self, dispatch: &Dispatch, action: &Action) -> Result<(), String> {
+        match self
+            .tickets
+            .append_note(&dispatch.ticket_id, &action.note)
+            .await
+        {
+            Ok(()) => {
+                self.emit(
+                    dispatch,
+                    StepEvent::NoteAppended {
+                        action: action.kind,
+                    },
+                );
+                Ok(())
+            }
+            Err(error) => {
+                self.emit(
+                    dispatch,
+                    StepEvent::NoteFailed {
+                        action: action.kind,
+                        error: error.to_string(),
+                    },
+                );
+                let event = format!("{}: appending the note failed: {error}", action.kind);
+                self.fail(dispatch, event).await
+            }
+        }
+    }
+
+    /// The cancellation email: its failure alerts but never stops the dispatch, since the note
+    /// that records the action is in place and the email is not retried.
+    async fn send_email(&self, dispatch: &Dispatch, email: &Email) {
+        let result = self.notifier.send_email(email).await;
+        self.emit(
+            dispatch,
+            StepEvent::Email {
+                to: email.recipients.clone(),
+                error: result.as_ref().err().map(ToString::to_string),
+            },
+        );
+        match result {
+            Ok(()) => {
+                let event = format!("cancellation email sent to {}", email.recipients);
+                self.alert(dispatch, Outcome::Success, &event).await;
+            }
+            Err(error) => {
+                let event = format!("cancellation email to {} failed: {error}", email.recipients);
+                self.alert(dispatch, Outcome::Failure, &event).await;
+            }
+        }
+    }
+
+    fn emit(&self, dispatch: &Dispatch, event: StepEvent) {
+        event.emit(&dispatch.vendor);
+    }
+
+    async fn alert(&self, dispatch: &Dispatch, outcome: Outcome, event: &str) {
+        self.alerts
+            .dispatch(self.templates, dispatch, outcome, event)
+            .await;
+    }
+
+    /// Alerts a failure and stops the dispatch for this cycle.
+    async fn fail(&self, dispatch: &Dispatch, event: String) -> Result<(), String> {
+        tracing::warn!(event = %event, "dispatch stopped for this cycle");
+        self.alert(dispatch, Outcome::Failure, &event).await;
+        Err(event)
+    }
 }
 
-/// Counts one SMS outcome (`sent`, `failed`, `deduplicated`) for the vendor.
-fn count_sms(vendor: &str, outcome: &'static str) {
-    metrics::counter!("dispatch_monitor_sms_total", "vendor" => vendor.to_owned(), "outcome" => outcome)
-        .increment(1);
+fn deduplicated(kind: ActionKind, sms: &PlannedSms, why: &str) -> StepEvent {
+    StepEvent::Sms {
+        action: kind,
+        to: sms.to.clone(),
+        outcome: SmsOutcome::Deduplicated,
+        detail: Some(why.to_owned()),
+    }
 }

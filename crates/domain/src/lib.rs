@@ -17,13 +17,16 @@ mod status;
 mod templates;
 mod vendor;
 
+pub mod actions;
 pub mod alerts;
 pub mod engine;
+pub mod events;
 pub mod executor;
 pub mod memory;
 pub mod ports;
 pub mod record;
 pub mod rules;
+pub mod telemetry;
 
 pub use appointment::{Appointment, UsZone};
 pub use dispatch::{Dispatch, VendorPolicy, join_present};
@@ -37,6 +40,7 @@ pub use notes::{
 };
 pub use status::Status;
 pub use templates::{
-    COMMON_TEMPLATES, MAX_NOTE_CHARS, TemplateContext, TemplateError, TemplateName, Templates,
+    COMMON_TEMPLATES, MAX_NOTE_CHARS, TemplateContext, TemplateError, TemplateName, TemplateValues,
+    Templates,
 };
 pub use vendor::{ListError, RawRecord, SkipReason, TemplateSource, VendorAdapter};

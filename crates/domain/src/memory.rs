@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::Ports;
 use crate::ports::{
-    Claim, Clock, DispatchRegistry, DispatchSource, Email, LeaseToken, LedgerKey, Notifier,
-    PortError, SmsLedger, TicketRepository, VendorLease,
+    Claim, Clock, DispatchRegistry, DispatchSource, Email, LargeMessageStore, LeaseToken,
+    LedgerKey, Notifier, PortError, SmsLedger, TicketRepository, VendorLease,
 };
 use crate::{PhoneE164, RawTicketNote, TicketId, VendorName};
 
@@ -410,6 +410,36 @@ impl VendorLease for MemoryLease {
             return Ok(true);
         }
         Ok(false)
+    }
+}
+
+/// Large NATS messages in memory (no expiry).
+#[derive(Debug, Default)]
+pub struct MemoryLargeMessages {
+    payloads: Mutex<HashMap<String, String>>,
+}
+
+impl MemoryLargeMessages {
+    /// How many payloads are stored now.
+    pub fn len(&self) -> usize {
+        lock(&self.payloads).len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl LargeMessageStore for MemoryLargeMessages {
+    async fn put(&self, token: &str, json: &str, _ttl: Duration) -> Result<(), PortError> {
+        lock(&self.payloads).insert(token.to_owned(), json.to_owned());
+        Ok(())
+    }
+
+    async fn take(&self, token: &str) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.payloads).remove(token))
     }
 }
 

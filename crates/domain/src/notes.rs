@@ -11,35 +11,39 @@ pub const WATERMARK: &str = "#*MetTel's IPA*#";
 /// The watermark older notes carry; still recognised.
 pub const LEGACY_WATERMARK: &str = "#*Automation Engine*#";
 
-/// The phrases the rules search the dispatch's notes for (SPEC §7 table).
+/// The phrases the rules search the dispatch's notes for (SPEC §7 table). Each action's phrase
+/// is read from the action table ([`crate::actions`]); these names are for readers and
+/// other services.
 pub mod phrases {
+    use crate::actions::ActionKind;
+
     /// The portal's note: the dispatch is ours.
     pub const REQUESTED: &str = "Dispatch Management - Dispatch Requested";
     /// The Confirmed note.
-    pub const CONFIRMED: &str = "Dispatch Management - Dispatch Confirmed";
+    pub const CONFIRMED: &str = ActionKind::ConfirmedNote.row().phrase;
     /// The Field Engineer Confirmed note (LIT).
-    pub const FE_CONFIRMED: &str = "Dispatch Management - Field Engineer Confirmed";
+    pub const FE_CONFIRMED: &str = ActionKind::FieldEngineerConfirmed.row().phrase;
     /// The tech-on-site note.
-    pub const ON_SITE: &str = "Dispatch Management - Field Engineer On Site";
+    pub const ON_SITE: &str = ActionKind::TechOnSite.row().phrase;
     /// The Repair Completed note.
-    pub const COMPLETED: &str = "Dispatch Management - Repair Completed";
+    pub const COMPLETED: &str = ActionKind::Completed.row().phrase;
     /// The Cancelled note.
-    pub const CANCELLED: &str = "Dispatch Management - Dispatch Cancelled";
+    pub const CANCELLED: &str = ActionKind::Cancelled.row().phrase;
     /// The tech-changed note.
-    pub const TECH_CHANGED: &str = "The Field Engineer assigned to this dispatch has changed";
+    pub const TECH_CHANGED: &str = ActionKind::TechChanged.row().phrase;
     /// The note recording the client's confirmation SMS.
-    pub const CONFIRMED_SMS: &str = "Dispatch confirmation SMS sent to";
+    pub const CONFIRMED_SMS: &str = ActionKind::ConfirmedSms.row().phrase;
     /// The note recording the tech's confirmation SMS.
-    pub const CONFIRMED_SMS_TECH: &str = "Dispatch confirmation SMS tech sent to";
+    pub const CONFIRMED_SMS_TECH: &str = ActionKind::ConfirmedTechSms.row().phrase;
 
     /// The note recording the client's reminder `hours` before the appointment.
     pub fn reminder(hours: u32) -> String {
-        format!("Dispatch {hours}h prior reminder SMS")
+        ActionKind::Reminder { hours }.phrase().into_owned()
     }
 
     /// The note recording the tech's reminder `hours` before the appointment.
     pub fn reminder_tech(hours: u32) -> String {
-        format!("Dispatch {hours}h prior reminder tech SMS")
+        ActionKind::ReminderTech { hours }.phrase().into_owned()
     }
 }
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use crate::actions::SmsPurpose;
 use crate::{PhoneE164, RawTicketNote, TicketId, VendorName};
 
 /// A port call failed. The message says what, for alerts and logs.
@@ -81,44 +82,6 @@ pub trait DispatchRegistry: Send + Sync {
         dispatch_number: &str,
         value: &serde_json::Value,
     ) -> Result<bool, PortError>;
-}
-
-/// What an SMS is for; part of its ledger key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SmsPurpose {
-    /// The client's confirmation.
-    Confirmed,
-    /// The client's "field engineer assigned" text (LIT).
-    FieldEngineerAssigned,
-    /// The tech's confirmation.
-    ConfirmedTech,
-    /// The client's reminder so many hours before.
-    Reminder(u32),
-    /// The tech's reminder so many hours before.
-    ReminderTech(u32),
-    /// The client's "tech arrived" text.
-    TechOnSite,
-    /// The client's "new tech" text.
-    TechChanged,
-    /// The new tech's confirmation.
-    TechChangedTech,
-}
-
-impl SmsPurpose {
-    /// A stable label for keys and logs, e.g. `reminder-12h`.
-    pub fn label(&self) -> String {
-        match self {
-            SmsPurpose::Confirmed => "confirmed".into(),
-            SmsPurpose::FieldEngineerAssigned => "field-engineer-assigned".into(),
-            SmsPurpose::ConfirmedTech => "confirmed-tech".into(),
-            SmsPurpose::Reminder(hours) => format!("reminder-{hours}h"),
-            SmsPurpose::ReminderTech(hours) => format!("reminder-tech-{hours}h"),
-            SmsPurpose::TechOnSite => "tech-on-site".into(),
-            SmsPurpose::TechChanged => "tech-changed".into(),
-            SmsPurpose::TechChangedTech => "tech-changed-tech".into(),
-        }
-    }
 }
 
 /// Identifies one SMS for the ledger: vendor, note key, purpose, recipient and, for tech

@@ -1,19 +1,21 @@
-//! The rules of SPEC §7 as one pure function: a dispatch, its notes, the time and the SMS
-//! ledger's facts in; the ordered steps to take out. Every text is rendered here, before any
-//! side effect (SPEC §12.7), so a step that cannot be rendered is planned as blocked.
+//! The rules of SPEC §7 as one pure function: a dispatch, its notes and the time in; the
+//! ordered steps to take out. Each rule is ordinary code deciding *whether* an action is due
+//! ("if its phrase is not recorded, take it"); what the action sends and writes comes from the
+//! action table ([`crate::actions`]). Every text is rendered here, before any side effect
+//! (SPEC §12.7), so a step that cannot be rendered is planned as blocked.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 
+pub use crate::actions::ActionKind;
+use crate::actions::{Recipient, SmsPurpose};
 use crate::notes::phrases;
-use crate::ports::{Email, LedgerKey, SmsPurpose};
+use crate::ports::{Email, LedgerKey};
 use crate::{
-    Dispatch, DispatchNotes, NoteKey, PhoneE164, Status, TemplateContext, TemplateName, Templates,
-    VendorPolicy,
+    Appointment, Dispatch, DispatchNotes, NoteKey, PhoneE164, Status, TemplateName, TemplateValues,
+    Templates, VendorPolicy,
 };
 
 /// Rule settings an operator can change.
@@ -59,55 +61,6 @@ impl FromIterator<LedgerKey> for LedgerFacts {
     fn from_iter<I: IntoIterator<Item = LedgerKey>>(iter: I) -> Self {
         Self {
             sent: iter.into_iter().collect(),
-        }
-    }
-}
-
-/// What a step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ActionKind {
-    /// Append the Confirmed note.
-    ConfirmedNote,
-    /// SMS the client the confirmation and record it.
-    ConfirmedSms,
-    /// SMS the client that a field engineer is assigned and append the FE Confirmed note.
-    FieldEngineerConfirmed,
-    /// SMS the tech the confirmation and record it.
-    ConfirmedTechSms,
-    /// SMS the client and the new tech about a tech change and record it.
-    TechChanged,
-    /// SMS the client a reminder and record it.
-    Reminder {
-        /// Hours before the appointment.
-        hours: u32,
-    },
-    /// SMS the tech a reminder and record it.
-    ReminderTech {
-        /// Hours before the appointment.
-        hours: u32,
-    },
-    /// SMS the client that the tech arrived and append the On Site note.
-    TechOnSite,
-    /// Append the Cancelled note (and email, when configured).
-    Cancelled,
-    /// Append the Repair Completed note.
-    Completed,
-}
-
-impl fmt::Display for ActionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ActionKind::ConfirmedNote => f.write_str("Confirmed note"),
-            ActionKind::ConfirmedSms => f.write_str("confirmation SMS to the client"),
-            ActionKind::FieldEngineerConfirmed => f.write_str("field engineer confirmation"),
-            ActionKind::ConfirmedTechSms => f.write_str("confirmation SMS to the tech"),
-            ActionKind::TechChanged => f.write_str("tech change"),
-            ActionKind::Reminder { hours } => write!(f, "{hours}h reminder SMS to the client"),
-            ActionKind::ReminderTech { hours } => write!(f, "{hours}h reminder SMS to the tech"),
-            ActionKind::TechOnSite => f.write_str("tech on site SMS to the client"),
-            ActionKind::Cancelled => f.write_str("Cancelled note"),
-            ActionKind::Completed => f.write_str("Repair Completed note"),
         }
     }
 }
@@ -188,6 +141,17 @@ impl Plan {
             .flatten()
             .collect()
     }
+
+    /// Marks every SMS the ledger records as sent: only its note is still to be written.
+    pub fn mark_sent(&mut self, facts: &LedgerFacts) {
+        for step in &mut self.steps {
+            if let Step::Act(action) = step {
+                for sms in &mut action.sms {
+                    sms.already_sent = facts.is_sent(&sms.key);
+                }
+            }
+        }
+    }
 }
 
 /// Everything the rules look at.
@@ -199,8 +163,6 @@ pub struct RuleInput<'a> {
     pub notes: &'a DispatchNotes,
     /// The current time.
     pub now: DateTime<Utc>,
-    /// The SMS already recorded as sent.
-    pub ledger: &'a LedgerFacts,
     /// The vendor's confirmation flow.
     pub policy: VendorPolicy,
     /// Operator settings.
@@ -211,19 +173,18 @@ pub struct RuleInput<'a> {
 
 /// Plans the steps for one dispatch that is ours (SPEC §7). Pure: same input, same plan.
 pub fn plan(input: &RuleInput<'_>) -> Plan {
-    let mut planner = Planner {
-        input,
-        plan: Plan::default(),
+    let Some(note_key) = input.dispatch.note_key.as_ref() else {
+        return Plan {
+            steps: vec![],
+            skipped: vec!["the dispatch has no note key".into()],
+        };
     };
-    let Some(note_key) = input.dispatch.note_key.clone() else {
-        planner.skip("the dispatch has no note key");
-        return planner.plan;
-    };
+    let mut planner = Planner::new(input, note_key);
     match input.dispatch.status {
-        Status::Confirmed => planner.confirmed(&note_key),
-        Status::TechOnSite => planner.tech_on_site(&note_key),
-        Status::Canceled => planner.cancelled(&note_key),
-        Status::Completed => planner.completed(&note_key),
+        Status::Confirmed => planner.confirmed(),
+        Status::TechOnSite => planner.tech_on_site(),
+        Status::Canceled => planner.cancelled(),
+        Status::Completed => planner.completed(),
         Status::Requested | Status::NotMonitored => {}
     }
     planner.plan
@@ -231,20 +192,44 @@ pub fn plan(input: &RuleInput<'_>) -> Plan {
 
 struct Planner<'i, 'a> {
     input: &'i RuleInput<'a>,
+    dispatch: &'a Dispatch,
+    note_key: &'a NoteKey,
+    /// The values every text of this dispatch shares.
+    values: TemplateValues<'a>,
     plan: Plan,
 }
 
-/// One SMS a step needs: purpose, recipient, template, and the tech name for the ledger key.
-struct SmsSpec<'s> {
-    purpose: SmsPurpose,
-    to: &'s PhoneE164,
-    template: TemplateName,
-    tech_in_key: Option<&'s str>,
-}
-
-impl<'a> Planner<'_, 'a> {
-    fn dispatch(&self) -> &'a Dispatch {
-        self.input.dispatch
+impl<'i, 'a> Planner<'i, 'a> {
+    fn new(input: &'i RuleInput<'a>, note_key: &'a NoteKey) -> Self {
+        let dispatch = input.dispatch;
+        let values = TemplateValues {
+            note_key: Some(note_key.as_str()),
+            ticket_id: Some(dispatch.ticket_id.as_str()),
+            dispatch_number: Some(dispatch.dispatch_number.as_str()),
+            vendor_upper: Some(dispatch.vendor.as_str()),
+            vendor: Some(dispatch.vendor.as_str()),
+            when: Some(dispatch.when_text()),
+            tech_name: dispatch.tech_name.as_deref(),
+            tech_phone: dispatch
+                .tech_phone_raw
+                .as_deref()
+                .or(dispatch.tech_phone.as_ref().map(PhoneE164::as_str)),
+            site: dispatch.site.as_deref(),
+            street: dispatch.street.as_deref(),
+            vendor_fields: dispatch
+                .template_fields
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_str()))
+                .collect(),
+            ..TemplateValues::default()
+        };
+        Self {
+            input,
+            dispatch,
+            note_key,
+            values,
+            plan: Plan::default(),
+        }
     }
 
     fn has(&self, phrase: &str) -> bool {
@@ -255,141 +240,100 @@ impl<'a> Planner<'_, 'a> {
         self.plan.skipped.push(reason.into());
     }
 
-    fn confirmed(&mut self, note_key: &NoteKey) {
-        let dispatch = self.dispatch();
-        let Some(appointment) = dispatch.appointment.clone() else {
+    /// Whether texts to the tech can be written: they name the site and its street.
+    fn site_known(&self) -> bool {
+        self.dispatch.site.is_some() && self.dispatch.street.is_some()
+    }
+
+    /// Where an SMS to `to` goes; `None` when the number is unknown (or, for the tech, the
+    /// site the text names is).
+    fn phone_of(&self, to: Recipient) -> Option<&'a PhoneE164> {
+        match to {
+            Recipient::Client => self.dispatch.client_phone.as_ref(),
+            Recipient::Tech => self
+                .dispatch
+                .tech_phone
+                .as_ref()
+                .filter(|_| self.site_known()),
+        }
+    }
+
+    /// The rule "if its phrase is not recorded, take the action".
+    fn unless_recorded(&mut self, kind: ActionKind) {
+        if !self.has(&kind.phrase()) {
+            self.step(kind);
+        }
+    }
+
+    fn confirmed(&mut self) {
+        let dispatch = self.dispatch;
+        let Some(appointment) = dispatch.appointment.as_ref() else {
             return self.skip("Confirmed rules skipped: the appointment is unknown");
         };
-        let Some(client) = dispatch.client_phone.clone() else {
+        if dispatch.client_phone.is_none() {
             return self.skip("Confirmed rules skipped: no valid client phone");
-        };
-        let tech_name = dispatch.tech_name.clone();
-        let tech_phone = dispatch.tech_phone.clone();
-        let policy = self.input.policy;
-        if policy.confirmed_needs_tech && (tech_name.is_none() || tech_phone.is_none()) {
+        }
+        let has_tech = dispatch.tech_name.is_some() && dispatch.tech_phone.is_some();
+        if self.input.policy.confirmed_needs_tech && !has_tech {
             return self.skip("Confirmed rules skipped: no tech name and tech phone yet");
         }
-
-        // The confirmation stage, in order.
-        let before = self.plan.steps.len();
-        if !self.has(phrases::CONFIRMED) {
-            self.step(
-                ActionKind::ConfirmedNote,
-                note_key,
-                &[],
-                TemplateName::ConfirmedNote,
-                None,
-                None,
-            );
-        }
-        if !self.has(phrases::CONFIRMED_SMS) {
-            let sms = SmsSpec {
-                purpose: SmsPurpose::Confirmed,
-                to: &client,
-                template: TemplateName::ConfirmedSms,
-                tech_in_key: None,
-            };
-            self.step(
-                ActionKind::ConfirmedSms,
-                note_key,
-                &[sms],
-                TemplateName::ConfirmedSmsNote,
-                Some(&client),
-                None,
-            );
-        }
-        if policy.field_engineer_step
-            && tech_name.is_some()
-            && tech_phone.is_some()
-            && !self.has(phrases::FE_CONFIRMED)
-        {
-            let sms = SmsSpec {
-                purpose: SmsPurpose::FieldEngineerAssigned,
-                to: &client,
-                template: TemplateName::FieldEngineerAssignedSms,
-                tech_in_key: None,
-            };
-            self.step(
-                ActionKind::FieldEngineerConfirmed,
-                note_key,
-                &[sms],
-                TemplateName::FieldEngineerConfirmedNote,
-                None,
-                None,
-            );
-        }
-        let site_known = dispatch.site.is_some() && dispatch.street.is_some();
-        if tech_phone.is_some() && !site_known {
-            self.skip("tech SMS skipped: the site name or street is unknown");
-        }
-        if let Some(tech) = tech_phone.as_ref().filter(|_| site_known)
-            && !self.has(phrases::CONFIRMED_SMS_TECH)
-        {
-            let sms = SmsSpec {
-                purpose: SmsPurpose::ConfirmedTech,
-                to: tech,
-                template: TemplateName::ConfirmedTechSms,
-                tech_in_key: None,
-            };
-            self.step(
-                ActionKind::ConfirmedTechSms,
-                note_key,
-                &[sms],
-                TemplateName::ConfirmedTechSmsNote,
-                Some(tech),
-                None,
-            );
-        }
-        if self.plan.steps.len() > before {
+        if self.confirmation_stage() {
             // Tech changes and reminders wait until the stage is complete, so never in the
             // same cycle as a confirmation SMS.
             return;
         }
+        self.tech_change();
+        self.reminders(appointment);
+    }
 
-        // Tech change.
-        let baseline = if policy.field_engineer_step {
+    /// The confirmation stage, in order; whether it planned anything.
+    fn confirmation_stage(&mut self) -> bool {
+        let before = self.plan.steps.len();
+        let dispatch = self.dispatch;
+        self.unless_recorded(ActionKind::ConfirmedNote);
+        self.unless_recorded(ActionKind::ConfirmedSms);
+        let has_tech = dispatch.tech_name.is_some() && dispatch.tech_phone.is_some();
+        if self.input.policy.field_engineer_step && has_tech {
+            self.unless_recorded(ActionKind::FieldEngineerConfirmed);
+        }
+        if dispatch.tech_phone.is_some() && !self.site_known() {
+            self.skip("tech SMS skipped: the site name or street is unknown");
+        }
+        if self.phone_of(Recipient::Tech).is_some() {
+            self.unless_recorded(ActionKind::ConfirmedTechSms);
+        }
+        self.plan.steps.len() > before
+    }
+
+    /// A tech other than the one on record: tell the client and the new tech.
+    fn tech_change(&mut self) {
+        let dispatch = self.dispatch;
+        let baseline = if self.input.policy.field_engineer_step {
             phrases::FE_CONFIRMED
         } else {
             phrases::CONFIRMED
         };
-        if let (Some(on_record), Some(current)) = (
+        let (Some(on_record), Some(current)) = (
             self.input.notes.tech_on_record(baseline),
-            tech_name.as_deref(),
-        ) && on_record != current
-        {
-            if dispatch.tech_phone_raw.is_none() && tech_phone.is_none() {
-                self.skip("tech change waits: the new tech has no phone yet");
-            } else {
-                // The key names the change by its place in the history, so a tech who comes
-                // back after another is announced again, and a retried change is not.
-                let changes = self.input.notes.count(phrases::TECH_CHANGED);
-                let change = format!("{current}#{changes}");
-                let mut sms = vec![SmsSpec {
-                    purpose: SmsPurpose::TechChanged,
-                    to: &client,
-                    template: TemplateName::TechChangedSms,
-                    tech_in_key: Some(&change),
-                }];
-                if let Some(tech) = tech_phone.as_ref().filter(|_| site_known) {
-                    sms.push(SmsSpec {
-                        purpose: SmsPurpose::TechChangedTech,
-                        to: tech,
-                        template: TemplateName::TechChangedTechSms,
-                        tech_in_key: Some(&change),
-                    });
-                }
-                self.step(
-                    ActionKind::TechChanged,
-                    note_key,
-                    &sms,
-                    TemplateName::TechChangedNote,
-                    None,
-                    None,
-                );
-            }
+            dispatch.tech_name.as_deref(),
+        ) else {
+            return;
+        };
+        if on_record == current {
+            return;
         }
+        if dispatch.tech_phone_raw.is_none() && dispatch.tech_phone.is_none() {
+            return self.skip("tech change waits: the new tech has no phone yet");
+        }
+        // The key names the change by its place in the history, so a tech who comes back
+        // after another is announced again, and a retried change is not.
+        let changes = self.input.notes.count(phrases::TECH_CHANGED);
+        let change = format!("{current}#{changes}");
+        self.push_step(ActionKind::TechChanged, Some(&change));
+    }
 
-        // Reminders: future appointments only, each recipient at its own number.
+    /// Reminders: future appointments only, each recipient at its own number.
+    fn reminders(&mut self, appointment: &Appointment) {
         let seconds_until =
             (appointment.instant.with_timezone(&Utc) - self.input.now).num_seconds();
         if seconds_until <= 0 {
@@ -403,89 +347,37 @@ impl<'a> Planner<'_, 'a> {
             if !(f64::from(h - 1) <= hours_until && hours_until < f64::from(h)) {
                 continue;
             }
-            if !self.has(&phrases::reminder(h)) {
-                let sms = SmsSpec {
-                    purpose: SmsPurpose::Reminder(h),
-                    to: &client,
-                    template: TemplateName::ReminderSms,
-                    tech_in_key: None,
-                };
-                self.step(
-                    ActionKind::Reminder { hours: h },
-                    note_key,
-                    &[sms],
-                    TemplateName::ReminderNote,
-                    Some(&client),
-                    Some(h),
-                );
-            }
-            if let Some(tech) = tech_phone.as_ref().filter(|_| site_known)
-                && !self.has(&phrases::reminder_tech(h))
-            {
-                let sms = SmsSpec {
-                    purpose: SmsPurpose::ReminderTech(h),
-                    to: tech,
-                    template: TemplateName::ReminderTechSms,
-                    tech_in_key: None,
-                };
-                self.step(
-                    ActionKind::ReminderTech { hours: h },
-                    note_key,
-                    &[sms],
-                    TemplateName::ReminderTechNote,
-                    Some(tech),
-                    Some(h),
-                );
+            self.unless_recorded(ActionKind::Reminder { hours: h });
+            if self.phone_of(Recipient::Tech).is_some() {
+                self.unless_recorded(ActionKind::ReminderTech { hours: h });
             }
         }
     }
 
-    fn tech_on_site(&mut self, note_key: &NoteKey) {
-        let dispatch = self.dispatch();
+    fn tech_on_site(&mut self) {
+        let dispatch = self.dispatch;
         if !dispatch.tech_on_site {
             return self.skip("Tech on site rule skipped: the vendor shows no check-in yet");
         }
-        let Some(client) = dispatch.client_phone.clone() else {
+        if dispatch.client_phone.is_none() {
             return self.skip("Tech on site rule skipped: no valid client phone");
-        };
+        }
         if dispatch.tech_name.is_none() {
             return self.skip("Tech on site rule skipped: no tech name");
         }
-        if !self.has(phrases::ON_SITE) {
-            let sms = SmsSpec {
-                purpose: SmsPurpose::TechOnSite,
-                to: &client,
-                template: TemplateName::TechOnSiteSms,
-                tech_in_key: None,
-            };
-            self.step(
-                ActionKind::TechOnSite,
-                note_key,
-                &[sms],
-                TemplateName::TechOnSiteNote,
-                Some(&client),
-                None,
-            );
-        }
+        self.unless_recorded(ActionKind::TechOnSite);
     }
 
-    fn cancelled(&mut self, note_key: &NoteKey) {
+    fn cancelled(&mut self) {
         if self.has(phrases::CANCELLED) {
             return;
         }
-        self.step(
-            ActionKind::Cancelled,
-            note_key,
-            &[],
-            TemplateName::CancelledNote,
-            None,
-            None,
-        );
+        self.step(ActionKind::Cancelled);
         let recipients = &self.input.settings.cancel_email_recipients;
         if let (false, Some(Step::Act(action))) =
             (recipients.is_empty(), self.plan.steps.last_mut())
         {
-            let dispatch = self.input.dispatch;
+            let dispatch = self.dispatch;
             action.email = Some(Email {
                 subject: format!(
                     "Dispatch {} ({}) for ticket {} was cancelled",
@@ -497,103 +389,26 @@ impl<'a> Planner<'_, 'a> {
         }
     }
 
-    fn completed(&mut self, note_key: &NoteKey) {
+    fn completed(&mut self) {
         if !self.input.settings.completed_notes {
             return;
         }
-        if !self.dispatch().completed {
+        if !self.dispatch.completed {
             return self.skip("Completed rule skipped: the vendor shows no check-out yet");
         }
-        if !self.has(phrases::COMPLETED) {
-            self.step(
-                ActionKind::Completed,
-                note_key,
-                &[],
-                TemplateName::CompletedNote,
-                None,
-                None,
-            );
-        }
+        self.unless_recorded(ActionKind::Completed);
     }
 
-    /// The values every template may use; absent values are left out (strict mode).
-    fn context(&self, phone: Option<&PhoneE164>, hours: Option<u32>) -> TemplateContext {
-        let dispatch = self.dispatch();
-        let mut context = TemplateContext::new();
-        let mut put = |key: &str, value: Option<String>| {
-            if let Some(value) = value {
-                context.insert(key.to_owned(), Value::String(value));
-            }
-        };
-        put(
-            "note_key",
-            dispatch.note_key.as_ref().map(|k| k.as_str().to_owned()),
-        );
-        put("ticket_id", Some(dispatch.ticket_id.to_string()));
-        put(
-            "dispatch_number",
-            Some(dispatch.dispatch_number.to_string()),
-        );
-        put("VENDOR", Some(dispatch.vendor.to_string()));
-        put("vendor", Some(dispatch.vendor.to_string()));
-        put("when", Some(dispatch.when_text()));
-        put("tech_name", dispatch.tech_name.clone());
-        put(
-            "tech_phone",
-            dispatch
-                .tech_phone_raw
-                .clone()
-                .or_else(|| dispatch.tech_phone.as_ref().map(|p| p.to_string())),
-        );
-        put("site", dispatch.site.clone());
-        put("street", dispatch.street.clone());
-        put("phone", phone.map(PhoneE164::to_string));
-        put("hours", hours.map(|h| h.to_string()));
-        for (key, value) in &dispatch.template_fields {
-            put(key, Some(value.clone()));
-        }
-        context
+    /// Plans `kind` as the action table describes it.
+    fn step(&mut self, kind: ActionKind) {
+        self.push_step(kind, None);
     }
 
-    /// Renders every text of the step first; any failure plans the step as blocked.
-    fn step(
-        &mut self,
-        kind: ActionKind,
-        note_key: &NoteKey,
-        sms: &[SmsSpec<'_>],
-        note_template: TemplateName,
-        note_phone: Option<&PhoneE164>,
-        hours: Option<u32>,
-    ) {
-        let templates = self.input.templates;
-        let rendered = (|| {
-            let mut planned = Vec::with_capacity(sms.len());
-            for spec in sms {
-                let text = templates.render(spec.template, &self.context(Some(spec.to), hours))?;
-                let key = LedgerKey {
-                    vendor: self.dispatch().vendor.clone(),
-                    note_key: note_key.as_str().to_owned(),
-                    purpose: spec.purpose,
-                    recipient: spec.to.clone(),
-                    tech_name: spec.tech_in_key.map(str::to_owned),
-                };
-                let already_sent = self.input.ledger.is_sent(&key);
-                planned.push(PlannedSms {
-                    key,
-                    to: spec.to.clone(),
-                    text,
-                    already_sent,
-                });
-            }
-            let note = templates.render(note_template, &self.context(note_phone, hours))?;
-            Ok::<_, crate::TemplateError>(Action {
-                kind,
-                sms: planned,
-                note,
-                email: None,
-            })
-        })();
-        let step = match rendered {
+    /// Renders every text of the step first; any failure plans the step as blocked. An SMS
+    /// whose recipient cannot be texted is left out. `tech_change` names a tech change in its
+    /// ledger keys.
+    fn push_step(&mut self, kind: ActionKind, tech_change: Option<&str>) {
+        let step = match self.render(kind, tech_change) {
             Ok(action) => Step::Act(action),
             Err(error) => Step::Blocked(BlockedAction {
                 kind,
@@ -601,5 +416,58 @@ impl<'a> Planner<'_, 'a> {
             }),
         };
         self.plan.steps.push(step);
+    }
+
+    fn render(
+        &self,
+        kind: ActionKind,
+        tech_change: Option<&str>,
+    ) -> Result<Action, crate::TemplateError> {
+        let templates = self.input.templates;
+        let mut planned = Vec::new();
+        for row in kind.row().sms {
+            let Some(to) = self.phone_of(row.to) else {
+                continue;
+            };
+            let purpose = SmsPurpose { kind, to: row.to };
+            let text =
+                templates.render(TemplateName::sms_of(&purpose), &self.values_for(kind, to))?;
+            planned.push(PlannedSms {
+                key: LedgerKey {
+                    vendor: self.dispatch.vendor.clone(),
+                    note_key: self.note_key.as_str().to_owned(),
+                    purpose,
+                    recipient: to.clone(),
+                    tech_name: tech_change.map(str::to_owned),
+                },
+                to: to.clone(),
+                text,
+                already_sent: false,
+            });
+        }
+        // The note records the first SMS's recipient.
+        let note_values = match planned.first() {
+            Some(sms) => self.values_for(kind, &sms.to),
+            None => TemplateValues {
+                hours: kind.hours(),
+                ..self.values.clone()
+            },
+        };
+        let note = templates.render(TemplateName::note_of(kind), &note_values)?;
+        Ok(Action {
+            kind,
+            sms: planned,
+            note,
+            email: None,
+        })
+    }
+
+    /// The dispatch's values with the recipient's phone and the action's hours.
+    fn values_for(&self, kind: ActionKind, phone: &'a PhoneE164) -> TemplateValues<'a> {
+        TemplateValues {
+            phone: Some(phone.as_str()),
+            hours: kind.hours(),
+            ..self.values.clone()
+        }
     }
 }

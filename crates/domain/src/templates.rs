@@ -5,124 +5,79 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use handlebars::Handlebars;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::actions::{ActionKind, SmsPurpose};
 use crate::{TemplateSource, VendorPolicy};
 
 /// Bruin rejects notes longer than this many characters.
 pub const MAX_NOTE_CHARS: usize = 1500;
 
-/// Every text the rules render.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TemplateName {
-    /// The Confirmed note (vendor-specific).
-    ConfirmedNote,
-    /// The client's confirmation SMS (vendor-specific).
-    ConfirmedSms,
-    /// The Field Engineer Confirmed note (vendors with the field-engineer step).
-    FieldEngineerConfirmedNote,
-    /// The client's "field engineer assigned" SMS (vendors with the field-engineer step).
-    FieldEngineerAssignedSms,
-    /// The note recording the client's confirmation SMS.
-    ConfirmedSmsNote,
-    /// The note recording the tech's confirmation SMS.
-    ConfirmedTechSmsNote,
-    /// The tech's confirmation SMS.
-    ConfirmedTechSms,
-    /// The note recording a client reminder.
-    ReminderNote,
-    /// The note recording a tech reminder.
-    ReminderTechNote,
-    /// The client's reminder SMS.
-    ReminderSms,
-    /// The tech's reminder SMS.
-    ReminderTechSms,
-    /// The tech-on-site note.
-    TechOnSiteNote,
-    /// The client's "tech arrived" SMS.
-    TechOnSiteSms,
-    /// The tech-changed note.
-    TechChangedNote,
-    /// The client's "new tech" SMS.
-    TechChangedSms,
-    /// The new tech's confirmation SMS.
-    TechChangedTechSms,
-    /// The Cancelled note.
-    CancelledNote,
-    /// The Repair Completed note.
-    CompletedNote,
-    /// The Slack alert line.
-    Alert,
-}
+/// A template's name: the file stem under `templates/<vendor or common>/`, e.g.
+/// `confirmed_note`. The names are those of the action table (see [`crate::actions`]) plus
+/// the alert line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TemplateName(&'static str);
 
 impl TemplateName {
-    /// Every template, in a fixed order.
-    pub const ALL: [TemplateName; 19] = [
-        TemplateName::ConfirmedNote,
-        TemplateName::ConfirmedSms,
-        TemplateName::FieldEngineerConfirmedNote,
-        TemplateName::FieldEngineerAssignedSms,
-        TemplateName::ConfirmedSmsNote,
-        TemplateName::ConfirmedTechSmsNote,
-        TemplateName::ConfirmedTechSms,
-        TemplateName::ReminderNote,
-        TemplateName::ReminderTechNote,
-        TemplateName::ReminderSms,
-        TemplateName::ReminderTechSms,
-        TemplateName::TechOnSiteNote,
-        TemplateName::TechOnSiteSms,
-        TemplateName::TechChangedNote,
-        TemplateName::TechChangedSms,
-        TemplateName::TechChangedTechSms,
-        TemplateName::CancelledNote,
-        TemplateName::CompletedNote,
-        TemplateName::Alert,
-    ];
+    /// The Slack alert line.
+    pub const ALERT: TemplateName = TemplateName("alert");
 
-    /// The file stem under `templates/<vendor or common>/`, e.g. `confirmed_note`.
-    pub fn file_stem(self) -> &'static str {
-        match self {
-            TemplateName::ConfirmedNote => "confirmed_note",
-            TemplateName::ConfirmedSms => "confirmed_sms",
-            TemplateName::FieldEngineerConfirmedNote => "fe_confirmed_note",
-            TemplateName::FieldEngineerAssignedSms => "fe_assigned_sms",
-            TemplateName::ConfirmedSmsNote => "confirmed_sms_note",
-            TemplateName::ConfirmedTechSmsNote => "confirmed_tech_sms_note",
-            TemplateName::ConfirmedTechSms => "confirmed_tech_sms",
-            TemplateName::ReminderNote => "reminder_note",
-            TemplateName::ReminderTechNote => "reminder_tech_note",
-            TemplateName::ReminderSms => "reminder_sms",
-            TemplateName::ReminderTechSms => "reminder_tech_sms",
-            TemplateName::TechOnSiteNote => "tech_on_site_note",
-            TemplateName::TechOnSiteSms => "tech_on_site_sms",
-            TemplateName::TechChangedNote => "tech_changed_note",
-            TemplateName::TechChangedSms => "tech_changed_sms",
-            TemplateName::TechChangedTechSms => "tech_changed_tech_sms",
-            TemplateName::CancelledNote => "cancelled_note",
-            TemplateName::CompletedNote => "completed_note",
-            TemplateName::Alert => "alert",
+    /// A name the action table lists; `None` for any other text.
+    pub fn parse(stem: &str) -> Option<Self> {
+        Self::all().into_iter().find(|name| name.0 == stem)
+    }
+
+    /// Every template: each action's note and SMS templates, in table order, then the alert.
+    pub fn all() -> Vec<TemplateName> {
+        let mut names = Vec::new();
+        for kind in ActionKind::every(0) {
+            let row = kind.row();
+            names.push(TemplateName(row.note));
+            names.extend(row.sms.iter().map(|sms| TemplateName(sms.template)));
         }
+        names.push(Self::ALERT);
+        names
+    }
+
+    /// The note template of an action.
+    pub fn note_of(kind: ActionKind) -> Self {
+        TemplateName(kind.row().note)
+    }
+
+    /// The template of one SMS.
+    pub fn sms_of(purpose: &SmsPurpose) -> Self {
+        TemplateName(purpose.row().template)
+    }
+
+    /// The file stem, e.g. `confirmed_note`.
+    pub fn file_stem(self) -> &'static str {
+        self.0
     }
 
     /// Whether the text is a ticket note (and so bound by [`MAX_NOTE_CHARS`]).
     pub fn is_note(self) -> bool {
-        self.file_stem().ends_with("_note")
+        ActionKind::every(0)
+            .iter()
+            .any(|kind| kind.row().note == self.0)
     }
 
     /// Whether a vendor with `policy` needs this template.
     pub fn required_for(self, policy: VendorPolicy) -> bool {
-        match self {
-            TemplateName::FieldEngineerConfirmedNote | TemplateName::FieldEngineerAssignedSms => {
-                policy.field_engineer_step
-            }
-            _ => true,
-        }
+        let rows_using: Vec<_> = ActionKind::every(0)
+            .into_iter()
+            .map(ActionKind::row)
+            .filter(|row| row.note == self.0 || row.sms.iter().any(|s| s.template == self.0))
+            .collect();
+        rows_using.is_empty() || rows_using.iter().any(|row| row.needed_by.includes(policy))
     }
 }
 
 impl fmt::Display for TemplateName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.file_stem())
+        f.write_str(self.0)
     }
 }
 
@@ -222,8 +177,93 @@ pub enum TemplateError {
     },
 }
 
-/// Values available to templates. Absent values are left out so strict mode catches them.
+/// Values given to templates as a free-form map (tests, trial renders of odd overrides).
 pub type TemplateContext = Map<String, Value>;
+
+/// Every value a template may use. Absent values are left out, so strict mode refuses a
+/// template that needs one. Rules, alerts and the start-up trial render all fill this one
+/// struct, so the names templates can use are exactly its fields (plus the vendor's extra
+/// values in `vendor_fields`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TemplateValues<'a> {
+    /// The id our notes carry (LIT dispatch number, CTS IGZ number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note_key: Option<&'a str>,
+    /// The Bruin ticket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<&'a str>,
+    /// The vendor's dispatch id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatch_number: Option<&'a str>,
+    /// The vendor's name, e.g. `LIT` (both spellings are accepted).
+    #[serde(rename = "VENDOR", skip_serializing_if = "Option::is_none")]
+    pub vendor_upper: Option<&'a str>,
+    /// The vendor's name, e.g. `LIT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<&'a str>,
+    /// The appointment as people read it, e.g. `Mar 16, 2020 @ 04:00 PM Pacific`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// The technician's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tech_name: Option<&'a str>,
+    /// The technician's phone as the vendor wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tech_phone: Option<&'a str>,
+    /// The site's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<&'a str>,
+    /// The site's street.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub street: Option<&'a str>,
+    /// The SMS recipient's phone, E.164 with the `+`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<&'a str>,
+    /// The reminder's hours before the appointment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hours: Option<u32>,
+    /// What happened, in alert lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<&'a str>,
+    /// The vendor's own extra values (see [`crate::Dispatch::template_fields`]).
+    #[serde(flatten)]
+    pub vendor_fields: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> TemplateValues<'a> {
+    /// A value for every field, for the start-up trial render; `vendor_fields` names the
+    /// vendor's extra values.
+    pub fn sample(vendor_fields: &[&'a str]) -> Self {
+        Self {
+            note_key: Some(SAMPLE_NOTE_KEY),
+            ticket_id: Some("1"),
+            dispatch_number: Some("DIS00000"),
+            vendor_upper: Some("VENDOR"),
+            vendor: Some("VENDOR"),
+            when: Some("Jan 01, 2020 @ 09:00 AM Eastern".to_owned()),
+            tech_name: Some(SAMPLE_TECH_NAME),
+            tech_phone: Some("+1 212 555 0101"),
+            site: Some("Site"),
+            street: Some("1 Main St"),
+            phone: Some("+12125550100"),
+            hours: Some(SAMPLE_HOURS),
+            event: Some("event"),
+            vendor_fields: vendor_fields
+                .iter()
+                .map(|field| (*field, SAMPLE_VENDOR_VALUE))
+                .collect(),
+        }
+    }
+}
+
+/// The note key of the trial render.
+pub(crate) const SAMPLE_NOTE_KEY: &str = "DIS00000";
+/// The tech name of the trial render.
+pub(crate) const SAMPLE_TECH_NAME: &str = "Tech Name";
+/// The reminder hours of the trial render.
+pub(crate) const SAMPLE_HOURS: u32 = 2;
+/// Each vendor extra value of the trial render.
+const SAMPLE_VENDOR_VALUE: &str = "<vendor value>";
 
 /// The compiled templates of one vendor: the common ones with the vendor's overriding them.
 #[derive(Debug, Clone)]
@@ -234,7 +274,7 @@ pub struct Templates {
 impl Templates {
     /// Compiles `COMMON_TEMPLATES` overridden by `vendor_sources`, then by `overrides`
     /// (e.g. files an operator points the service at), and trial-renders every template the
-    /// vendor needs with a full sample context, so that a typo fails at start-up.
+    /// vendor needs with a full sample, so that a typo fails at start-up.
     ///
     /// `vendor_fields` names the vendor's extra template values (see
     /// [`VendorAdapter::template_fields`](crate::VendorAdapter::template_fields)).
@@ -244,43 +284,28 @@ impl Templates {
         vendor_fields: &[&str],
         overrides: &BTreeMap<String, String>,
     ) -> Result<Self, TemplateError> {
-        let mut sources: BTreeMap<String, String> = BTreeMap::new();
-        let owned = |list: &[TemplateSource]| {
-            list.iter()
-                .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
-                .collect::<Vec<_>>()
-        };
-        for (name, source) in owned(COMMON_TEMPLATES)
-            .into_iter()
-            .chain(owned(vendor_sources))
-            .chain(overrides.iter().map(|(n, s)| (n.clone(), s.clone())))
-        {
-            if !TemplateName::ALL
-                .iter()
-                .any(|known| known.file_stem() == name)
-            {
-                return Err(TemplateError::Unknown(name));
-            }
-            sources.insert(name, source);
-        }
-
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
-        for (name, source) in &sources {
+        let sources = COMMON_TEMPLATES
+            .iter()
+            .chain(vendor_sources)
+            .map(|(name, source)| (*name, *source))
+            .chain(overrides.iter().map(|(n, s)| (n.as_str(), s.as_str())));
+        for (name, source) in sources {
+            if TemplateName::parse(name).is_none() {
+                return Err(TemplateError::Unknown(name.to_owned()));
+            }
             registry
                 .register_template_string(name, source)
                 .map_err(|error| TemplateError::Syntax {
-                    name: name.clone(),
+                    name: name.to_owned(),
                     reason: error.to_string(),
                 })?;
         }
         let templates = Self { registry };
-        let mut sample = sample_context();
-        for field in vendor_fields {
-            sample.insert((*field).to_owned(), Value::String(format!("<{field}>")));
-        }
-        for name in TemplateName::ALL
+        let sample = TemplateValues::sample(vendor_fields);
+        for name in TemplateName::all()
             .into_iter()
             .filter(|name| name.required_for(policy))
         {
@@ -293,14 +318,14 @@ impl Templates {
     }
 
     /// Renders one template. Notes longer than [`MAX_NOTE_CHARS`] are refused.
-    pub fn render(
+    pub fn render<T: Serialize>(
         &self,
         name: TemplateName,
-        context: &TemplateContext,
+        values: &T,
     ) -> Result<String, TemplateError> {
         let text = self
             .registry
-            .render(name.file_stem(), context)
+            .render(name.file_stem(), values)
             .map_err(|error| TemplateError::Render {
                 name: name.file_stem().to_owned(),
                 reason: error.to_string(),
@@ -314,26 +339,4 @@ impl Templates {
         }
         Ok(text)
     }
-}
-
-/// Every value any default template uses, for the start-up trial render.
-fn sample_context() -> TemplateContext {
-    [
-        ("note_key", "DIS00000"),
-        ("ticket_id", "1"),
-        ("dispatch_number", "DIS00000"),
-        ("VENDOR", "VENDOR"),
-        ("vendor", "VENDOR"),
-        ("event", "event"),
-        ("when", "Jan 01, 2020 @ 09:00 AM Eastern"),
-        ("phone", "+12125550100"),
-        ("hours", "2"),
-        ("tech_name", "Tech Name"),
-        ("tech_phone", "+1 212 555 0101"),
-        ("site", "Site"),
-        ("street", "1 Main St"),
-    ]
-    .into_iter()
-    .map(|(key, value)| (key.to_owned(), Value::String(value.to_owned())))
-    .collect()
 }

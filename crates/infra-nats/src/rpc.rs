@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_nats::{Request, RequestError, RequestErrorKind};
 use bytes::Bytes;
 use domain::ports::PortError;
+use domain::telemetry;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -18,9 +19,6 @@ pub const LARGE_MESSAGE_THRESHOLD: usize = 1_048_576;
 pub const LARGE_MESSAGE_TTL: Duration = Duration::from_secs(300);
 /// The longest reply detail kept in a rejection.
 const MAX_DETAIL_CHARS: usize = 500;
-
-const DURATION_METRIC: &str = "dispatch_monitor_rpc_duration_seconds";
-const FAILURES_METRIC: &str = "dispatch_monitor_rpc_failures_total";
 
 /// A reply envelope.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +165,7 @@ impl NatsClient {
         };
         let elapsed = started.elapsed();
         let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-        metrics::histogram!(DURATION_METRIC, "subject" => subject.to_owned())
+        metrics::histogram!(telemetry::RPC_DURATION, "subject" => subject.to_owned())
             .record(elapsed.as_secs_f64());
         match &outcome {
             Ok(reply) if reply.is_success() => {
@@ -340,7 +338,7 @@ fn detail(body: &Value) -> String {
 }
 
 fn count_failure(subject: &str, reason: &'static str) {
-    metrics::counter!(FAILURES_METRIC, "subject" => subject.to_owned(), "reason" => reason)
+    metrics::counter!(telemetry::RPC_FAILURES, "subject" => subject.to_owned(), "reason" => reason)
         .increment(1);
 }
 

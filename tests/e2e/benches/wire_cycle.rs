@@ -10,8 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use dispatch_monitor::cli::once_with;
-use dispatch_monitor::service::LeasedCycle;
+use dispatch_monitor::service::{self, LeasedCycle};
 use dispatch_monitor::settings::{RawSettings, Settings};
 use dispatch_monitor::wiring;
 use domain::VendorName;
@@ -40,10 +39,10 @@ async fn cycle(settings: &Settings, lit: &VendorName) -> Duration {
     let infra = wiring::connect(settings).await.unwrap();
     let engine = wiring::build_engine(settings, infra.ports.clone()).unwrap();
     let started = Instant::now();
-    let outcomes = once_with(
+    let outcomes = service::run_once(
         &engine,
         infra.lease.as_ref(),
-        settings,
+        settings.lease_ttl.0,
         std::slice::from_ref(lit),
     )
     .await;

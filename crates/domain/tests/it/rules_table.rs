@@ -1,8 +1,7 @@
 //! The rules of SPEC §7 as data tables: notes, time and dispatch in; steps out.
 
-mod common;
-
-use common::*;
+use crate::common::*;
+use domain::actions::Recipient;
 use domain::phrases::*;
 use domain::ports::SmsPurpose;
 use domain::rules::{self, ActionKind, LedgerFacts, RuleInput, RuleSettings, Step};
@@ -22,7 +21,6 @@ fn plan_kinds(
         dispatch,
         notes,
         now: hours_before(hours),
-        ledger: &LedgerFacts::default(),
         policy,
         settings,
         templates,
@@ -470,15 +468,16 @@ fn single_plan(
     settings: &RuleSettings,
 ) -> rules::Plan {
     let templates = lit_templates();
-    rules::plan(&RuleInput {
+    let mut plan = rules::plan(&RuleInput {
         dispatch,
         notes,
         now: hours_before(hours),
-        ledger,
         policy: lit_policy(),
         settings,
         templates: &templates,
-    })
+    });
+    plan.mark_sent(ledger);
+    plan
 }
 
 fn action(step: &Step) -> &rules::Action {
@@ -511,13 +510,25 @@ fn each_recipient_gets_its_own_number_and_texts_are_exact() {
     let client = action(&plan.steps[0]);
     let tech = action(&plan.steps[1]);
     assert_eq!(client.sms[0].to.as_str(), CLIENT);
-    assert_eq!(client.sms[0].key.purpose, SmsPurpose::Reminder(2));
+    assert_eq!(
+        client.sms[0].key.purpose,
+        SmsPurpose {
+            kind: Reminder { hours: 2 },
+            to: Recipient::Client
+        }
+    );
     assert_eq!(
         tech.sms[0].to.as_str(),
         TECH,
         "tech reminders go to the tech's number"
     );
-    assert_eq!(tech.sms[0].key.purpose, SmsPurpose::ReminderTech(2));
+    assert_eq!(
+        tech.sms[0].key.purpose,
+        SmsPurpose {
+            kind: ReminderTech { hours: 2 },
+            to: Recipient::Tech
+        }
+    );
     assert_eq!(
         client.sms[0].text,
         "This is an automated message from MetTel.\n\nA field engineer will arrive in 2 hours, \

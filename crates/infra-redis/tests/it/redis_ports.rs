@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::actions::{ActionKind, Recipient};
 use domain::ports::{
     Claim, DispatchRegistry, LargeMessageStore, LeaseToken, LedgerKey, PortError, SmsLedger,
     SmsPurpose, VendorLease,
@@ -91,7 +92,10 @@ async fn ledger_claims_marks_and_releases() {
     let redis = connect(&server).await;
     let ledger = redis.ledger(ENV);
     let raw = raw_client(&server).await;
-    let key = ledger_key(SmsPurpose::Confirmed);
+    let key = ledger_key(SmsPurpose {
+        kind: ActionKind::ConfirmedSms,
+        to: Recipient::Client,
+    });
     let redis_key = "test-dispatch-monitor:sms:LIT:DIS37405:confirmed:+12123595129";
 
     assert!(!ledger.is_sent(&key).await.unwrap());
@@ -121,7 +125,10 @@ async fn ledger_claims_marks_and_releases() {
     // Another purpose is another SMS.
     assert_eq!(
         ledger
-            .claim(&ledger_key(SmsPurpose::Reminder(12)))
+            .claim(&ledger_key(SmsPurpose {
+                kind: ActionKind::Reminder { hours: 12 },
+                to: Recipient::Client
+            }))
             .await
             .unwrap(),
         Claim::Claimed
@@ -137,7 +144,10 @@ async fn ledger_claim_race_has_exactly_one_winner() {
         connect(&server).await.ledger(ENV),
     ];
     for round in 0..25_u32 {
-        let key = ledger_key(SmsPurpose::Reminder(round));
+        let key = ledger_key(SmsPurpose {
+            kind: ActionKind::Reminder { hours: round },
+            to: Recipient::Client,
+        });
         let barrier = Arc::new(Barrier::new(2));
         let tasks: Vec<_> = ledgers
             .iter()
@@ -300,7 +310,10 @@ async fn a_restarted_redis_is_used_again_by_the_same_client() {
     }
     let claim = timeout(
         HANG_GUARD,
-        ledger.claim(&ledger_key(SmsPurpose::TechOnSite)),
+        ledger.claim(&ledger_key(SmsPurpose {
+            kind: ActionKind::TechOnSite,
+            to: Recipient::Client,
+        })),
     )
     .await
     .expect("a claim hung while Redis was down");
@@ -319,7 +332,10 @@ async fn a_restarted_redis_is_used_again_by_the_same_client() {
     );
     assert_eq!(
         ledger
-            .claim(&ledger_key(SmsPurpose::TechOnSite))
+            .claim(&ledger_key(SmsPurpose {
+                kind: ActionKind::TechOnSite,
+                to: Recipient::Client
+            }))
             .await
             .unwrap(),
         Claim::Claimed

@@ -1,8 +1,9 @@
 //! The binary itself against real `nats-server` and `redis-server` with simulated bridges:
 //! `run` (health, metrics, JSON logs, SIGTERM), `plan` and `once`.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use e2e::{Bridges, http_get, redis};
@@ -40,12 +41,49 @@ fn monitor(services: &Services, args: &[&str], extra: &[(&str, &str)]) -> Comman
     command
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The lines a child process writes to standard error, read as they come.
+struct LogTail {
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl LogTail {
+    fn follow(child: &mut Child) -> Self {
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { lines, reader }
+    }
+
+    /// The HTTP port the service logged when it started listening (it was given port 0).
+    async fn http_port(&self) -> u16 {
+        let mut port = None;
+        wait_until(
+            "the HTTP listening line",
+            Duration::from_secs(30),
+            async || {
+                port = self.lines.lock().unwrap().iter().find_map(|line| {
+                    let line: Value = serde_json::from_str(line).ok()?;
+                    let address = line["fields"]["address"].as_str()?;
+                    address.rsplit_once(':')?.1.parse().ok()
+                });
+                port.is_some()
+            },
+        )
+        .await;
+        port.unwrap()
+    }
+
+    /// Every line, once the process has exited.
+    fn finish(self) -> String {
+        self.reader.join().unwrap();
+        self.lines.lock().unwrap().join("\n")
+    }
 }
 
 async fn wait_until(what: &str, deadline: Duration, mut check: impl AsyncFnMut() -> bool) {
@@ -73,13 +111,12 @@ fn wait_for_exit(child: &mut Child, deadline: Duration) -> Option<i32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_health_and_metrics_acts_once_and_stops_on_sigterm() {
     let s = services().await;
-    let port = free_port();
-    let port_text = port.to_string();
     let mut child = monitor(
         &s,
         &["run"],
         &[
-            ("DISPATCH_MONITOR_SERVER_PORT", port_text.as_str()),
+            ("DISPATCH_MONITOR_SERVER_PORT", "0"),
+            ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
             ("MONITOR_LIT_INTERVAL_SECS", "1"),
             ("MONITOR_CTS_INTERVAL_SECS", "1"),
             ("MONITOR_LEASE_TTL_SECS", "5"),
@@ -91,18 +128,10 @@ async fn run_serves_health_and_metrics_acts_once_and_stops_on_sigterm() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let log_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-
+    let logs = LogTail::follow(&mut child);
+    let port = logs.http_port().await;
     wait_until("health 200", Duration::from_secs(30), async || {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-            && http_get(port, "/_health").await.0 == 200
+        http_get(port, "/_health").await.0 == 200
     })
     .await;
     wait_until("7 SMS", Duration::from_secs(30), async || {
@@ -140,7 +169,7 @@ async fn run_serves_health_and_metrics_acts_once_and_stops_on_sigterm() {
     let leases = redis(&s.redis.url(), &["KEYS", "svc-dispatch-monitor:lease:*"]).await;
     assert_eq!(leases, "", "leases are released on shutdown");
 
-    let logs = log_reader.join().unwrap();
+    let logs = logs.finish();
     let lines: Vec<Value> = logs
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -173,6 +202,21 @@ async fn plan_prints_json_and_touches_nothing_then_once_acts() {
     );
     let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(rows.iter().filter(|r| r["channel"] == "sms").count(), 7);
+    // One row pinned field for field.
+    assert_eq!(
+        rows[1],
+        serde_json::json!({
+            "vendor": "LIT",
+            "dispatch_number": "DIS37405",
+            "ticket_id": "3544800",
+            "status": "confirmed",
+            "action": "confirmation SMS to the client",
+            "channel": "sms",
+            "recipient": "+12123595129",
+            "text": "This is an automated message from MetTel.\n\nA dispatch has been confirmed for your location on Mar 16, 2020 @ 04:00 PM Pacific.\n",
+            "already_sent": false
+        })
+    );
     assert!(
         rows.iter()
             .any(|r| r["recipient"] == "+12123595130"

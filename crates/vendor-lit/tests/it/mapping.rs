@@ -503,7 +503,7 @@ fn templates_are_the_lit_files_and_build_with_the_common_ones() {
     }
     assert_eq!(
         templates
-            .render(TemplateName::ConfirmedNote, &context)
+            .render(TemplateName::parse("confirmed_note").unwrap(), &context)
             .unwrap(),
         "#*MetTel's IPA*# DIS37405\nDispatch Management - Dispatch Confirmed\n\
          Dispatch scheduled for 2020-03-16 @ 4PM-6PM Pacific Time\n"

@@ -1,13 +1,11 @@
 //! The RPC metrics: a duration per request and a failure counter per subject and reason.
 //! This binary installs its own global recorder, so it holds a single test.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{connected_client, envelope, memory_store, responder};
 use bytes::Bytes;
-use common::{connected_client, envelope, memory_store, responder};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use serde_json::json;
 use test_support::servers::NatsServer;

@@ -1,8 +1,6 @@
 //! The executor through mocked ports: the delivery rule and every failure path (SPEC §7).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use domain::alerts::{AlertLevel, Alerts};
 use domain::executor::{Execution, Executor};
 use domain::phrases::*;
@@ -20,16 +18,16 @@ fn plan_for(
 ) -> Vec<Step> {
     let templates = lit_templates();
     let notes = notes_for(dispatch, notes);
-    rules::plan(&RuleInput {
+    let mut plan = rules::plan(&RuleInput {
         dispatch,
         notes: &notes,
         now: hours_before(30.0),
-        ledger: facts,
         policy: lit_policy(),
         settings,
         templates: &templates,
-    })
-    .steps
+    });
+    plan.mark_sent(facts);
+    plan.steps
 }
 
 fn notes_for(dispatch: &Dispatch, texts: &[&str]) -> domain::DispatchNotes {

@@ -197,11 +197,36 @@ fn once_exits_1_when_nothing_can_be_reached() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
 }
 
+/// The start of the demo's timeline, pinned byte for byte.
+const DEMO_OPENING: [&str; 17] = [
+    "Dispatch monitor demo: a simulated day, one cycle per vendor every 15 minutes.",
+    "Every note and SMS the monitor writes is listed; times are Pacific.",
+    "",
+    "Mon Mar 16 08:00 PDT  REGISTERED DIS10001 = {\"ticket_id\":\"4000001\"}",
+    "Mon Mar 16 08:00 PDT  REGISTERED S-20001 = {\"igz_dispatch_number\":\"IGZ_20001\",\"ticket_id\":\"4000003\"}",
+    "Mon Mar 16 08:00 PDT  REGISTERED S-20002 = {\"igz_dispatch_number\":\"IGZ_20002\",\"ticket_id\":\"4000004\"}",
+    "Mon Mar 16 08:30 PDT  NOTE on ticket 4000001 (LIT DIS10001)",
+    "      | #*MetTel's IPA*# DIS10001",
+    "      | Dispatch Management - Dispatch Confirmed",
+    "      | Dispatch scheduled for 2026-03-17 @ 10AM-12PM Pacific Time",
+    "Mon Mar 16 08:30 PDT  SMS  to +12125550101 (LIT DIS10001 site contact)",
+    "      | This is an automated message from MetTel.",
+    "      | ",
+    "      | A dispatch has been confirmed for your location on Mar 17, 2026 @ 10:00 AM Pacific.",
+    "Mon Mar 16 08:30 PDT  NOTE on ticket 4000001 (LIT DIS10001)",
+    "      | #*MetTel's IPA*# DIS10001",
+    "      | Dispatch confirmation SMS sent to +12125550101",
+];
+
 #[test]
 fn demo_prints_the_whole_timeline_without_services() {
     let output = monitor(&["demo"], &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
+    assert!(
+        text.starts_with(&DEMO_OPENING.map(|line| format!("{line}\n")).concat()),
+        "{text}"
+    );
     for expected in [
         "Dispatch Management - Dispatch Confirmed",
         "Dispatch confirmation SMS sent to +12125550101",

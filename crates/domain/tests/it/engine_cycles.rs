@@ -1,13 +1,11 @@
 //! Whole vendor cycles through the engine over the in-memory world (SPEC §6, §9, §11).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::*;
 use async_trait::async_trait;
-use common::*;
 use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
 use domain::ports::{MockSmsLedger, MockTicketRepository, PortError, TicketRepository};
 use domain::*;

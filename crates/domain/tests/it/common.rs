@@ -1,7 +1,5 @@
 //! Shared builders for the domain's tests: templates from `templates/`, dispatches and notes.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

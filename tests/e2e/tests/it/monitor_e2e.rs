@@ -1,13 +1,12 @@
 //! The monitor end to end: real `nats-server` and `redis-server` on free loopback ports,
 //! simulated bridges on NATS, the production wiring in between.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dispatch_monitor::cli::{once_with, plan_with};
-use dispatch_monitor::service::LeasedCycle;
+use dispatch_monitor::app::{self, App};
+use dispatch_monitor::service::{self, LeasedCycle};
 use dispatch_monitor::settings::{RawSettings, Settings};
-use dispatch_monitor::{http, plan, telemetry, wiring};
+use dispatch_monitor::{plan, wiring};
 use domain::VendorName;
 use e2e::{Bridges, http_get, redis};
 use serde_json::Value;
@@ -20,6 +19,8 @@ fn settings(nats: &NatsServer, redis: &RedisServer) -> Settings {
         ("ENVIRONMENT_NAME", "e2e"),
         ("MONITOR_REQUEST_TIMEOUT_SECS", "5"),
         ("MONITOR_LEASE_TTL_SECS", "10"),
+        ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
+        ("DISPATCH_MONITOR_SERVER_PORT", "0"),
     ]);
     Settings::from_raw(&raw, &wiring::vendor_names()).unwrap()
 }
@@ -49,13 +50,9 @@ async fn world() -> World {
     }
 }
 
-/// One `once` run over fresh connections; `wiring::connect` itself waits for NATS.
+/// One `once` run over fresh connections, as the binary's `once` does it.
 async fn run_once(settings: &Settings) -> Vec<LeasedCycle> {
-    let infra = wiring::connect(settings).await.unwrap();
-    let engine = wiring::build_engine(settings, infra.ports.clone()).unwrap();
-    let outcomes = once_with(&engine, infra.lease.as_ref(), settings, &vendors()).await;
-    infra.flush_alerts(Duration::from_secs(10)).await;
-    outcomes
+    app::once(settings, &vendors()).await.unwrap()
 }
 
 fn sms_to(state: &e2e::BridgeState) -> Vec<String> {
@@ -183,15 +180,7 @@ async fn once_acts_on_our_dispatches_exactly_once_over_the_wire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_shows_the_actions_and_changes_nothing() {
     let w = world().await;
-    let infra = wiring::connect(&w.settings).await.unwrap();
-    assert!(
-        infra
-            .nats
-            .wait_until_connected(Duration::from_secs(10))
-            .await
-    );
-    let engine = wiring::build_engine(&w.settings, plan::read_only(infra.ports.clone())).unwrap();
-    let (reports, failed) = plan_with(&engine, &vendors()).await;
+    let (reports, failed) = app::plan(&w.settings, &vendors()).await.unwrap();
     assert!(!failed);
     let rows = plan::rows(&reports);
     assert_eq!(rows.iter().filter(|r| r.channel == "sms").count(), 7);
@@ -278,10 +267,11 @@ async fn cycles_fail_fast_while_nats_is_down_and_recover_without_a_restart() {
             .await
     );
     let engine = wiring::build_engine(&w.settings, infra.ports.clone()).unwrap();
+    let ttl = w.settings.lease_ttl.0;
 
     w.nats.stop();
     let started = Instant::now();
-    let outcomes = once_with(&engine, infra.lease.as_ref(), &w.settings, &vendors()).await;
+    let outcomes = service::run_once(&engine, infra.lease.as_ref(), ttl, &vendors()).await;
     assert!(outcomes.iter().all(LeasedCycle::failed), "{outcomes:?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -298,7 +288,7 @@ async fn cycles_fail_fast_while_nats_is_down_and_recover_without_a_restart() {
     // The bridges' own client reconnects and resubscribes too; allow it a moment.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let outcomes = once_with(&engine, infra.lease.as_ref(), &w.settings, &vendors()).await;
+        let outcomes = service::run_once(&engine, infra.lease.as_ref(), ttl, &vendors()).await;
         if outcomes
             .iter()
             .all(|o| matches!(o, LeasedCycle::Ran(Ok(_))))
@@ -314,21 +304,8 @@ async fn cycles_fail_fast_while_nats_is_down_and_recover_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_turns_503_while_redis_is_down_and_back_to_200() {
     let mut w = world().await;
-    let infra = wiring::connect(&w.settings).await.unwrap();
-    assert!(
-        infra
-            .nats
-            .wait_until_connected(Duration::from_secs(10))
-            .await
-    );
-    let probe = Arc::new(http::LiveProbe {
-        nats: infra.nats.clone(),
-        redis: infra.redis.clone(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let router = http::router(probe, telemetry::detached_metrics());
-    tokio::spawn(http::serve(listener, router, std::future::pending()));
+    let app = App::build(w.settings.clone()).await.unwrap().spawn();
+    let port = app.port;
 
     let wait_for = |expected: u16| async move {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -354,5 +331,6 @@ async fn health_turns_503_while_redis_is_down_and_back_to_200() {
     let (status, metrics) = http_get(port, "/metrics").await;
     assert_eq!(status, 200);
     let _ = metrics;
+    app.stop().await.unwrap();
     drop(w.bridges);
 }

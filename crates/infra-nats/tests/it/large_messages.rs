@@ -1,14 +1,12 @@
 //! Large requests and replies through a real Redis (SPEC §3): stored with `SET token json EX
 //! 300`, sent as `{"token", "is_stored": true}`, read with GET then DEL.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{HANG_GUARD, connected_client, envelope, responder};
 use async_trait::async_trait;
 use bytes::Bytes;
-use common::{HANG_GUARD, connected_client, envelope, responder};
 use domain::ports::{LargeMessageStore, PortError};
 use infra_nats::{LARGE_MESSAGE_THRESHOLD, LARGE_MESSAGE_TTL};
 use infra_redis::{RedisConnection, RedisLargeMessageStore};

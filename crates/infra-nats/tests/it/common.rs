@@ -1,16 +1,13 @@
-//! Helpers shared by the NATS test binaries: a responder written in the test, and an
-//! in-memory large-message store.
+//! Helpers shared by the NATS tests: a responder written in the test, a connected client, and
+//! the domain's in-memory large-message store.
 
-#![allow(dead_code)]
-
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use domain::ports::{LargeMessageStore, PortError};
+use domain::memory::MemoryLargeMessages;
+use domain::ports::LargeMessageStore;
 use futures::StreamExt;
 use infra_nats::NatsClient;
 use serde_json::Value;
@@ -85,26 +82,6 @@ pub async fn connected_client(
 }
 
 /// A large-message store in memory.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    pub entries: Mutex<HashMap<String, String>>,
-}
-
-#[async_trait]
-impl LargeMessageStore for MemoryStore {
-    async fn put(&self, token: &str, json: &str, _ttl: Duration) -> Result<(), PortError> {
-        self.entries
-            .lock()
-            .unwrap()
-            .insert(token.to_owned(), json.to_owned());
-        Ok(())
-    }
-
-    async fn take(&self, token: &str) -> Result<Option<String>, PortError> {
-        Ok(self.entries.lock().unwrap().remove(token))
-    }
-}
-
-pub fn memory_store() -> Arc<MemoryStore> {
-    Arc::new(MemoryStore::default())
+pub fn memory_store() -> Arc<MemoryLargeMessages> {
+    Arc::new(MemoryLargeMessages::default())
 }

@@ -1,13 +1,10 @@
 //! The envelope, its failure modes and the adapters, against a real `nats-server` started on
 //! a free port for each test, with responders written in the tests.
 
-mod common;
-
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{HANG_GUARD, connected_client, envelope, memory_store, responder};
 use bytes::Bytes;
-use common::{HANG_GUARD, connected_client, envelope, memory_store, responder};
 use domain::ports::{DispatchSource, Email, Notifier, PortError, TicketRepository};
 use domain::{PhoneE164, TicketId, VendorName};
 use infra_nats::{ConnectionState, NatsClient, RpcFailure, subjects};
@@ -493,7 +490,7 @@ async fn connecting_while_nats_is_down_returns_and_connects_later() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_url_is_refused() {
-    let store: Arc<common::MemoryStore> = memory_store();
+    let store = memory_store();
     let error = NatsClient::connect("nats://user:secret@[bad", TIMEOUT, store)
         .await
         .unwrap_err();

@@ -1,0 +1,346 @@
+//! The types settings are parsed into: each says how its text is read (and what is expected
+//! when it cannot be) and how its effective value is shown, credentials masked.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use domain::alerts::AlertLevel;
+
+/// A setting's type.
+pub trait SettingValue: Sized {
+    /// Reads the (trimmed, non-empty) text; the error says what is expected.
+    fn parse(text: &str) -> Result<Self, String>;
+    /// The value as `check-config` shows it; secrets masked.
+    fn show(&self) -> String;
+}
+
+impl<T: SettingValue> SettingValue for Option<T> {
+    fn parse(text: &str) -> Result<Self, String> {
+        T::parse(text).map(Some)
+    }
+    fn show(&self) -> String {
+        self.as_ref().map(T::show).unwrap_or_default()
+    }
+}
+
+impl SettingValue for String {
+    fn parse(text: &str) -> Result<Self, String> {
+        Ok(text.to_owned())
+    }
+    fn show(&self) -> String {
+        self.clone()
+    }
+}
+
+impl SettingValue for u16 {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse()
+            .map_err(|_| "expected a port number".to_owned())
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for usize {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.parse() {
+            Ok(0) | Err(_) => Err("expected a whole number above 0".to_owned()),
+            Ok(count) => Ok(count),
+        }
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for bool {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err("expected true or false".to_owned()),
+        }
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for AlertLevel {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse()
+            .map_err(|_| "expected all or errors".to_owned())
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for std::net::IpAddr {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse()
+            .map_err(|_| "expected an IP address, e.g. 0.0.0.0 or 127.0.0.1".to_owned())
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A whole number of seconds above zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Secs(pub Duration);
+
+impl Secs {
+    /// `secs` seconds.
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+}
+
+impl SettingValue for Secs {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.parse::<u64>() {
+            Ok(secs) if secs > 0 => Ok(Self::from_secs(secs)),
+            _ => Err("expected a whole number of seconds above 0".to_owned()),
+        }
+    }
+    fn show(&self) -> String {
+        self.0.as_secs().to_string()
+    }
+}
+
+/// Reminder hours, each from 1 to 168.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderHours(pub Vec<u32>);
+
+impl SettingValue for ReminderHours {
+    fn parse(text: &str) -> Result<Self, String> {
+        let why = "expected comma-separated whole hours from 1 to 168, e.g. 12,6,2";
+        let hours: Vec<u32> = text
+            .split(',')
+            .map(|h| h.trim().parse::<u32>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| why.to_owned())?;
+        if hours.iter().all(|h| (1..=168).contains(h)) {
+            Ok(Self(hours))
+        } else {
+            Err(why.to_owned())
+        }
+    }
+    fn show(&self) -> String {
+        let hours: Vec<String> = self.0.iter().map(u32::to_string).collect();
+        hours.join(",")
+    }
+}
+
+/// Comma-separated email addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmailList(pub Vec<String>);
+
+impl SettingValue for EmailList {
+    fn parse(text: &str) -> Result<Self, String> {
+        let addresses: Vec<String> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        match addresses.iter().find(|a| !a.contains('@')) {
+            Some(bad) => Err(format!("expected email addresses, not {bad:?}")),
+            None => Ok(Self(addresses)),
+        }
+    }
+    fn show(&self) -> String {
+        self.0.join(",")
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl SettingValue for LogFormat {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".to_owned()),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            LogFormat::Text => "text".to_owned(),
+            LogFormat::Json => "json".to_owned(),
+        }
+    }
+}
+
+/// An existing folder of template overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplatesDir(pub PathBuf);
+
+impl SettingValue for TemplatesDir {
+    fn parse(text: &str) -> Result<Self, String> {
+        let path = PathBuf::from(text);
+        if path.is_dir() {
+            Ok(Self(path))
+        } else {
+            Err("expected an existing folder".to_owned())
+        }
+    }
+    fn show(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+/// A bare Redis host name or address: no scheme, no port (SPEC §13.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host(pub String);
+
+impl Host {
+    /// `redis://{host}:6379`.
+    pub fn default_url(&self) -> SecretUrl {
+        let host = if self.0.contains(':') {
+            format!("[{}]", self.0)
+        } else {
+            self.0.clone()
+        };
+        SecretUrl(format!("redis://{host}:6379"))
+    }
+}
+
+impl SettingValue for Host {
+    fn parse(text: &str) -> Result<Self, String> {
+        let why =
+            "expected a bare host name or address (no scheme, no port); use REDIS_URL for more";
+        let is_ipv6 = text.parse::<std::net::Ipv6Addr>().is_ok();
+        let bad = text.contains("://")
+            || text.contains(['/', ' ', '@', '[', ']'])
+            || (text.contains(':') && !is_ipv6);
+        if bad {
+            Err(why.to_owned())
+        } else {
+            Ok(Self(text.to_owned()))
+        }
+    }
+    fn show(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// A URL that may hold credentials: `Debug` and `Display` mask them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// The URL itself, credentials included: only for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The scheme, e.g. `redis`.
+    pub fn scheme(&self) -> &str {
+        self.0.split_once("://").map_or("", |(scheme, _)| scheme)
+    }
+
+    /// Checks `scheme://[credentials@]host[:port][/path]` with one of `schemes`.
+    pub fn parse_with(text: &str, schemes: &[&str]) -> Result<Self, String> {
+        check_url(text, schemes)?;
+        Ok(Self(text.to_owned()))
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretUrl({})", mask_credentials(&self.0))
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&mask_credentials(&self.0))
+    }
+}
+
+impl SettingValue for SecretUrl {
+    fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_with(text, &["redis", "rediss"])
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// The NATS server URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsUrls(pub SecretUrl);
+
+impl SettingValue for NatsUrls {
+    fn parse(text: &str) -> Result<Self, String> {
+        SecretUrl::parse_with(text, &["nats", "tls"]).map(Self)
+    }
+    fn show(&self) -> String {
+        self.0.show()
+    }
+}
+
+/// Checks `scheme://[credentials@]host[:port][/path]` with one of `schemes` and a valid port.
+fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
+    let expected = format!("expected a URL like {}://host:port", schemes[0]);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(expected);
+    };
+    if !schemes.contains(&scheme) {
+        return Err(expected);
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let (host, port) = if host_port.starts_with('[') {
+        // An IPv6 literal: the port, if any, follows the closing bracket.
+        match host_port.split_once(']') {
+            Some((host, rest)) => (host, rest.strip_prefix(':')),
+            None => return Err(expected),
+        }
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(expected);
+    }
+    if let Some(port) = port
+        && port.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        return Err(format!("{port:?} is not a port number"));
+    }
+    Ok(())
+}
+
+/// Hides the credentials of every URL in `text`: `redis://:secret@host:6379` becomes
+/// `redis://***@host:6379`.
+pub fn mask_credentials(text: &str) -> String {
+    text.split(',')
+        .map(|part| match part.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+                match rest[..authority_end].rsplit_once('@') {
+                    Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
+                    None => part.to_owned(),
+                }
+            }
+            None => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -1,0 +1,130 @@
+//! Typed outcome events (vector's "internal events"): each outcome of taking a step is one
+//! value that writes its log line and counts its metric together, so the two cannot drift.
+
+use serde::Serialize;
+
+use crate::actions::ActionKind;
+use crate::{PhoneE164, VendorName, telemetry};
+
+/// What happened to one SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsOutcome {
+    /// The notifier accepted it.
+    Sent,
+    /// The notifier refused it, or could not be reached before it was sent.
+    Failed,
+    /// It was not sent because the ledger says it went out already or is being sent.
+    Deduplicated,
+}
+
+impl SmsOutcome {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            SmsOutcome::Sent => "sent",
+            SmsOutcome::Failed => "failed",
+            SmsOutcome::Deduplicated => "deduplicated",
+        }
+    }
+}
+
+/// One outcome of taking a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum StepEvent {
+    /// An SMS went out, was refused, or was not sent again.
+    Sms {
+        /// The action it belongs to.
+        action: ActionKind,
+        /// The recipient.
+        to: PhoneE164,
+        /// What happened.
+        outcome: SmsOutcome,
+        /// Why, for failures and deduplications.
+        detail: Option<String>,
+    },
+    /// The note recording the action was appended.
+    NoteAppended {
+        /// The action.
+        action: ActionKind,
+    },
+    /// Appending the note failed.
+    NoteFailed {
+        /// The action.
+        action: ActionKind,
+        /// Why.
+        error: String,
+    },
+    /// The SMS ledger could not be read or written.
+    LedgerFailed {
+        /// The action.
+        action: ActionKind,
+        /// What failed.
+        error: String,
+    },
+    /// The cancellation email went out or failed.
+    Email {
+        /// The addresses.
+        to: String,
+        /// Why it failed; `None` when sent.
+        error: Option<String>,
+    },
+    /// The step could not be rendered and was not taken.
+    Blocked {
+        /// The action.
+        action: ActionKind,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl StepEvent {
+    /// Writes the event's log line and counts its metric. The dispatch's span carries the
+    /// vendor, dispatch number and ticket id.
+    pub fn emit(&self, vendor: &VendorName) {
+        match self {
+            StepEvent::Sms {
+                action,
+                to,
+                outcome,
+                detail,
+            } => {
+                let detail = detail.as_deref().unwrap_or("");
+                match outcome {
+                    SmsOutcome::Sent => tracing::info!(%action, %to, "SMS sent"),
+                    SmsOutcome::Failed => tracing::warn!(%action, %to, detail, "SMS failed"),
+                    SmsOutcome::Deduplicated => {
+                        tracing::info!(%action, %to, detail, "SMS not sent again")
+                    }
+                }
+                metrics::counter!(telemetry::SMS, "vendor" => vendor.to_string(), "outcome" => outcome.label())
+                    .increment(1);
+            }
+            StepEvent::NoteAppended { action } => {
+                tracing::info!(%action, "note appended");
+                count_note(vendor, "appended");
+            }
+            StepEvent::NoteFailed { action, error } => {
+                tracing::warn!(%action, error, "appending the note failed");
+                count_note(vendor, "failed");
+            }
+            StepEvent::LedgerFailed { action, error } => {
+                tracing::error!(%action, error, "SMS ledger failure");
+            }
+            StepEvent::Email { to, error: None } => tracing::info!(to, "email sent"),
+            StepEvent::Email {
+                to,
+                error: Some(error),
+            } => tracing::warn!(to, error, "email failed"),
+            StepEvent::Blocked { action, reason } => {
+                tracing::warn!(%action, reason, "step blocked")
+            }
+        }
+    }
+}
+
+fn count_note(vendor: &VendorName, outcome: &'static str) {
+    metrics::counter!(telemetry::NOTES, "vendor" => vendor.to_string(), "outcome" => outcome)
+        .increment(1);
+}

@@ -1,0 +1,10 @@
+//! The domain's integration tests, one binary: rule tables, the executor through mocked ports,
+//! whole cycles over the in-memory world, templates against the SPEC, and a third vendor.
+
+mod common;
+mod engine_cycles;
+mod executor_mocked;
+mod notes_fixture;
+mod rules_table;
+mod templates_match_spec;
+mod third_vendor;
