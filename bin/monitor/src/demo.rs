@@ -171,7 +171,8 @@ pub async fn run() -> anyhow::Result<String> {
             start() - Duration::hours(1),
         );
     }
-    let mut engine = Engine::new(world.ports(), EngineSettings::default());
+    let mut engine = Engine::new(world.ports(), EngineSettings::default())
+        .with_common_templates(dispatch_templates::COMMON);
     for adapter in wiring::vendor_adapters() {
         engine = engine.with_vendor(adapter, &BTreeMap::new())?;
     }

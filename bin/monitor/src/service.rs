@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::ports::{LeaseToken, Notifier, PortError, VendorLease};
-use domain::{CycleError, CycleReport, Engine, Mode, VendorName, alerts, telemetry};
+use domain::{CycleError, CycleReport, Engine, Mode, VendorName, telemetry};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -210,10 +210,8 @@ impl Scheduler {
             .await;
             metrics::counter!(telemetry::CYCLES, "vendor" => vendor.to_string(), "outcome" => cycle_label(&outcome)).increment(1);
             if let LeasedCycle::LeaseUnavailable(error) = &outcome {
-                let line = alerts::vendor_line(
-                    &vendor,
-                    &format!("cycle skipped: cannot take the vendor lease: {error}"),
-                );
+                let event = format!("cycle skipped: cannot take the vendor lease: {error}");
+                let line = self.engine.vendor_alert_line(&vendor, &event);
                 if let Err(error) = self.notifier.post_slack(&line).await {
                     tracing::warn!(%error, "could not post the Slack alert");
                 }
@@ -330,6 +328,7 @@ mod tests {
             ..EngineSettings::default()
         };
         let engine = Engine::new(ports, settings)
+            .with_common_templates(dispatch_templates::COMMON)
             .with_vendor(Arc::new(vendor_lit::LitAdapter::new()), &BTreeMap::new())
             .unwrap();
         (engine, lit)

@@ -76,7 +76,8 @@ pub fn template_overrides(
 
 /// Builds the engine with every wired vendor; templates are checked here.
 pub fn build_engine(settings: &Settings, ports: Ports) -> anyhow::Result<Engine> {
-    let mut engine = Engine::new(ports, engine_settings(settings));
+    let mut engine = Engine::new(ports, engine_settings(settings))
+        .with_common_templates(dispatch_templates::COMMON);
     let dir = settings.templates_dir.as_ref().map(|dir| dir.0.as_path());
     for adapter in vendor_adapters() {
         let name = adapter.name().clone();

@@ -121,6 +121,7 @@ fn world(n: usize) -> World {
         ..EngineSettings::default()
     };
     let engine = Engine::new(world.ports(), settings)
+        .with_common_templates(dispatch_templates::COMMON)
         .with_vendor(FlatVendor::new(), &BTreeMap::new())
         .unwrap();
     World {

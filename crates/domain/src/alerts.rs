@@ -87,8 +87,8 @@ impl<'a> Alerts<'a> {
     }
 
     /// `[dispatch-monitor] [LIT] <event>`; vendor-level alerts are always posted.
-    pub async fn vendor(&self, vendor: &VendorName, event: &str) {
-        self.post(&vendor_line(vendor, event)).await;
+    pub async fn vendor(&self, templates: &Templates, vendor: &VendorName, event: &str) {
+        self.post(&vendor_line(templates, vendor, event)).await;
     }
 
     async fn post(&self, line: &str) {
@@ -105,9 +105,19 @@ pub fn alert_prefix(vendor: &VendorName) -> String {
     format!("[dispatch-monitor] [{vendor}]")
 }
 
-/// A vendor-level alert line: `[dispatch-monitor] [LIT] <event>`.
-pub fn vendor_line(vendor: &VendorName, event: &str) -> String {
-    format!("{} {event}", alert_prefix(vendor))
+/// Renders a vendor-level alert line, `[dispatch-monitor] [LIT] <event>` by default, through
+/// the alert template (without a dispatch); falls back to that format if the template fails.
+pub fn vendor_line(templates: &Templates, vendor: &VendorName, event: &str) -> String {
+    let values = TemplateValues {
+        vendor_upper: Some(vendor.as_str()),
+        vendor: Some(vendor.as_str()),
+        event: Some(event),
+        ..TemplateValues::default()
+    };
+    match templates.render(TemplateName::ALERT, &values) {
+        Ok(line) => line.trim_end().to_owned(),
+        Err(_) => format!("{} {event}", alert_prefix(vendor)),
+    }
 }
 
 /// Renders the alert line for a dispatch; falls back to the fixed format if the template fails.

@@ -1,21 +1,71 @@
 //! Appointment instants, US zone names and the display text both vendors share (SPEC §5.1–5.3).
 
 use chrono::{
-    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveTime, Offset, TimeZone,
+    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    TimeZone, Utc,
 };
 use chrono_tz::Tz;
 use serde::Serialize;
 
-/// A known appointment: the instant (with the site zone's offset) and the text shown to people.
+/// A known appointment: the instant (with the site zone's offset), the text shown to people,
+/// and the site's zone, so that the time of day at the site can be told at any moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Appointment {
     /// The instant, carrying the UTC offset of the site's zone at that moment.
     pub instant: DateTime<FixedOffset>,
     /// For example `Mar 16, 2020 @ 04:00 PM Pacific`.
     pub display: String,
+    /// The site's zone.
+    #[serde(skip)]
+    pub zone: SiteZone,
+}
+
+/// The zone an appointment's site is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteZone {
+    /// A named zone, with its daylight-saving rules.
+    Named(Tz),
+    /// Only a fixed offset is known (the vendor sent an instant without a zone name).
+    Offset(FixedOffset),
+}
+
+impl SiteZone {
+    /// The wall-clock time at the site at `at`.
+    pub fn local(&self, at: DateTime<Utc>) -> NaiveDateTime {
+        match self {
+            SiteZone::Named(tz) => at.with_timezone(tz).naive_local(),
+            SiteZone::Offset(offset) => at.with_timezone(offset).naive_local(),
+        }
+    }
 }
 
 impl Appointment {
+    /// An appointment a vendor sends as an instant with its UTC offset and no zone name, e.g.
+    /// `2026-03-16T16:00:00-07:00`: shown in that offset (`Mar 16, 2026 @ 04:00 PM UTC-07:00`),
+    /// or in `zone_text`'s zone when it names one (SPEC §5.1 names), e.g. `Pacific`.
+    pub fn at_offset(instant: DateTime<FixedOffset>, zone_text: Option<&str>) -> Self {
+        if let Some(zone) = zone_text.and_then(UsZone::parse) {
+            let local = instant.with_timezone(&zone.tz);
+            return Self {
+                instant,
+                display: format!("{} {}", local.format("%b %d, %Y @ %I:%M %p"), zone.word),
+                zone: SiteZone::Named(zone.tz),
+            };
+        }
+        let offset = *instant.offset();
+        Self {
+            instant,
+            display: instant.format("%b %d, %Y @ %I:%M %p UTC%:z").to_string(),
+            zone: SiteZone::Offset(offset),
+        }
+    }
+
+    /// [`at_offset`](Self::at_offset) of an RFC 3339 text; `None` when it cannot be read.
+    pub fn parse_rfc3339(text: &str, zone_text: Option<&str>) -> Option<Self> {
+        let instant = DateTime::parse_from_rfc3339(text.trim()).ok()?;
+        Some(Self::at_offset(instant, zone_text))
+    }
+
     /// Localises a wall-clock date and time in a zone named as in SPEC §5.1.
     ///
     /// A time inside a spring-forward gap moves forward by the gap; an ambiguous fall-back time
@@ -27,6 +77,7 @@ impl Appointment {
         Some(Self {
             instant: instant.fixed_offset(),
             display,
+            zone: SiteZone::Named(zone.tz),
         })
     }
 }
@@ -166,6 +217,19 @@ mod tests {
         }
         assert!(at("2020-03-16", "16:00", "BAD").is_none());
         assert!(at("2020-03-16", "16:00", "").is_none());
+    }
+
+    #[test]
+    fn an_instant_with_an_offset_shows_that_offset_or_the_named_zone() {
+        let bare = Appointment::parse_rfc3339("2026-03-16T16:00:00-07:00", None).unwrap();
+        assert_eq!(bare.display, "Mar 16, 2026 @ 04:00 PM UTC-07:00");
+        assert_eq!(bare.instant.to_rfc3339(), "2026-03-16T16:00:00-07:00");
+        let named =
+            Appointment::parse_rfc3339("2026-03-16T23:00:00Z", Some("Pacific Time")).unwrap();
+        assert_eq!(named.display, "Mar 16, 2026 @ 04:00 PM Pacific");
+        let noon = "2026-03-16T19:00:00Z".parse().unwrap();
+        assert_eq!(bare.zone.local(noon).to_string(), "2026-03-16 12:00:00");
+        assert!(Appointment::parse_rfc3339("tomorrow", None).is_none());
     }
 
     #[test]

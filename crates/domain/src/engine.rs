@@ -18,8 +18,8 @@ use crate::ports::{
 };
 use crate::rules::{self, LedgerFacts, Plan, RuleInput, RuleSettings, Step};
 use crate::{
-    Dispatch, DispatchNotes, ListError, SkipReason, Status, TemplateError, Templates, TicketNotes,
-    VendorAdapter, VendorName, telemetry,
+    Dispatch, DispatchNotes, ListError, SkipReason, Status, TemplateError, TemplateSource,
+    Templates, TicketNotes, VendorAdapter, VendorName, telemetry,
 };
 
 /// The ports a cycle uses.
@@ -153,20 +153,27 @@ struct VendorEntry {
 
 /// Runs vendor cycles over the ports.
 ///
-/// Another service can drive the engine with its own port implementations. Here a service
-/// brings its own vendor (ACME), its own dispatch source and its own notifier, and borrows the
-/// in-memory ports of [`memory`](crate::memory) for the rest:
+/// A cycle fetches the vendor's list, maps every record, and for each dispatch — up to
+/// `concurrency` at once — reads its ticket's notes once. A dispatch is **ours** only when one
+/// of its notes (a note whose watermark line `#*MetTel's IPA*# {note key}` names exactly its
+/// note key) contains `Dispatch Management - Dispatch Requested`: the dispatch portal writes
+/// that note when it books the dispatch. Every other dispatch is left alone; a dispatch with no
+/// note key can never be ours. A dispatch of ours is registered (SPEC §4), then its rules are
+/// planned and executed (SPEC §7).
+///
+/// Another service can drive the engine with its own vendor and ports. Here it brings a vendor
+/// (ACME, whose records are `{"id", "ticket", "phone", "at"}`), its own dispatch source and its
+/// own notifier, and borrows the in-memory ports of [`memory`](crate::memory) for the rest:
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use async_trait::async_trait;
 /// use domain::memory::{ManualClock, MemoryWorld};
-/// use domain::ports::{DispatchSource, Email, Notifier, PortError};
-/// use domain::*;
+/// use domain::prelude::*;
+/// use domain::record;
 ///
-/// /// ACME records are `{"id", "ticket", "phone"}`, always confirmed for one appointment.
 /// #[derive(Debug)]
 /// struct Acme(VendorName);
+///
 /// impl VendorAdapter for Acme {
 ///     fn name(&self) -> &VendorName { &self.0 }
 ///     fn policy(&self) -> VendorPolicy { VendorPolicy::default() }
@@ -174,27 +181,28 @@ struct VendorEntry {
 ///         &[("confirmed_note", "#*MetTel's IPA*# {{note_key}}\nDispatch Management - Dispatch Confirmed\n"),
 ///           ("confirmed_sms", "Confirmed for {{when}}.\n")]
 ///     }
-///     fn records(&self, body: serde_json::Value) -> Result<Vec<RawRecord>, ListError> {
-///         body.as_array().cloned().ok_or(ListError { vendor: self.0.clone(), reason: "not a list".into() })
+///     fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
+///         let mut body = record::list_object(body).map_err(|why| ListError::new(&self.0, why))?;
+///         record::list_array(&mut body, "items").map_err(|why| ListError::new(&self.0, why))
 ///     }
+///     fn list_body(&self, records: Vec<RawRecord>) -> Value { serde_json::json!({ "items": records }) }
 ///     fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason> {
-///         let field = |name: &str| record[name].as_str().unwrap_or_default();
-///         let id = DispatchNumber::parse(field("id")).map_err(|e| SkipReason::new(None, e.to_string()))?;
-///         let ticket = TicketId::parse(field("ticket")).map_err(|e| SkipReason::new(Some(field("id")), e.to_string()))?;
-///         let mut dispatch = Dispatch::new(self.0.clone(), id, ticket, Status::Confirmed, "booked");
-///         dispatch.note_key = NoteKey::parse(field("id")).ok();
-///         dispatch.client_phone = PhoneE164::parse_us(field("phone")).ok();
-///         dispatch.appointment = Appointment::localise(
-///             "2026-01-02".parse().unwrap(), "09:00:00".parse().unwrap(), "Eastern");
+///         let object = record::object(record)?;
+///         let (number, ticket) = record::identity(object, "id", "ticket")?;
+///         let mut dispatch = Dispatch::new(self.0.clone(), number, ticket, Status::Confirmed, "booked");
+///         dispatch.note_key = NoteKey::parse(dispatch.dispatch_number.as_str()).ok();
+///         let field = |name| record::Field::text(object, name);
+///         dispatch.client_phone = PhoneE164::parse_optional(field("phone").raw());
+///         dispatch.appointment = field("at").raw().and_then(|at| Appointment::parse_rfc3339(at, Some("Eastern")));
 ///         Ok(dispatch)
 ///     }
 /// }
 ///
 /// /// The service's own source: a list it already holds.
-/// struct Held(serde_json::Value);
+/// struct Held(Value);
 /// #[async_trait]
 /// impl DispatchSource for Held {
-///     async fn fetch_dispatches(&self, _: &VendorName) -> Result<serde_json::Value, PortError> {
+///     async fn fetch_dispatches(&self, _: &VendorName) -> Result<Value, PortError> {
 ///         Ok(self.0.clone())
 ///     }
 /// }
@@ -212,7 +220,9 @@ struct VendorEntry {
 ///     async fn send_email(&self, _: &Email) -> Result<(), PortError> { Ok(()) }
 /// }
 ///
+/// let acme = Arc::new(Acme(VendorName::fixed("ACME")));
 /// let world = MemoryWorld::new(Arc::new(ManualClock::new("2026-01-01T12:00:00Z".parse().unwrap())));
+/// // The portal booked A-1: that note makes it ours.
 /// world.tickets.seed_note(
 ///     &TicketId::parse("42").unwrap(),
 ///     "#*MetTel's IPA*# A-1\nDispatch Management - Dispatch Requested",
@@ -220,14 +230,15 @@ struct VendorEntry {
 /// );
 /// let outbox = Arc::new(Outbox::default());
 /// let mut ports = world.ports();
-/// ports.source = Arc::new(Held(serde_json::json!([{"id": "A-1", "ticket": "42", "phone": "(212) 555-0100"}])));
+/// let record = serde_json::json!({"id": "A-1", "ticket": "42", "phone": "(212) 555-0100", "at": "2026-01-02T09:00:00-05:00"});
+/// ports.source = Arc::new(Held(acme.list_body(vec![record])));
 /// ports.notifier = outbox.clone();
 ///
-/// let acme = VendorName::parse("ACME").unwrap();
 /// let engine = Engine::new(ports, EngineSettings::default())
-///     .with_vendor(Arc::new(Acme(acme.clone())), &Default::default())
+///     .with_common_templates(dispatch_templates::COMMON)
+///     .with_vendor(acme.clone(), &Default::default())
 ///     .unwrap();
-/// futures::executor::block_on(engine.run_cycle(&acme, Mode::Execute)).unwrap();
+/// futures::executor::block_on(engine.run_cycle(acme.name(), Mode::Execute)).unwrap();
 /// assert_eq!(
 ///     outbox.0.lock().unwrap().as_slice(),
 ///     ["+12125550100: Confirmed for Jan 02, 2026 @ 09:00 AM Eastern.\n"]
@@ -237,6 +248,7 @@ struct VendorEntry {
 pub struct Engine {
     ports: Ports,
     settings: EngineSettings,
+    common_templates: Vec<TemplateSource>,
     vendors: Vec<VendorEntry>,
 }
 
@@ -246,23 +258,32 @@ impl Engine {
         Self {
             ports,
             settings,
+            common_templates: Vec::new(),
             vendors: Vec::new(),
         }
     }
 
-    /// Adds a vendor, building and checking its templates (common ones overridden by the
-    /// vendor's, then by `overrides`).
+    /// Sets the texts every vendor shares (e.g. `dispatch_templates::COMMON`); add them before
+    /// the vendors. Without them every vendor must bring every template itself.
+    pub fn with_common_templates(mut self, sources: &[TemplateSource]) -> Self {
+        self.common_templates = sources.to_vec();
+        self
+    }
+
+    /// Adds a vendor, building and checking its templates: the common ones, overridden by the
+    /// vendor's, then by `overrides` (e.g. an operator's files).
     pub fn with_vendor(
         mut self,
         adapter: Arc<dyn VendorAdapter>,
         overrides: &BTreeMap<String, String>,
     ) -> Result<Self, TemplateError> {
-        let templates = Templates::build(
-            adapter.policy(),
-            adapter.templates(),
-            adapter.template_fields(),
-            overrides,
-        )?;
+        let sources = self
+            .common_templates
+            .iter()
+            .chain(adapter.templates())
+            .copied()
+            .chain(overrides.iter().map(|(n, s)| (n.as_str(), s.as_str())));
+        let templates = Templates::build(adapter.policy(), sources, adapter.template_fields())?;
         self.vendors.push(VendorEntry { adapter, templates });
         Ok(self)
     }
@@ -273,6 +294,19 @@ impl Engine {
             .iter()
             .map(|entry| entry.adapter.name().clone())
             .collect()
+    }
+
+    /// A vendor-level alert line for `vendor`, through its alert template (e.g. for the
+    /// scheduler's lease alerts); the default format when the vendor is unknown.
+    pub fn vendor_alert_line(&self, vendor: &VendorName, event: &str) -> String {
+        match self
+            .vendors
+            .iter()
+            .find(|entry| entry.adapter.name() == vendor)
+        {
+            Some(entry) => crate::alerts::vendor_line(&entry.templates, vendor, event),
+            None => format!("{} {event}", crate::alerts::alert_prefix(vendor)),
+        }
     }
 
     /// The settings.
@@ -378,7 +412,9 @@ impl Engine {
         if let Err(error) = &result {
             tracing::error!(%error, "vendor cycle skipped");
             if mode == Mode::Execute {
-                self.alerts().vendor(vendor, &error.to_string()).await;
+                self.alerts()
+                    .vendor(&entry.templates, vendor, &error.to_string())
+                    .await;
             }
         }
         result

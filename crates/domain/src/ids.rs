@@ -215,6 +215,12 @@ impl VendorName {
         Ok(Self(text.to_ascii_uppercase()))
     }
 
+    /// A vendor's own constant name, e.g. `VendorName::fixed("LIT")` in an adapter's
+    /// constructor. Panics on an invalid name: that is a bug in the adapter, not bad input.
+    pub fn fixed(name: &'static str) -> Self {
+        Self::parse(name).unwrap_or_else(|error| panic!("{error}"))
+    }
+
     /// The upper-case name, e.g. `LIT`.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -23,12 +23,14 @@ pub mod engine;
 pub mod events;
 pub mod executor;
 pub mod memory;
+#[cfg(feature = "mocks")]
+pub mod mocks;
 pub mod ports;
 pub mod record;
 pub mod rules;
 pub mod telemetry;
 
-pub use appointment::{Appointment, UsZone};
+pub use appointment::{Appointment, SiteZone, UsZone};
 pub use dispatch::{Dispatch, VendorPolicy, join_present};
 pub use engine::{
     CycleError, CycleReport, DispatchOutcome, DispatchReport, Engine, EngineSettings, Mode, Ports,
@@ -39,8 +41,27 @@ pub use notes::{
     phrases, tech_names_in,
 };
 pub use status::Status;
+
+// What the public signatures use, so users need not depend on the same versions themselves.
+pub use async_trait::async_trait;
+pub use chrono;
+pub use serde_json;
+
+/// What an adapter or another service driving the engine usually needs, in one `use`.
+pub mod prelude {
+    pub use crate::ports::{
+        Claim, Clock, DispatchRegistry, DispatchSource, Email, LargeMessageStore, LeaseToken,
+        LedgerKey, Notifier, PortError, SmsLedger, SystemClock, TicketRepository, VendorLease,
+    };
+    pub use crate::{
+        Appointment, Dispatch, DispatchNumber, DispatchSpec, Engine, EngineSettings, ListError,
+        Mode, NoteKey, PhoneE164, Ports, RawRecord, SkipReason, Status, TemplateSource, TicketId,
+        VendorAdapter, VendorName, VendorPolicy, async_trait,
+    };
+    pub use chrono::{DateTime, Utc};
+    pub use serde_json::Value;
+}
 pub use templates::{
-    COMMON_TEMPLATES, MAX_NOTE_CHARS, TemplateContext, TemplateError, TemplateName, TemplateValues,
-    Templates,
+    MAX_NOTE_CHARS, TemplateContext, TemplateError, TemplateName, TemplateValues, Templates,
 };
-pub use vendor::{ListError, RawRecord, SkipReason, TemplateSource, VendorAdapter};
+pub use vendor::{DispatchSpec, ListError, RawRecord, SkipReason, TemplateSource, VendorAdapter};

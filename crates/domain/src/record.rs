@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::{DispatchNumber, RawRecord, SkipReason, TicketId};
+
 /// One field of a raw record, as far as a text field is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field<'a> {
@@ -74,6 +76,55 @@ impl<'a> Field<'a> {
             Field::Text(text) => text.to_owned(),
         }
     }
+}
+
+/// The record as a JSON object, or why it cannot be read.
+pub fn object(record: &RawRecord) -> Result<&Map<String, Value>, SkipReason> {
+    record.as_object().ok_or_else(|| {
+        SkipReason::new(
+            None,
+            format!("the record is {}, not an object", json_kind(record)),
+        )
+    })
+}
+
+/// The list body as a JSON object, or why it cannot be read (for [`ListError`](crate::ListError)).
+pub fn list_object(body: Value) -> Result<Map<String, Value>, String> {
+    match body {
+        Value::Object(fields) => Ok(fields),
+        other => Err(format!("the body is {}, not an object", json_kind(&other))),
+    }
+}
+
+/// The array under `name` of a list body: its records, or why not.
+pub fn list_array(body: &mut Map<String, Value>, name: &str) -> Result<Vec<RawRecord>, String> {
+    match body.remove(name) {
+        Some(Value::Array(records)) => Ok(records),
+        Some(other) => Err(format!("{name} is {}, not an array", json_kind(&other))),
+        None => Err(format!("{name} is missing")),
+    }
+}
+
+/// A record's identity: its dispatch number and ticket id, read from the fields named
+/// `number_field` and `ticket_field`. A missing or invalid one is a [`SkipReason`] naming the
+/// field (SPEC §5): a ticket id must be all digits.
+pub fn identity(
+    record: &Map<String, Value>,
+    number_field: &str,
+    ticket_field: &str,
+) -> Result<(DispatchNumber, TicketId), SkipReason> {
+    let number = Field::text(record, number_field)
+        .required(number_field)
+        .map_err(|why| SkipReason::new(None, why))?;
+    let dispatch_number = DispatchNumber::parse(number)
+        .map_err(|error| SkipReason::new(None, format!("{number_field}: {error}")))?;
+    let skip = |why: String| SkipReason::new(Some(dispatch_number.as_str()), why);
+    let ticket = Field::text(record, ticket_field)
+        .required(ticket_field)
+        .map_err(skip)?;
+    let ticket_id =
+        TicketId::parse(ticket).map_err(|error| skip(format!("{ticket_field}: {error}")))?;
+    Ok((dispatch_number, ticket_id))
 }
 
 /// Whether `name` holds the JSON boolean `true`; a string `"true"` does not count.

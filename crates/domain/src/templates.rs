@@ -8,8 +8,8 @@ use handlebars::Handlebars;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::VendorPolicy;
 use crate::actions::{ActionKind, SmsPurpose};
-use crate::{TemplateSource, VendorPolicy};
 
 /// Bruin rejects notes longer than this many characters.
 pub const MAX_NOTE_CHARS: usize = 1500;
@@ -80,67 +80,6 @@ impl fmt::Display for TemplateName {
         f.write_str(self.0)
     }
 }
-
-/// The templates shared by every vendor, from `templates/common/`.
-pub const COMMON_TEMPLATES: &[TemplateSource] = &[
-    (
-        "confirmed_sms_note",
-        include_str!("../../../templates/common/confirmed_sms_note.hbs"),
-    ),
-    (
-        "confirmed_tech_sms_note",
-        include_str!("../../../templates/common/confirmed_tech_sms_note.hbs"),
-    ),
-    (
-        "confirmed_tech_sms",
-        include_str!("../../../templates/common/confirmed_tech_sms.hbs"),
-    ),
-    (
-        "reminder_note",
-        include_str!("../../../templates/common/reminder_note.hbs"),
-    ),
-    (
-        "reminder_tech_note",
-        include_str!("../../../templates/common/reminder_tech_note.hbs"),
-    ),
-    (
-        "reminder_sms",
-        include_str!("../../../templates/common/reminder_sms.hbs"),
-    ),
-    (
-        "reminder_tech_sms",
-        include_str!("../../../templates/common/reminder_tech_sms.hbs"),
-    ),
-    (
-        "tech_on_site_note",
-        include_str!("../../../templates/common/tech_on_site_note.hbs"),
-    ),
-    (
-        "tech_on_site_sms",
-        include_str!("../../../templates/common/tech_on_site_sms.hbs"),
-    ),
-    (
-        "tech_changed_note",
-        include_str!("../../../templates/common/tech_changed_note.hbs"),
-    ),
-    (
-        "tech_changed_sms",
-        include_str!("../../../templates/common/tech_changed_sms.hbs"),
-    ),
-    (
-        "tech_changed_tech_sms",
-        include_str!("../../../templates/common/tech_changed_tech_sms.hbs"),
-    ),
-    (
-        "cancelled_note",
-        include_str!("../../../templates/common/cancelled_note.hbs"),
-    ),
-    (
-        "completed_note",
-        include_str!("../../../templates/common/completed_note.hbs"),
-    ),
-    ("alert", include_str!("../../../templates/common/alert.hbs")),
-];
 
 /// A template could not be built or rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -272,26 +211,19 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Compiles `COMMON_TEMPLATES` overridden by `vendor_sources`, then by `overrides`
-    /// (e.g. files an operator points the service at), and trial-renders every template the
-    /// vendor needs with a full sample, so that a typo fails at start-up.
-    ///
-    /// `vendor_fields` names the vendor's extra template values (see
-    /// [`VendorAdapter::template_fields`](crate::VendorAdapter::template_fields)).
-    pub fn build(
+    /// Compiles `sources` — `(name, Handlebars source)` pairs, a later one replacing an
+    /// earlier one of the same name (common texts, then the vendor's, then an operator's
+    /// overrides) — and trial-renders every template a vendor with `policy` needs with a full
+    /// sample, so that a typo fails at start-up. `vendor_fields` names the vendor's extra
+    /// values (see [`VendorAdapter::template_fields`](crate::VendorAdapter::template_fields)).
+    pub fn build<'s>(
         policy: VendorPolicy,
-        vendor_sources: &[TemplateSource],
+        sources: impl IntoIterator<Item = (&'s str, &'s str)>,
         vendor_fields: &[&str],
-        overrides: &BTreeMap<String, String>,
     ) -> Result<Self, TemplateError> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
-        let sources = COMMON_TEMPLATES
-            .iter()
-            .chain(vendor_sources)
-            .map(|(name, source)| (*name, *source))
-            .chain(overrides.iter().map(|(n, s)| (n.as_str(), s.as_str())));
         for (name, source) in sources {
             if TemplateName::parse(name).is_none() {
                 return Err(TemplateError::Unknown(name.to_owned()));

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::{Dispatch, VendorName, VendorPolicy};
+use crate::{Dispatch, Status, VendorName, VendorPolicy};
 
 /// One raw vendor record as received; only the vendor's adapter knows its shape.
 pub type RawRecord = serde_json::Value;
@@ -20,6 +20,16 @@ pub struct ListError {
     pub vendor: VendorName,
     /// What was wrong, e.g. `Status is "Failed", not "Success"`.
     pub reason: String,
+}
+
+impl ListError {
+    /// `vendor`'s list was wrong for `reason`.
+    pub fn new(vendor: &VendorName, reason: impl Into<String>) -> Self {
+        Self {
+            vendor: vendor.clone(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Why a record was not turned into a dispatch; logged, never fatal to the cycle.
@@ -50,9 +60,66 @@ impl fmt::Display for SkipReason {
     }
 }
 
+/// A dispatch described in the monitor's terms, as a vendor's record would state it. The
+/// simulator (`dispatch-sim`), tests and benchmarks build worlds of these; a vendor's
+/// [`VendorAdapter::record_for`] writes one as that vendor's raw record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchSpec {
+    /// The vendor's dispatch id.
+    pub dispatch_number: String,
+    /// The Bruin ticket.
+    pub ticket_id: String,
+    /// The id our notes carry, when the vendor keeps it apart from the dispatch number (CTS's
+    /// IGZ number); vendors whose note key is the dispatch number ignore it.
+    pub note_key: Option<String>,
+    /// The general status.
+    pub status: Status,
+    /// The appointment's wall-clock time at the site, and the site's zone word
+    /// (`Pacific`, `Eastern`, ...).
+    pub appointment: Option<(chrono::NaiveDateTime, String)>,
+    /// The technician's name.
+    pub tech_name: Option<String>,
+    /// The technician's phone, as the vendor would write it.
+    pub tech_phone: Option<String>,
+    /// The site contact's phone, as the vendor would write it.
+    pub client_phone: Option<String>,
+    /// The site's name.
+    pub site: Option<String>,
+    /// The site's street.
+    pub street: Option<String>,
+    /// The technician checked in.
+    pub tech_on_site: bool,
+    /// The technician checked out.
+    pub completed: bool,
+}
+
+impl DispatchSpec {
+    /// A requested dispatch with only its identity.
+    pub fn new(dispatch_number: &str, ticket_id: &str) -> Self {
+        Self {
+            dispatch_number: dispatch_number.to_owned(),
+            ticket_id: ticket_id.to_owned(),
+            note_key: None,
+            status: Status::Requested,
+            appointment: None,
+            tech_name: None,
+            tech_phone: None,
+            client_phone: None,
+            site: None,
+            street: None,
+            tech_on_site: false,
+            completed: false,
+        }
+    }
+}
+
 /// A vendor: its name, how its list response splits into records, and how one record maps
 /// into a [`Dispatch`]. Implementations do no I/O; the engine fetches the list through the
 /// [`DispatchSource`](crate::ports::DispatchSource) port.
+///
+/// What the rules need from [`map_record`](Self::map_record), rule by rule, is listed in
+/// `docs/adding-a-vendor.md`; [`record`](crate::record) has the helpers every adapter uses to
+/// read raw JSON.
 pub trait VendorAdapter: Send + Sync + fmt::Debug {
     /// The vendor's name, e.g. `LIT`.
     fn name(&self) -> &VendorName;
@@ -72,6 +139,18 @@ pub trait VendorAdapter: Send + Sync + fmt::Debug {
     /// Checks a successful list response body and returns its records.
     fn records(&self, body: serde_json::Value) -> Result<Vec<RawRecord>, ListError>;
 
+    /// The list response body a bridge sends for `records`: the inverse of
+    /// [`records`](Self::records). Simulators and tests use it to serve any vendor's list.
+    fn list_body(&self, records: Vec<RawRecord>) -> serde_json::Value;
+
     /// Maps one record; a record that cannot be used gives the reason instead.
     fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason>;
+
+    /// The raw record this vendor would send for `spec`, so that the simulator, tests and
+    /// benchmarks can serve the vendor without knowing its JSON: `map_record` of it gives back
+    /// `spec`'s values. `None` (the default) means the vendor cannot be simulated.
+    fn record_for(&self, spec: &DispatchSpec) -> Option<RawRecord> {
+        let _ = spec;
+        None
+    }
 }

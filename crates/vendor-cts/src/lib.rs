@@ -13,13 +13,13 @@ mod description;
 use std::collections::BTreeMap;
 
 use domain::{
-    Dispatch, DispatchNumber, ListError, NoteKey, PhoneE164, RawRecord, SkipReason, Status,
-    TemplateSource, TicketId, VendorAdapter, VendorName, VendorPolicy, join_present,
+    Dispatch, DispatchSpec, ListError, NoteKey, PhoneE164, RawRecord, SkipReason, Status,
+    TemplateSource, VendorAdapter, VendorName, VendorPolicy, join_present,
 };
 use serde_json::{Map, Value};
 
 use crate::description::Description;
-use domain::record::{Field, is_true, json_kind};
+use domain::record::{self, Field, is_true};
 
 pub use crate::description::parse_onsite_time;
 
@@ -28,17 +28,6 @@ pub const VENDOR: &str = "CTS";
 
 /// The registry value's extra field holding the IGZ dispatch number (SPEC §4).
 pub const IGZ_REGISTRY_FIELD: &str = "igz_dispatch_number";
-
-const TEMPLATES: &[TemplateSource] = &[
-    (
-        "confirmed_note",
-        include_str!("../../../templates/cts/confirmed_note.hbs"),
-    ),
-    (
-        "confirmed_sms",
-        include_str!("../../../templates/cts/confirmed_sms.hbs"),
-    ),
-];
 
 /// Maps a CTS `Status__c` to the general status (SPEC §2). Matching is exact (`Scheduled`
 /// only, not any text containing it); anything else is [`Status::NotMonitored`].
@@ -53,6 +42,18 @@ pub fn general_status(vendor_status: &str) -> Status {
     }
 }
 
+/// The CTS `Status__c` text of a general status; not monitored reads `On Hold`.
+pub fn vendor_status(status: Status) -> &'static str {
+    match status {
+        Status::Requested => "Open",
+        Status::Confirmed => "Scheduled",
+        Status::TechOnSite => "On Site",
+        Status::Canceled => "Canceled",
+        Status::Completed => "Completed",
+        Status::NotMonitored => "On Hold",
+    }
+}
+
 /// The CTS adapter.
 #[derive(Debug, Clone)]
 pub struct CtsAdapter {
@@ -63,14 +64,7 @@ impl CtsAdapter {
     /// The adapter; it holds no state besides its name.
     pub fn new() -> Self {
         Self {
-            name: VendorName::parse(VENDOR).expect("CTS is a valid vendor name"),
-        }
-    }
-
-    fn list_error(&self, reason: impl Into<String>) -> ListError {
-        ListError {
-            vendor: self.name.clone(),
-            reason: reason.into(),
+            name: VendorName::fixed(VENDOR),
         }
     }
 }
@@ -81,10 +75,8 @@ impl Default for CtsAdapter {
     }
 }
 
-/// The CTS fields the monitor reads, borrowed from one raw record.
+/// The CTS fields the monitor reads besides the identity, borrowed from one raw record.
 struct CtsRecord<'a> {
-    name: Field<'a>,
-    ticket_id: Field<'a>,
     status: Field<'a>,
     description: Description<'a>,
     tech_name: Field<'a>,
@@ -98,8 +90,6 @@ impl<'a> CtsRecord<'a> {
     fn read(record: &'a Map<String, Value>) -> Self {
         let text = |name| Field::text(record, name);
         Self {
-            name: text("Name"),
-            ticket_id: text("Ext_Ref_Num__c"),
             status: text("Status__c"),
             // A null or non-string description leaves every description value absent.
             description: text("Description__c")
@@ -128,51 +118,67 @@ impl VendorAdapter for CtsAdapter {
     }
 
     fn templates(&self) -> &'static [TemplateSource] {
-        TEMPLATES
+        dispatch_templates::CTS
     }
 
     /// Accepts `{"done": true, "records": [...]}` only (SPEC §9).
     fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
-        let Value::Object(mut body) = body else {
-            return Err(self.list_error(format!("the body is {}, not an object", json_kind(&body))));
-        };
+        let error = |reason| ListError::new(&self.name, reason);
+        let mut body = record::list_object(body).map_err(error)?;
         if !is_true(&body, "done") {
             let found = match body.get("done") {
                 None => "missing".to_owned(),
                 Some(Value::Bool(false)) => "false".to_owned(),
-                Some(other) => json_kind(other).to_owned(),
+                Some(other) => record::json_kind(other).to_owned(),
             };
-            return Err(self.list_error(format!("done is {found}, not true")));
+            return Err(error(format!("done is {found}, not true")));
         }
-        match body.remove("records") {
-            Some(Value::Array(records)) => Ok(records),
-            Some(other) => {
-                Err(self.list_error(format!("records is {}, not an array", json_kind(&other))))
-            }
-            None => Err(self.list_error("records is missing")),
+        record::list_array(&mut body, "records").map_err(error)
+    }
+
+    fn list_body(&self, records: Vec<RawRecord>) -> Value {
+        serde_json::json!({"done": true, "totalSize": records.len(), "records": records})
+    }
+
+    /// A CTS record: the appointment, contact and IGZ number as `Description__c` lines, the
+    /// check-in date as on-site evidence.
+    fn record_for(&self, spec: &DispatchSpec) -> Option<RawRecord> {
+        let mut lines = Vec::new();
+        if let Some((local, zone)) = &spec.appointment {
+            lines.push(format!(
+                "Onsite Time Needed: {}",
+                local.format("%Y-%m-%d %I.%M%p")
+            ));
+            lines.push(format!("Onsite Timezone: {zone} Time"));
         }
+        if let Some(phone) = &spec.client_phone {
+            lines.push(format!("Contact #: {phone}"));
+        }
+        if let Some(igz) = &spec.note_key {
+            lines.push(format!("IGZ Dispatch Number: {igz}"));
+        }
+        let status = if spec.completed && spec.status != Status::Canceled {
+            Status::Completed
+        } else {
+            spec.status
+        };
+        Some(serde_json::json!({
+            "Name": spec.dispatch_number,
+            "Ext_Ref_Num__c": spec.ticket_id,
+            "Status__c": vendor_status(status),
+            "Description__c": lines.join("\r\n\r\n"),
+            "API_Resource_Name__c": spec.tech_name,
+            "Resource_Phone_Number__c": spec.tech_phone,
+            "Lookup_Location_Owner__c": spec.site,
+            "Street__c": spec.street,
+            "Check_In_Date__c": (spec.tech_on_site || spec.completed).then_some("2026-01-01T09:00:00.000+0000"),
+        }))
     }
 
     fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason> {
-        let Some(object) = record.as_object() else {
-            let kind = json_kind(record);
-            return Err(SkipReason::new(
-                None,
-                format!("the record is {kind}, not an object"),
-            ));
-        };
+        let object = record::object(record)?;
+        let (dispatch_number, ticket_id) = record::identity(object, "Name", "Ext_Ref_Num__c")?;
         let raw = CtsRecord::read(object);
-
-        let name_text = raw
-            .name
-            .required("Name")
-            .map_err(|why| SkipReason::new(None, why))?;
-        let dispatch_number = DispatchNumber::parse(name_text)
-            .map_err(|error| SkipReason::new(None, format!("Name: {error}")))?;
-        let skip = |why: String| SkipReason::new(Some(dispatch_number.as_str()), why);
-        let ticket_text = raw.ticket_id.required("Ext_Ref_Num__c").map_err(skip)?;
-        let ticket_id = TicketId::parse(ticket_text)
-            .map_err(|error| skip(format!("Ext_Ref_Num__c: {error}")))?;
 
         let status = raw
             .status

@@ -10,12 +10,12 @@
 mod time;
 
 use domain::{
-    Dispatch, DispatchNumber, ListError, NoteKey, PhoneE164, RawRecord, SkipReason, Status,
-    TemplateSource, TicketId, VendorAdapter, VendorName, VendorPolicy, join_present,
+    Dispatch, DispatchSpec, ListError, NoteKey, PhoneE164, RawRecord, SkipReason, Status,
+    TemplateSource, VendorAdapter, VendorName, VendorPolicy, join_present,
 };
 use serde_json::{Map, Value};
 
-use domain::record::{Field, is_true, json_kind};
+use domain::record::{self, Field, is_true};
 
 pub use crate::time::{parse_appointment, parse_start_time};
 
@@ -31,25 +31,6 @@ pub const TIME_ZONE: &str = "time_zone";
 
 const TEMPLATE_FIELDS: &[&str] = &[DATE_OF_DISPATCH, TIME_OF_DISPATCH, TIME_ZONE];
 
-const TEMPLATES: &[TemplateSource] = &[
-    (
-        "confirmed_note",
-        include_str!("../../../templates/lit/confirmed_note.hbs"),
-    ),
-    (
-        "confirmed_sms",
-        include_str!("../../../templates/lit/confirmed_sms.hbs"),
-    ),
-    (
-        "fe_confirmed_note",
-        include_str!("../../../templates/lit/fe_confirmed_note.hbs"),
-    ),
-    (
-        "fe_assigned_sms",
-        include_str!("../../../templates/lit/fe_assigned_sms.hbs"),
-    ),
-];
-
 /// Maps a LIT `Dispatch_Status` to the general status (SPEC §2). Matching is exact; anything
 /// else is [`Status::NotMonitored`].
 pub fn general_status(vendor_status: &str) -> Status {
@@ -63,6 +44,18 @@ pub fn general_status(vendor_status: &str) -> Status {
     }
 }
 
+/// The LIT `Dispatch_Status` text of a general status; not monitored reads `On Hold`.
+pub fn vendor_status(status: Status) -> &'static str {
+    match status {
+        Status::Requested => "New Dispatch",
+        Status::Confirmed => "Request Confirmed",
+        Status::TechOnSite => "Tech Arrived",
+        Status::Canceled => "Cancelled",
+        Status::Completed => "Close Out",
+        Status::NotMonitored => "On Hold",
+    }
+}
+
 /// The LIT adapter.
 #[derive(Debug, Clone)]
 pub struct LitAdapter {
@@ -73,14 +66,7 @@ impl LitAdapter {
     /// The adapter; it holds no state besides its name.
     pub fn new() -> Self {
         Self {
-            name: VendorName::parse(VENDOR).expect("LIT is a valid vendor name"),
-        }
-    }
-
-    fn list_error(&self, reason: impl Into<String>) -> ListError {
-        ListError {
-            vendor: self.name.clone(),
-            reason: reason.into(),
+            name: VendorName::fixed(VENDOR),
         }
     }
 }
@@ -91,10 +77,8 @@ impl Default for LitAdapter {
     }
 }
 
-/// The LIT fields the monitor reads, borrowed from one raw record.
+/// The LIT fields the monitor reads besides the identity, borrowed from one raw record.
 struct LitRecord<'a> {
-    dispatch_number: Field<'a>,
-    ticket_id: Field<'a>,
     status: Field<'a>,
     date: Field<'a>,
     time: Field<'a>,
@@ -113,8 +97,6 @@ impl<'a> LitRecord<'a> {
     fn read(record: &'a Map<String, Value>) -> Self {
         let text = |name| Field::text(record, name);
         Self {
-            dispatch_number: text("Dispatch_Number"),
-            ticket_id: text("MetTel_Bruin_TicketID"),
             status: text("Dispatch_Status"),
             date: text("Date_of_Dispatch"),
             time: text("Hard_Time_of_Dispatch_Local"),
@@ -144,7 +126,7 @@ impl VendorAdapter for LitAdapter {
     }
 
     fn templates(&self) -> &'static [TemplateSource] {
-        TEMPLATES
+        dispatch_templates::LIT
     }
 
     fn template_fields(&self) -> &'static [&'static str] {
@@ -153,53 +135,67 @@ impl VendorAdapter for LitAdapter {
 
     /// Accepts `{"Status": "Success", "DispatchList": [...]}` only (SPEC §9).
     fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
-        let Value::Object(mut body) = body else {
-            return Err(self.list_error(format!("the body is {}, not an object", json_kind(&body))));
-        };
+        let error = |reason| ListError::new(&self.name, reason);
+        let mut body = record::list_object(body).map_err(error)?;
         match Field::text(&body, "Status") {
             Field::Text("Success") => {}
-            Field::Text(other) => {
-                return Err(self.list_error(format!("Status is {other:?}, not \"Success\"")));
-            }
             other => {
-                let found = other.describe();
-                return Err(self.list_error(format!("Status is {found}, not \"Success\"")));
+                let found = match other {
+                    Field::Text(text) => format!("{text:?}"),
+                    other => other.describe(),
+                };
+                return Err(error(format!("Status is {found}, not \"Success\"")));
             }
         }
-        match body.remove("DispatchList") {
-            Some(Value::Array(records)) => Ok(records),
-            Some(other) => Err(self.list_error(format!(
-                "DispatchList is {}, not an array",
-                json_kind(&other)
-            ))),
-            None => Err(self.list_error("DispatchList is missing")),
-        }
+        record::list_array(&mut body, "DispatchList").map_err(error)
+    }
+
+    fn list_body(&self, records: Vec<RawRecord>) -> Value {
+        serde_json::json!({"Status": "Success", "Message": null, "DispatchList": records})
+    }
+
+    /// A LIT record: the appointment as `Date_of_Dispatch`, a `4:00PM` start and `Pacific
+    /// Time`; the contact as `Site contact <phone>`; check-in and check-out times as evidence.
+    fn record_for(&self, spec: &DispatchSpec) -> Option<RawRecord> {
+        let (date, time, zone) = match &spec.appointment {
+            Some((local, zone)) => (
+                Some(local.format("%Y-%m-%d").to_string()),
+                Some(local.format("%-I:%M%p").to_string()),
+                Some(format!("{zone} Time")),
+            ),
+            None => (None, None, None),
+        };
+        let checked_in = spec.tech_on_site || spec.completed;
+        Some(serde_json::json!({
+            "Dispatch_Number": spec.dispatch_number,
+            "MetTel_Bruin_TicketID": spec.ticket_id,
+            "Dispatch_Status": vendor_status(spec.status),
+            "Date_of_Dispatch": date,
+            "Hard_Time_of_Dispatch_Local": time,
+            "Hard_Time_of_Dispatch_Time_Zone_Local": zone,
+            "Tech_First_Name": spec.tech_name,
+            "Tech_Mobile_Number": spec.tech_phone,
+            "Job_Site_Contact_Name_and_Phone_Number":
+                spec.client_phone.as_ref().map(|phone| format!("Site contact {phone}")),
+            "Job_Site": spec.site,
+            "Job_Site_Street": spec.street,
+            "Tech_Arrived_On_Site": checked_in,
+            "Time_of_Check_In": checked_in.then_some("09:00"),
+            "Time_of_Check_Out": spec.completed.then_some("11:00"),
+        }))
     }
 
     fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason> {
-        let Some(object) = record.as_object() else {
-            let kind = json_kind(record);
-            return Err(SkipReason::new(
-                None,
-                format!("the record is {kind}, not an object"),
-            ));
-        };
+        let object = record::object(record)?;
+        let (dispatch_number, ticket_id) =
+            record::identity(object, "Dispatch_Number", "MetTel_Bruin_TicketID")?;
+        let note_key = NoteKey::parse(dispatch_number.as_str()).map_err(|error| {
+            SkipReason::new(
+                Some(dispatch_number.as_str()),
+                format!("Dispatch_Number: {error}"),
+            )
+        })?;
         let raw = LitRecord::read(object);
-
-        let number_text = raw
-            .dispatch_number
-            .required("Dispatch_Number")
-            .map_err(|why| SkipReason::new(None, why))?;
-        let invalid_number = |error| SkipReason::new(None, format!("Dispatch_Number: {error}"));
-        let dispatch_number = DispatchNumber::parse(number_text).map_err(invalid_number)?;
-        let note_key = NoteKey::parse(number_text).map_err(invalid_number)?;
-        let skip = |why: String| SkipReason::new(Some(dispatch_number.as_str()), why);
-        let ticket_text = raw
-            .ticket_id
-            .required("MetTel_Bruin_TicketID")
-            .map_err(skip)?;
-        let ticket_id = TicketId::parse(ticket_text)
-            .map_err(|error| skip(format!("MetTel_Bruin_TicketID: {error}")))?;
 
         let status = raw
             .status

@@ -1,11 +1,12 @@
 //! Test helpers shared by the workspace's tests: the SPEC fixtures, arbitrary JSON for property
-//! tests, and real `nats-server` and `redis-server` processes started on free loopback ports
+//! tests, the contract every vendor adapter keeps ([`adapter`]), and real `nats-server` and `redis-server` processes started on free loopback ports
 //! (see [`servers`]).
 //!
 //! Only tests depend on this crate; it must never become a dependency of production code.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod adapter;
 pub mod arbitrary;
 pub mod fixtures;
 pub mod servers;

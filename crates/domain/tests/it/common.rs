@@ -1,6 +1,5 @@
-//! Shared builders for the domain's tests: templates from `templates/`, dispatches and notes.
+//! Shared builders for the domain's tests: the templates, dispatches and notes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -11,35 +10,9 @@ use domain::{
 };
 use serde_json::{Value, json};
 
-pub const LIT_TEMPLATES: &[TemplateSource] = &[
-    (
-        "confirmed_note",
-        include_str!("../../../../templates/lit/confirmed_note.hbs"),
-    ),
-    (
-        "confirmed_sms",
-        include_str!("../../../../templates/lit/confirmed_sms.hbs"),
-    ),
-    (
-        "fe_confirmed_note",
-        include_str!("../../../../templates/lit/fe_confirmed_note.hbs"),
-    ),
-    (
-        "fe_assigned_sms",
-        include_str!("../../../../templates/lit/fe_assigned_sms.hbs"),
-    ),
-];
+pub const LIT_TEMPLATES: &[TemplateSource] = dispatch_templates::LIT;
 
-pub const CTS_TEMPLATES: &[TemplateSource] = &[
-    (
-        "confirmed_note",
-        include_str!("../../../../templates/cts/confirmed_note.hbs"),
-    ),
-    (
-        "confirmed_sms",
-        include_str!("../../../../templates/cts/confirmed_sms.hbs"),
-    ),
-];
+pub const CTS_TEMPLATES: &[TemplateSource] = dispatch_templates::CTS;
 
 pub const LIT_FIELDS: &[&str] = &["date_of_dispatch", "time_of_dispatch", "time_zone"];
 
@@ -57,12 +30,21 @@ pub fn cts_policy() -> VendorPolicy {
     }
 }
 
+/// The common texts, then `vendor`'s.
+pub fn with_common(vendor: &[TemplateSource]) -> Vec<TemplateSource> {
+    dispatch_templates::COMMON
+        .iter()
+        .chain(vendor)
+        .copied()
+        .collect()
+}
+
 pub fn lit_templates() -> Templates {
-    Templates::build(lit_policy(), LIT_TEMPLATES, LIT_FIELDS, &BTreeMap::new()).unwrap()
+    Templates::build(lit_policy(), with_common(LIT_TEMPLATES), LIT_FIELDS).unwrap()
 }
 
 pub fn cts_templates() -> Templates {
-    Templates::build(cts_policy(), CTS_TEMPLATES, &[], &BTreeMap::new()).unwrap()
+    Templates::build(cts_policy(), with_common(CTS_TEMPLATES), &[]).unwrap()
 }
 
 /// The appointment every test dispatch has: Mar 16, 2020 @ 04:00 PM Pacific.
@@ -169,6 +151,9 @@ impl VendorAdapter for FlatVendor {
                 vendor: self.0.clone(),
                 reason: "no list array".into(),
             })
+    }
+    fn list_body(&self, records: Vec<RawRecord>) -> Value {
+        json!({ "list": records })
     }
     fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason> {
         let number = record["number"]

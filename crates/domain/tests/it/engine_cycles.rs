@@ -27,6 +27,7 @@ fn setup(records: Vec<Value>, settings: EngineSettings) -> Setup {
     let vendor = VendorName::parse("LIT").unwrap();
     world.source.set_list(&vendor, json!({ "list": records }));
     let engine = Engine::new(world.ports(), settings)
+        .with_common_templates(dispatch_templates::COMMON)
         .with_vendor(FlatVendor::new(), &BTreeMap::new())
         .unwrap();
     Setup {
@@ -300,6 +301,7 @@ async fn dispatches_run_concurrently_up_to_the_limit_with_one_details_request_ea
         ..EngineSettings::default()
     };
     let engine = Engine::new(ports, settings)
+        .with_common_templates(dispatch_templates::COMMON)
         .with_vendor(FlatVendor::new(), &BTreeMap::new())
         .unwrap();
     let report = engine.run_cycle(&vendor, Mode::Execute).await.unwrap();
@@ -335,6 +337,7 @@ async fn a_details_failure_skips_only_that_dispatch_and_alerts() {
     let mut ports = s.world.ports();
     ports.tickets = Arc::new(tickets);
     let engine = Engine::new(ports, EngineSettings::default())
+        .with_common_templates(dispatch_templates::COMMON)
         .with_vendor(FlatVendor::new(), &BTreeMap::new())
         .unwrap();
     let report = engine.run_cycle(&s.vendor, Mode::Execute).await.unwrap();
@@ -366,6 +369,7 @@ async fn an_unreadable_ledger_sends_nothing() {
     let mut ports = s.world.ports();
     ports.ledger = Arc::new(ledger);
     let engine = Engine::new(ports, EngineSettings::default())
+        .with_common_templates(dispatch_templates::COMMON)
         .with_vendor(FlatVendor::new(), &BTreeMap::new())
         .unwrap();
     let report = engine.run_cycle(&s.vendor, Mode::Execute).await.unwrap();

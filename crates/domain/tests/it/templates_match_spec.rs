@@ -198,34 +198,32 @@ fn strict_mode_refuses_a_missing_value() {
 
 #[test]
 fn start_up_checks_catch_bad_templates() {
-    let no_overrides = BTreeMap::new();
+    let cts = with_common(CTS_TEMPLATES);
+    let with = |name: &'static str, source: &'static str| {
+        let mut sources = cts.clone();
+        sources.push((name, source));
+        sources
+    };
     // A vendor with the field-engineer step must bring its templates.
-    let missing = Templates::build(lit_policy(), CTS_TEMPLATES, &[], &no_overrides).unwrap_err();
+    let missing = Templates::build(lit_policy(), cts.clone(), &[]).unwrap_err();
     assert_eq!(missing, TemplateError::Missing("fe_confirmed_note".into()));
     // A typo in a variable fails the trial render.
-    let typo = BTreeMap::from([("cancelled_note".to_owned(), "{{note_kye}}\n".to_owned())]);
     assert!(matches!(
-        Templates::build(cts_policy(), CTS_TEMPLATES, &[], &typo).unwrap_err(),
+        Templates::build(cts_policy(), with("cancelled_note", "{{note_kye}}\n"), &[]).unwrap_err(),
         TemplateError::Render { .. }
     ));
     // Broken syntax and unknown names are refused.
-    let syntax = BTreeMap::from([("cancelled_note".to_owned(), "{{#if}}\n".to_owned())]);
     assert!(matches!(
-        Templates::build(cts_policy(), CTS_TEMPLATES, &[], &syntax).unwrap_err(),
+        Templates::build(cts_policy(), with("cancelled_note", "{{#if}}\n"), &[]).unwrap_err(),
         TemplateError::Syntax { .. }
     ));
-    let unknown = BTreeMap::from([("nope".to_owned(), "x".to_owned())]);
     assert_eq!(
-        Templates::build(cts_policy(), CTS_TEMPLATES, &[], &unknown).unwrap_err(),
+        Templates::build(cts_policy(), with("nope", "x"), &[]).unwrap_err(),
         TemplateError::Unknown("nope".into())
     );
     // An operator's override replaces the default text.
-    let custom = BTreeMap::from([(
-        "cancelled_note".to_owned(),
-        "#*MetTel's IPA*# {{note_key}}\nDispatch Management - Dispatch Cancelled\nGone.\n"
-            .to_owned(),
-    )]);
-    let templates = Templates::build(cts_policy(), CTS_TEMPLATES, &[], &custom).unwrap();
+    let custom = "#*MetTel's IPA*# {{note_key}}\nDispatch Management - Dispatch Cancelled\nGone.\n";
+    let templates = Templates::build(cts_policy(), with("cancelled_note", custom), &[]).unwrap();
     let text = templates
         .render(template_name("cancelled_note"), &identity_context())
         .unwrap();

@@ -56,6 +56,10 @@ impl VendorAdapter for AcmeAdapter {
         }
     }
 
+    fn list_body(&self, records: Vec<RawRecord>) -> Value {
+        serde_json::json!({ "items": records })
+    }
+
     fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason> {
         let text = |key: &str| record.get(key).and_then(Value::as_str);
         let id = text("id").ok_or_else(|| SkipReason::new(None, "id is not a string"))?;
@@ -122,6 +126,7 @@ async fn a_third_vendor_runs_through_the_engine_without_domain_changes() {
         ]}),
     );
     let engine = Engine::new(world.ports(), EngineSettings::default())
+        .with_common_templates(dispatch_templates::COMMON)
         .with_vendor(Arc::new(AcmeAdapter::new()), &Default::default())
         .unwrap();
     assert_eq!(engine.vendors(), vec![acme.clone()]);
@@ -209,6 +214,7 @@ async fn a_malformed_third_vendor_list_fails_the_cycle_with_an_alert() {
     let acme = VendorName::parse("ACME").unwrap();
     world.source.set_list(&acme, json!({"items": "nope"}));
     let engine = Engine::new(world.ports(), EngineSettings::default())
+        .with_common_templates(dispatch_templates::COMMON)
         .with_vendor(Arc::new(AcmeAdapter::new()), &Default::default())
         .unwrap();
     let error = engine.run_cycle(&acme, Mode::Execute).await.unwrap_err();

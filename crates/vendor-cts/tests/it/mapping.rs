@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{Dispatch, SkipReason, Status, Templates, VendorAdapter};
+use domain::{Dispatch, SkipReason, Status, VendorAdapter};
 use serde_json::{Value, json};
 use test_support::fixtures;
 use vendor_cts::{CtsAdapter, parse_onsite_time};
@@ -459,38 +459,27 @@ fn on_site_evidence_is_a_check_in_date() {
 #[test]
 fn templates_are_the_cts_files_and_build_with_the_common_ones() {
     let adapter = CtsAdapter::new();
-    let mut names: Vec<&str> = adapter.templates().iter().map(|(name, _)| *name).collect();
-    names.sort_unstable();
-    let dir = fixtures::repo_root().join("templates/cts");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| {
-            entry
-                .unwrap()
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    files.sort_unstable();
-    assert_eq!(names, files);
-    for (name, source) in adapter.templates() {
-        let on_disk = std::fs::read_to_string(dir.join(format!("{name}.hbs"))).unwrap();
-        assert_eq!(*source, on_disk, "{name}");
-    }
+    assert_eq!(adapter.templates(), dispatch_templates::CTS);
     assert_eq!(adapter.name().as_str(), "CTS");
     assert_eq!(adapter.name().lower(), "cts");
     assert!(!adapter.policy().field_engineer_step);
     assert!(adapter.policy().confirmed_needs_tech);
     assert!(adapter.template_fields().is_empty());
-    Templates::build(
-        adapter.policy(),
-        adapter.templates(),
-        adapter.template_fields(),
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    test_support::adapter::assert_templates_build(&adapter);
+}
+
+#[test]
+fn the_list_body_round_trips() {
+    let records = fixtures::json("cts-dispatch-list.json")["records"]
+        .as_array()
+        .unwrap()
+        .clone();
+    test_support::adapter::assert_list_body_round_trips(&CtsAdapter::new(), records);
+}
+
+#[test]
+fn simulated_records_map_back_to_their_specs() {
+    for spec in test_support::adapter::sample_specs() {
+        test_support::adapter::assert_record_for_round_trips(&CtsAdapter::new(), &spec);
+    }
 }

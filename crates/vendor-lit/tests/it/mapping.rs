@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{Dispatch, SkipReason, Status, TemplateName, Templates, VendorAdapter};
+use domain::{Dispatch, SkipReason, Status, TemplateName, VendorAdapter};
 use serde_json::{Value, json};
 use test_support::fixtures;
 use vendor_lit::{LitAdapter, parse_appointment};
@@ -457,28 +457,7 @@ fn on_site_and_completed_evidence_needs_a_json_true_and_check_times() {
 #[test]
 fn templates_are_the_lit_files_and_build_with_the_common_ones() {
     let adapter = LitAdapter::new();
-    let mut names: Vec<&str> = adapter.templates().iter().map(|(name, _)| *name).collect();
-    names.sort_unstable();
-    let dir = fixtures::repo_root().join("templates/lit");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| {
-            entry
-                .unwrap()
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    files.sort_unstable();
-    assert_eq!(names, files);
-    for (name, source) in adapter.templates() {
-        let on_disk = std::fs::read_to_string(dir.join(format!("{name}.hbs"))).unwrap();
-        assert_eq!(*source, on_disk, "{name}");
-    }
+    assert_eq!(adapter.templates(), dispatch_templates::LIT);
     assert_eq!(adapter.name().as_str(), "LIT");
     assert_eq!(adapter.name().lower(), "lit");
     assert!(adapter.policy().field_engineer_step);
@@ -487,14 +466,7 @@ fn templates_are_the_lit_files_and_build_with_the_common_ones() {
         adapter.template_fields(),
         ["date_of_dispatch", "time_of_dispatch", "time_zone"]
     );
-
-    let templates = Templates::build(
-        adapter.policy(),
-        adapter.templates(),
-        adapter.template_fields(),
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let templates = test_support::adapter::assert_templates_build(&adapter);
     let dispatch = map(&fixture_records()[1]).unwrap();
     let mut context = domain::TemplateContext::new();
     context.insert("note_key".into(), json!("DIS37405"));
@@ -508,4 +480,16 @@ fn templates_are_the_lit_files_and_build_with_the_common_ones() {
         "#*MetTel's IPA*# DIS37405\nDispatch Management - Dispatch Confirmed\n\
          Dispatch scheduled for 2020-03-16 @ 4PM-6PM Pacific Time\n"
     );
+}
+
+#[test]
+fn the_list_body_round_trips() {
+    test_support::adapter::assert_list_body_round_trips(&LitAdapter::new(), fixture_records());
+}
+
+#[test]
+fn simulated_records_map_back_to_their_specs() {
+    for spec in test_support::adapter::sample_specs() {
+        test_support::adapter::assert_record_for_round_trips(&LitAdapter::new(), &spec);
+    }
 }

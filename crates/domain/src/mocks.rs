@@ -1,0 +1,256 @@
+//! Unit-testing rules with mocked ports (feature `mocks`): [`MockPorts`], every port a mockall
+//! mock, and [`Rig`], which plans a dispatch and runs the plan through those mocks.
+//!
+//! Set expectations on the fields of [`MockPorts`] for what the test is about; everything else
+//! falls back to "nothing there, nothing sent, fixed clock, any Slack line": no ticket notes,
+//! an empty ledger that grants every claim, the registry accepts, Slack accepts any line.
+//! Sending an SMS, appending a note or sending an email is never a default: a test that does
+//! not expect one fails if it happens. One rule test:
+//!
+//! ```
+//! use domain::mocks::{MockPorts, Rig};
+//! use domain::{Status, executor::Execution, phrases};
+//!
+//! let rig = Rig::new(dispatch_templates::COMMON, dispatch_templates::LIT);
+//! let mut dispatch = rig.dispatch(Status::Confirmed);
+//! dispatch.tech_phone = None; // No tech yet: only the client hears of the confirmation.
+//! let plan = rig.plan(&dispatch, &[phrases::REQUESTED, phrases::CONFIRMED]);
+//! let mut mocks = MockPorts::new();
+//! mocks.notifier.expect_send_sms()
+//!     .withf(|to, text| to.as_str() == "+12123595129" && text.contains("has been confirmed"))
+//!     .times(1).returning(|_, _| Ok(()));
+//! mocks.tickets.expect_append_note()
+//!     .withf(|_, note| note.contains("Dispatch confirmation SMS sent to +12123595129"))
+//!     .times(1).returning(|_, _| Ok(()));
+//! let execution = futures::executor::block_on(rig.run(mocks, &dispatch, &plan.steps));
+//! assert_eq!(execution, Execution::Completed { steps: 1 });
+//! ```
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::alerts::{AlertLevel, Alerts};
+use crate::engine::Ports;
+use crate::executor::{Execution, Executor};
+use crate::ports::{Claim, PortError};
+pub use crate::ports::{
+    MockClock, MockDispatchRegistry, MockDispatchSource, MockLargeMessageStore, MockNotifier,
+    MockSmsLedger, MockTicketRepository, MockVendorLease,
+};
+use crate::rules::{self, Plan, RuleInput, RuleSettings, Step};
+use crate::{
+    Appointment, Dispatch, DispatchNotes, DispatchNumber, NoteKey, PhoneE164, Status,
+    TemplateSource, Templates, TicketId, TicketNote, VendorName, VendorPolicy,
+};
+
+/// Every port as a mockall mock, plus the time the clock shows.
+#[derive(Default)]
+pub struct MockPorts {
+    /// Vendor lists; by default every fetch is unavailable.
+    pub source: MockDispatchSource,
+    /// Ticket notes; by default every ticket has none, and appends are not expected.
+    pub tickets: MockTicketRepository,
+    /// SMS, Slack, email; by default any Slack line is accepted, SMS and email not expected.
+    pub notifier: MockNotifier,
+    /// The registry; by default every write succeeds.
+    pub registry: MockDispatchRegistry,
+    /// The SMS ledger; by default empty: nothing is sent, every claim is granted.
+    pub ledger: MockSmsLedger,
+    /// What the clock shows; [`Rig::NOW`] by default.
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for MockPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockPorts")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockPorts {
+    /// Mocks with no expectations yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The engine's ports, after adding the fallbacks. mockall tries expectations in the order
+    /// they were set, so the test's own come first and the fallbacks only catch the rest.
+    pub fn into_ports(mut self) -> Ports {
+        self.source
+            .expect_fetch_dispatches()
+            .returning(|vendor| Err(PortError::Unavailable(format!("no list for {vendor}"))));
+        self.tickets
+            .expect_ticket_notes()
+            .returning(|_| Ok(Vec::new()));
+        self.notifier.expect_post_slack().returning(|_| Ok(()));
+        self.registry.expect_register().returning(|_, _| Ok(true));
+        self.ledger.expect_is_sent().returning(|_| Ok(false));
+        self.ledger.expect_claim().returning(|_| Ok(Claim::Claimed));
+        self.ledger.expect_mark_sent().returning(|_| Ok(()));
+        self.ledger.expect_release().returning(|_| Ok(()));
+        let now = self
+            .now
+            .unwrap_or(Rig::NOW.parse().expect("a valid instant"));
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now);
+        Ports {
+            source: Arc::new(self.source),
+            tickets: Arc::new(self.tickets),
+            notifier: Arc::new(self.notifier),
+            registry: Arc::new(self.registry),
+            ledger: Arc::new(self.ledger),
+            clock: Arc::new(clock),
+        }
+    }
+}
+
+/// Plans a dispatch's steps and runs them through [`MockPorts`]: the shared set-up of rule
+/// tests, with a sample dispatch that has everything the rules can use.
+#[derive(Debug)]
+pub struct Rig {
+    templates: Templates,
+    policy: VendorPolicy,
+    settings: RuleSettings,
+    alert_level: AlertLevel,
+    now: DateTime<Utc>,
+}
+
+impl Rig {
+    /// The time rules run at by default: 30 hours before the sample appointment.
+    pub const NOW: &'static str = "2020-03-15T17:00:00Z";
+    /// The sample dispatch's client phone.
+    pub const CLIENT: &'static str = "+12123595129";
+    /// The sample dispatch's tech phone.
+    pub const TECH: &'static str = "+12123595130";
+
+    /// A rig for a vendor with the field-engineer step (as LIT), with the common texts and the
+    /// vendor's; panics when they do not build.
+    pub fn new(common: &[TemplateSource], vendor: &[TemplateSource]) -> Self {
+        let policy = VendorPolicy {
+            field_engineer_step: true,
+            confirmed_needs_tech: false,
+        };
+        Self::with_policy(policy, common, vendor)
+    }
+
+    /// A rig for a vendor with `policy`.
+    pub fn with_policy(
+        policy: VendorPolicy,
+        common: &[TemplateSource],
+        vendor: &[TemplateSource],
+    ) -> Self {
+        let sources = common.iter().chain(vendor).copied();
+        let templates = Templates::build(policy, sources, SAMPLE_FIELDS)
+            .unwrap_or_else(|error| panic!("the rig's templates: {error}"));
+        Self {
+            templates,
+            policy,
+            settings: RuleSettings::default(),
+            alert_level: AlertLevel::All,
+            now: Self::NOW.parse().expect("a valid instant"),
+        }
+    }
+
+    /// The rules run `hours` before the sample appointment (negative: after it).
+    pub fn hours_before(mut self, hours: f64) -> Self {
+        let appointment = sample_appointment().instant.with_timezone(&Utc);
+        self.now = appointment - Duration::seconds((hours * 3600.0) as i64);
+        self
+    }
+
+    /// Other rule settings.
+    pub fn settings(mut self, settings: RuleSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Another alert level.
+    pub fn alert_level(mut self, level: AlertLevel) -> Self {
+        self.alert_level = level;
+        self
+    }
+
+    /// The templates.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// A dispatch of vendor `TEST` with everything present: appointment Mar 16, 2020 4 PM
+    /// Pacific, client [`Self::CLIENT`], tech Joe Malone at [`Self::TECH`], the site and street,
+    /// and LIT's raw date, time and zone texts.
+    pub fn dispatch(&self, status: Status) -> Dispatch {
+        let mut dispatch = Dispatch::new(
+            VendorName::fixed("TEST"),
+            DispatchNumber::parse("DIS37405").expect("valid"),
+            TicketId::parse("3544800").expect("valid"),
+            status,
+            status.label(),
+        );
+        dispatch.note_key = NoteKey::parse("DIS37405").ok();
+        dispatch.appointment = Some(sample_appointment());
+        dispatch.appointment_raw = Some("2020-03-16 4PM-6PM Pacific Time".into());
+        dispatch.tech_name = Some("Joe Malone".into());
+        dispatch.tech_phone = PhoneE164::parse_us(Self::TECH).ok();
+        dispatch.tech_phone_raw = Some("+1 (212) 359-5130".into());
+        dispatch.client_phone = PhoneE164::parse_us(Self::CLIENT).ok();
+        dispatch.site = Some("Red Rose Inn".into());
+        dispatch.street = Some("160 Broadway".into());
+        for (key, value) in SAMPLE_FIELDS
+            .iter()
+            .zip(["2020-03-16", "4PM-6PM", "Pacific Time"])
+        {
+            dispatch.template_fields.insert((*key).into(), value.into());
+        }
+        dispatch
+    }
+
+    /// The dispatch's notes: each text under its watermark line, oldest first.
+    pub fn notes(&self, dispatch: &Dispatch, texts: &[&str]) -> DispatchNotes {
+        let key = dispatch.note_key.as_ref().map_or("", |key| key.as_str());
+        let notes = texts
+            .iter()
+            .map(|text| TicketNote {
+                id: None,
+                text: format!("#*MetTel's IPA*# {key}\n{text}"),
+                created: None,
+            })
+            .collect();
+        DispatchNotes::from_ordered(notes)
+    }
+
+    /// The rules' plan for `dispatch` whose notes hold `texts`.
+    pub fn plan(&self, dispatch: &Dispatch, texts: &[&str]) -> Plan {
+        rules::plan(&RuleInput {
+            dispatch,
+            notes: &self.notes(dispatch, texts),
+            now: self.now,
+            policy: self.policy,
+            settings: &self.settings,
+            templates: &self.templates,
+        })
+    }
+
+    /// Takes `steps` through the executor over the mocked ports.
+    pub async fn run(&self, mocks: MockPorts, dispatch: &Dispatch, steps: &[Step]) -> Execution {
+        let ports = mocks.into_ports();
+        let executor = Executor {
+            tickets: ports.tickets.as_ref(),
+            notifier: ports.notifier.as_ref(),
+            ledger: ports.ledger.as_ref(),
+            alerts: Alerts::new(ports.notifier.as_ref(), self.alert_level),
+            templates: &self.templates,
+        };
+        executor.execute(dispatch, steps).await
+    }
+}
+
+/// The extra values of the sample dispatch (LIT's raw appointment texts).
+const SAMPLE_FIELDS: &[&str] = &["date_of_dispatch", "time_of_dispatch", "time_zone"];
+
+fn sample_appointment() -> Appointment {
+    let date = "2020-03-16".parse().expect("a valid date");
+    let time = "16:00:00".parse().expect("a valid time");
+    Appointment::localise(date, time, "Pacific Time").expect("a known zone")
+}
