@@ -5,16 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-missing=()
-command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
-command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "installing ${missing[*]} from Debian packages"
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
-export PATH="$PATH:/usr/sbin:/usr/local/sbin"
+source scripts/ensure-packages.sh
+ensure_packages nats-server redis-server
 
 cargo test --workspace "$@"

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use domain::{CycleReport, Engine, Mode, VendorName};
+use domain::{CycleReport, Engine, Mode, VendorAdapter, VendorName};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -43,9 +43,21 @@ impl App {
     /// Connects to NATS and Redis (both may still be down), builds the engine (templates are
     /// checked here) and binds the HTTP listener; port 0 takes any free port.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, wiring::vendor_adapters()).await
+    }
+
+    /// [`build`](Self::build) with the given vendors instead of the wired ones.
+    pub async fn build_with(
+        settings: Settings,
+        adapters: Vec<Arc<dyn VendorAdapter>>,
+    ) -> anyhow::Result<Self> {
         let metrics = telemetry::install_metrics()?;
         let infra = wiring::connect(&settings).await?;
-        let engine = Arc::new(wiring::build_engine(&settings, infra.ports.clone())?);
+        let engine = Arc::new(wiring::build_engine_with(
+            &settings,
+            infra.ports.clone(),
+            adapters,
+        )?);
         let address = SocketAddr::new(settings.http_address, settings.http_port);
         let listener = TcpListener::bind(address)
             .await
@@ -158,8 +170,17 @@ impl RunningApp {
 
 /// `once`: one leased cycle per vendor over fresh connections, then alerts flushed.
 pub async fn once(settings: &Settings, vendors: &[VendorName]) -> anyhow::Result<Vec<LeasedCycle>> {
+    once_with(settings, wiring::vendor_adapters(), vendors).await
+}
+
+/// [`once`] with the given vendors wired instead of the usual ones.
+pub async fn once_with(
+    settings: &Settings,
+    adapters: Vec<Arc<dyn VendorAdapter>>,
+    vendors: &[VendorName],
+) -> anyhow::Result<Vec<LeasedCycle>> {
     let infra = wiring::connect(settings).await?;
-    let engine = wiring::build_engine(settings, infra.ports.clone())?;
+    let engine = wiring::build_engine_with(settings, infra.ports.clone(), adapters)?;
     let outcomes =
         service::run_once(&engine, infra.lease.as_ref(), settings.lease_ttl.0, vendors).await;
     infra.flush_alerts(ALERT_FLUSH * 2).await;
@@ -171,8 +192,18 @@ pub async fn plan(
     settings: &Settings,
     vendors: &[VendorName],
 ) -> anyhow::Result<(Vec<CycleReport>, bool)> {
+    plan_with(settings, wiring::vendor_adapters(), vendors).await
+}
+
+/// [`plan`] with the given vendors wired instead of the usual ones.
+pub async fn plan_with(
+    settings: &Settings,
+    adapters: Vec<Arc<dyn VendorAdapter>>,
+    vendors: &[VendorName],
+) -> anyhow::Result<(Vec<CycleReport>, bool)> {
     let infra = wiring::connect(settings).await?;
-    let engine = wiring::build_engine(settings, plan::read_only(infra.ports.clone()))?;
+    let ports = plan::read_only(infra.ports.clone());
+    let engine = wiring::build_engine_with(settings, ports, adapters)?;
     let mut reports = Vec::new();
     let mut failed = false;
     for vendor in vendors {

@@ -168,7 +168,7 @@ fn broken_template_overrides_exit_2() {
 
 #[test]
 fn an_unknown_vendor_exits_2() {
-    let output = monitor(&["once", "--vendor", "acme"], VALID);
+    let output = monitor(&["once", "--vendor", "no-such-vendor"], VALID);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--vendor"), "{}", stderr(&output));
 }

@@ -1,4 +1,4 @@
-//! The binary itself against real `nats-server` and `redis-server` with simulated bridges:
+//! The binary itself against real `nats-server` and `redis-server` with the simulated bridges:
 //! `run` (health, metrics, JSON logs, SIGTERM), `plan` and `once`.
 
 use std::io::{BufRead, BufReader};
@@ -6,26 +6,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e::{Bridges, http_get, redis};
+use dispatch_monitor::wiring;
+use e2e::bridge_sim::{Fault, Sim};
+use e2e::{http_get, redis};
 use serde_json::Value;
 use test_support::servers::{NatsServer, RedisServer};
 
 struct Services {
     nats: NatsServer,
     redis: RedisServer,
-    bridges: Bridges,
+    sim: Sim,
 }
 
 async fn services() -> Services {
     let nats = NatsServer::new();
     let redis = RedisServer::new();
-    let bridges = Bridges::start(&nats.url()).await;
-    bridges.serve_spec_fixtures();
-    Services {
-        nats,
-        redis,
-        bridges,
-    }
+    let sim = e2e::spec_world(&nats.url(), wiring::vendor_adapters()).await;
+    Services { nats, redis, sim }
 }
 
 fn monitor(services: &Services, args: &[&str], extra: &[(&str, &str)]) -> Command {
@@ -135,13 +132,13 @@ async fn run_serves_health_and_metrics_acts_once_and_stops_on_sigterm() {
     })
     .await;
     wait_until("7 SMS", Duration::from_secs(30), async || {
-        s.bridges.state().sms.len() >= 7
+        s.sim.outbox().sms.len() >= 7
     })
     .await;
     // Several more one-second cycles run: nothing is sent twice.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(s.bridges.state().sms.len(), 7);
-    assert_eq!(s.bridges.state().appended.len(), 11);
+    assert_eq!(s.sim.outbox().sms.len(), 7);
+    assert_eq!(s.sim.outbox().notes.len(), 11);
 
     let (status, metrics) = http_get(port, "/metrics").await;
     assert_eq!(status, 200);
@@ -223,8 +220,8 @@ async fn plan_prints_json_and_touches_nothing_then_once_acts() {
                 && r["action"] == "confirmation SMS to the tech")
     );
     {
-        let state = s.bridges.state();
-        assert!(state.sms.is_empty() && state.appended.is_empty() && state.slack.is_empty());
+        let outbox = s.sim.outbox();
+        assert!(outbox.sms.is_empty() && outbox.notes.is_empty() && outbox.slack.is_empty());
     }
     assert_eq!(redis(&s.redis.url(), &["DBSIZE"]).await, "0");
 
@@ -254,10 +251,14 @@ async fn plan_prints_json_and_touches_nothing_then_once_acts() {
         "{}",
         String::from_utf8_lossy(&once.stderr)
     );
-    assert_eq!(s.bridges.state().sms.len(), 7);
+    assert_eq!(s.sim.outbox().sms.len(), 7);
 
     // A vendor whose list request fails makes `once` exit 1; the other vendor still runs.
-    s.bridges.state().lists.remove("lit.dispatch.get");
+    s.sim.add_fault(&Fault {
+        subject: "lit.dispatch.get".into(),
+        fail: 1_000,
+        ..Fault::default()
+    });
     let once = monitor(&s, &["once"], &[]).output().unwrap();
     assert_eq!(once.status.code(), Some(1));
     let once = monitor(&s, &["once", "--vendor", "cts"], &[])

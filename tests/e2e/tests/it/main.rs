@@ -1,3 +1,5 @@
 //! End-to-end tests, one binary: the monitor's production wiring against real servers.
 
+mod adding_a_vendor;
+mod default_day;
 mod monitor_e2e;

@@ -8,7 +8,8 @@ use dispatch_monitor::service::{self, LeasedCycle};
 use dispatch_monitor::settings::{RawSettings, Settings};
 use dispatch_monitor::{plan, wiring};
 use domain::VendorName;
-use e2e::{Bridges, http_get, redis};
+use e2e::bridge_sim::{Fault, Sim, subjects};
+use e2e::{http_get, redis};
 use serde_json::Value;
 use test_support::servers::{NatsServer, RedisServer};
 
@@ -32,20 +33,19 @@ fn vendors() -> Vec<VendorName> {
 struct World {
     nats: NatsServer,
     redis: RedisServer,
-    bridges: Bridges,
+    sim: Sim,
     settings: Settings,
 }
 
 async fn world() -> World {
     let nats = NatsServer::new();
     let redis = RedisServer::new();
-    let bridges = Bridges::start(&nats.url()).await;
-    bridges.serve_spec_fixtures();
+    let sim = e2e::spec_world(&nats.url(), wiring::vendor_adapters()).await;
     let settings = settings(&nats, &redis);
     World {
         nats,
         redis,
-        bridges,
+        sim,
         settings,
     }
 }
@@ -53,16 +53,6 @@ async fn world() -> World {
 /// One `once` run over fresh connections, as the binary's `once` does it.
 async fn run_once(settings: &Settings) -> Vec<LeasedCycle> {
     app::once(settings, &vendors()).await.unwrap()
-}
-
-fn sms_to(state: &e2e::BridgeState) -> Vec<String> {
-    let mut to: Vec<String> = state
-        .sms
-        .iter()
-        .map(|b| b["sms_to"].as_str().unwrap().to_owned())
-        .collect();
-    to.sort();
-    to
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,12 +67,12 @@ async fn once_acts_on_our_dispatches_exactly_once_over_the_wire() {
     );
 
     {
-        let state = w.bridges.state();
+        let outbox = w.sim.outbox();
         // LIT DIS37405: client confirmation, field engineer, tech confirmation; DIS37406 on
         // site. CTS S-12345: client and tech confirmations; S-12346 on site.
-        assert_eq!(state.sms.len(), 7, "{:#?}", state.sms);
+        assert_eq!(outbox.sms.len(), 7, "{:#?}", outbox.sms);
         assert_eq!(
-            sms_to(&state),
+            outbox.sms_recipients(),
             [
                 "12027723610",
                 "12027723610",
@@ -94,32 +84,22 @@ async fn once_acts_on_our_dispatches_exactly_once_over_the_wire() {
             ]
         );
         // Notes: LIT 4 + 1 + 1, CTS 3 + 1 + 1.
-        assert_eq!(state.appended.len(), 11, "{:#?}", state.appended);
-        for body in &state.appended {
-            assert_eq!(body["is_private"], Value::Bool(false));
-            assert!(
-                body["ticket_id"]
-                    .as_str()
-                    .unwrap()
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-            );
+        assert_eq!(outbox.notes.len(), 11, "{:#?}", outbox.notes);
+        for note in &outbox.notes {
+            assert_eq!(note.is_private, Some(false));
+            assert!(note.ticket.bytes().all(|b| b.is_ascii_digit()));
         }
         // Each dispatch's ticket was read once in the cycle, even DIS37405 listed twice.
-        assert_eq!(state.details_requests.get("3544800"), Some(&1));
-        assert_eq!(state.details_requests.get("4694961"), Some(&1));
+        assert_eq!(w.sim.details_requests("3544800"), 1);
+        assert_eq!(w.sim.details_requests("4694961"), 1);
         // Envelopes carry unique request ids and a body.
-        let ids: std::collections::BTreeSet<&str> = state
-            .envelopes
+        let requests = w.sim.requests();
+        let ids: std::collections::BTreeSet<&str> = requests
             .iter()
             .filter_map(|(_, e)| e["request_id"].as_str())
             .collect();
-        assert_eq!(ids.len(), state.envelopes.len());
-        let (_, sms_envelope) = state
-            .envelopes
-            .iter()
-            .find(|(s, _)| s == "notification.sms.request")
-            .unwrap();
+        assert_eq!(ids.len(), requests.len());
+        let (_, sms_envelope) = requests.iter().find(|(s, _)| s == subjects::SMS).unwrap();
         assert!(
             sms_envelope["body"]["sms_data"]
                 .as_str()
@@ -127,12 +107,18 @@ async fn once_acts_on_our_dispatches_exactly_once_over_the_wire() {
                 .starts_with("This is an automated message from MetTel.")
         );
         // Slack lines use their own shape: `message`, not `body`.
-        assert!(!state.slack.is_empty());
-        assert!(state.slack.iter().all(|s| {
-            s["message"]
-                .as_str()
-                .unwrap()
-                .starts_with("[dispatch-monitor] [")
+        let slack: Vec<&Value> = requests
+            .iter()
+            .filter(|(s, _)| s == subjects::SLACK)
+            .map(|(_, e)| e)
+            .collect();
+        assert!(!slack.is_empty());
+        assert!(slack.iter().all(|s| {
+            s.get("body").is_none()
+                && s["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("[dispatch-monitor] [")
         }));
     }
 
@@ -170,10 +156,9 @@ async fn once_acts_on_our_dispatches_exactly_once_over_the_wire() {
             .iter()
             .all(|o| matches!(o, LeasedCycle::Ran(Ok(_))))
     );
-    let state = w.bridges.state();
-    assert_eq!(state.sms.len(), 7);
-    assert_eq!(state.appended.len(), 11);
-    drop(state);
+    let outbox = w.sim.outbox();
+    assert_eq!(outbox.sms.len(), 7);
+    assert_eq!(outbox.notes.len(), 11);
     drop(w.nats);
 }
 
@@ -190,10 +175,10 @@ async fn plan_shows_the_actions_and_changes_nothing() {
     assert!(text.contains("Dispatch Management - Dispatch Confirmed"));
 
     {
-        let state = w.bridges.state();
-        assert!(state.sms.is_empty(), "plan sent an SMS");
-        assert!(state.appended.is_empty(), "plan appended a note");
-        assert!(state.slack.is_empty(), "plan posted to Slack");
+        let outbox = w.sim.outbox();
+        assert!(outbox.sms.is_empty(), "plan sent an SMS");
+        assert!(outbox.notes.is_empty(), "plan appended a note");
+        assert!(outbox.slack.is_empty(), "plan posted to Slack");
     }
     assert_eq!(
         redis(&w.redis.url(), &["DBSIZE"]).await,
@@ -212,9 +197,13 @@ async fn two_replicas_never_send_the_same_text_twice() {
         .filter(|o| matches!(o, LeasedCycle::Ran(Ok(_))))
         .count();
     assert!(ran >= 2, "each vendor ran at least once: {a:?} {b:?}");
-    let state = w.bridges.state();
-    assert_eq!(state.sms.len(), 7, "{:#?}", state.sms);
-    let mut texts: Vec<String> = state.sms.iter().map(|s| s.to_string()).collect();
+    let outbox = w.sim.outbox();
+    assert_eq!(outbox.sms.len(), 7, "{:#?}", outbox.sms);
+    let mut texts: Vec<(String, String)> = outbox
+        .sms
+        .iter()
+        .map(|s| (s.to.clone(), s.text.clone()))
+        .collect();
     texts.sort();
     texts.dedup();
     assert_eq!(texts.len(), 7);
@@ -223,7 +212,11 @@ async fn two_replicas_never_send_the_same_text_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_sms_is_retried_next_cycle_and_sent_once() {
     let w = world().await;
-    w.bridges.state().fail_sms = true;
+    w.sim.add_fault(&Fault {
+        subject: subjects::SMS.into(),
+        fail: 1_000,
+        ..Fault::default()
+    });
     let outcomes = run_once(&w.settings).await;
     // Per-dispatch failures do not fail the cycle (SPEC §12.1).
     assert!(
@@ -232,28 +225,18 @@ async fn a_failed_sms_is_retried_next_cycle_and_sent_once() {
             .all(|o| matches!(o, LeasedCycle::Ran(Ok(_))))
     );
     {
-        let state = w.bridges.state();
-        assert!(state.sms.is_empty());
-        assert!(
-            state
-                .slack
-                .iter()
-                .any(|s| s["message"].as_str().unwrap().contains("failed"))
-        );
+        let outbox = w.sim.outbox();
+        assert!(outbox.sms.is_empty());
+        assert!(outbox.slack.iter().any(|line| line.contains("failed")));
         // No note records an SMS that did not go out.
-        assert!(
-            state
-                .appended
-                .iter()
-                .all(|n| !n["note"].as_str().unwrap().contains("SMS sent to"))
-        );
+        assert!(outbox.notes.iter().all(|n| !n.text.contains("SMS sent to")));
     }
-    w.bridges.state().fail_sms = false;
+    w.sim.clear_faults();
     run_once(&w.settings).await;
     run_once(&w.settings).await;
-    let state = w.bridges.state();
-    assert_eq!(state.sms.len(), 7);
-    assert_eq!(state.appended.len(), 11);
+    let outbox = w.sim.outbox();
+    assert_eq!(outbox.sms.len(), 7);
+    assert_eq!(outbox.notes.len(), 11);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,7 +268,7 @@ async fn cycles_fail_fast_while_nats_is_down_and_recover_without_a_restart() {
             .wait_until_connected(Duration::from_secs(15))
             .await
     );
-    // The bridges' own client reconnects and resubscribes too; allow it a moment.
+    // The simulator's own client reconnects and resubscribes too; allow it a moment.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let outcomes = service::run_once(&engine, infra.lease.as_ref(), ttl, &vendors()).await;
@@ -298,7 +281,7 @@ async fn cycles_fail_fast_while_nats_is_down_and_recover_without_a_restart() {
         assert!(Instant::now() < deadline, "no recovery: {outcomes:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(w.bridges.state().sms.len(), 7);
+    assert_eq!(w.sim.outbox().sms.len(), 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,5 +315,5 @@ async fn health_turns_503_while_redis_is_down_and_back_to_200() {
     assert_eq!(status, 200);
     let _ = metrics;
     app.stop().await.unwrap();
-    drop(w.bridges);
+    drop(w.sim);
 }

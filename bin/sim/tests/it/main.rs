@@ -1,0 +1,4 @@
+//! The `dispatch-sim` binary and the local stack script.
+
+mod cli;
+mod stack;
