@@ -7,6 +7,7 @@
 //! [`ports`]. It depends on no infrastructure crate, so other services can reuse it with their
 //! own port implementations (see [`memory`] and the example on [`Engine`]).
 
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod appointment;

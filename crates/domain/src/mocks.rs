@@ -5,26 +5,8 @@
 //! falls back to "nothing there, nothing sent, fixed clock, any Slack line": no ticket notes,
 //! an empty ledger that grants every claim, the registry accepts, Slack accepts any line.
 //! Sending an SMS, appending a note or sending an email is never a default: a test that does
-//! not expect one fails if it happens. One rule test:
-//!
-//! ```
-//! use domain::mocks::{MockPorts, Rig};
-//! use domain::{Status, executor::Execution, phrases};
-//!
-//! let rig = Rig::new(dispatch_templates::COMMON, dispatch_templates::LIT);
-//! let mut dispatch = rig.dispatch(Status::Confirmed);
-//! dispatch.tech_phone = None; // No tech yet: only the client hears of the confirmation.
-//! let plan = rig.plan(&dispatch, &[phrases::REQUESTED, phrases::CONFIRMED]);
-//! let mut mocks = MockPorts::new();
-//! mocks.notifier.expect_send_sms()
-//!     .withf(|to, text| to.as_str() == "+12123595129" && text.contains("has been confirmed"))
-//!     .times(1).returning(|_, _| Ok(()));
-//! mocks.tickets.expect_append_note()
-//!     .withf(|_, note| note.contains("Dispatch confirmation SMS sent to +12123595129"))
-//!     .times(1).returning(|_, _| Ok(()));
-//! let execution = futures::executor::block_on(rig.run(mocks, &dispatch, &plan.steps));
-//! assert_eq!(execution, Execution::Completed { steps: 1 });
-//! ```
+//! not expect one fails if it happens. The crate documentation shows a whole rule test in a
+//! dozen lines.
 
 use std::sync::Arc;
 

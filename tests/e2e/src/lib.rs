@@ -58,3 +58,7 @@ pub async fn start(nats_url: &str, vendors: Vec<Arc<dyn VendorAdapter>>) -> Sim 
         .await
         .expect("the simulated bridges start")
 }
+
+/// `docs/adding-a-vendor.md`, whose worked example is compiled and run as a doc test here.
+#[doc = include_str!("../../../docs/adding-a-vendor.md")]
+pub mod adding_a_vendor_guide {}
