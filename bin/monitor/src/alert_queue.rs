@@ -62,8 +62,8 @@ impl AlertQueue {
 
 #[async_trait]
 impl Notifier for AlertQueue {
-    async fn send_sms(&self, to: &PhoneE164, text: &str) -> Result<(), PortError> {
-        self.inner.send_sms(to, text).await
+    async fn send_sms(&self, to: &PhoneE164, text: &str, key: &str) -> Result<(), PortError> {
+        self.inner.send_sms(to, text, key).await
     }
 
     async fn post_slack(&self, message: &str) -> Result<(), PortError> {
@@ -89,7 +89,7 @@ mod tests {
 
     #[async_trait]
     impl Notifier for HangingSlack {
-        async fn send_sms(&self, _: &PhoneE164, _: &str) -> Result<(), PortError> {
+        async fn send_sms(&self, _: &PhoneE164, _: &str, _: &str) -> Result<(), PortError> {
             Ok(())
         }
         async fn post_slack(&self, _: &str) -> Result<(), PortError> {

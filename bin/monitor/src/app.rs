@@ -21,6 +21,9 @@ use crate::{http, plan, telemetry, wiring};
 
 /// How long queued Slack alerts may take to go out when the process ends.
 const ALERT_FLUSH: Duration = Duration::from_secs(5);
+/// How often histograms are summarised, so memory stays flat whether or not `/metrics` is
+/// scraped (SPEC §13.9).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// The running service's parts, wired and listening but not yet scheduling.
 pub struct App {
@@ -97,6 +100,11 @@ impl App {
             nats: self.infra.nats.clone(),
             redis: self.infra.redis.clone(),
         });
+        tokio::spawn(telemetry::keep_metrics_bounded(
+            self.metrics.clone(),
+            METRICS_UPKEEP,
+            stop.clone(),
+        ));
         let router = http::router(probe, self.metrics.clone());
         let http_task = tokio::spawn(http::serve(
             self.listener,

@@ -189,6 +189,17 @@ async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
 
 async fn once(settings: &Settings, vendors: &[VendorName]) -> anyhow::Result<ExitCode> {
     let outcomes = app::once(settings, vendors).await?;
+    for (vendor, outcome) in vendors.iter().zip(&outcomes) {
+        match outcome {
+            service::LeasedCycle::LeaseUnavailable(error) => eprintln!(
+                "dispatch-monitor: {vendor}: cycle not run: the lease store cannot be reached: {error}"
+            ),
+            service::LeasedCycle::Ran(Err(error)) | service::LeasedCycle::LeaseLost(Err(error)) => {
+                eprintln!("dispatch-monitor: {vendor}: {error}")
+            }
+            _ => {}
+        }
+    }
     Ok(if outcomes.iter().any(service::LeasedCycle::failed) {
         ExitCode::from(EXIT_VENDOR_FAILED)
     } else {

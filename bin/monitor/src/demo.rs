@@ -228,7 +228,7 @@ impl Timeline {
         let at = local(entry.at);
         let out = &mut self.out;
         match entry.event {
-            JournalEvent::Sms { to, text } => {
+            JournalEvent::Sms { to, text, .. } => {
                 self.sms += 1;
                 writeln!(out, "{at}  SMS  to {} ({})", to, who(to.as_str()))?;
                 write_indented(out, &text)

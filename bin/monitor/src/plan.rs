@@ -4,11 +4,17 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use std::time::Duration;
+
 use domain::ports::{
-    Claim, DispatchRegistry, Email, LedgerKey, Notifier, PortError, SmsLedger, TicketRepository,
+    Claim, DispatchRegistry, Email, LedgerEntry, LedgerKey, Notifier, PortError, SmsLedger,
+    TicketRepository,
 };
 use domain::rules::Step;
-use domain::{CycleReport, DispatchOutcome, PhoneE164, Ports, RawTicketNote, TicketId};
+use domain::{
+    CycleReport, DispatchNumber, DispatchOutcome, PhoneE164, Ports, RawTicketNote, TicketId,
+    VendorName,
+};
 use serde::Serialize;
 
 fn refused(what: &str) -> PortError {
@@ -36,23 +42,30 @@ impl TicketRepository for ReadOnly {
 
 #[async_trait]
 impl SmsLedger for ReadOnly {
-    async fn claim(&self, _: &LedgerKey) -> Result<Claim, PortError> {
+    async fn entries(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &DispatchNumber,
+    ) -> Result<Vec<LedgerEntry>, PortError> {
+        self.ledger.entries(vendor, dispatch_number).await
+    }
+    async fn claim(&self, _: &LedgerKey, _: &str, _: Duration) -> Result<Claim, PortError> {
         Err(refused("ledger claim"))
     }
     async fn mark_sent(&self, _: &LedgerKey) -> Result<(), PortError> {
         Err(refused("ledger write"))
     }
-    async fn release(&self, _: &LedgerKey) -> Result<(), PortError> {
+    async fn mark_uncertain(&self, _: &LedgerKey) -> Result<(), PortError> {
         Err(refused("ledger write"))
     }
-    async fn is_sent(&self, key: &LedgerKey) -> Result<bool, PortError> {
-        self.ledger.is_sent(key).await
+    async fn release(&self, _: &LedgerKey) -> Result<(), PortError> {
+        Err(refused("ledger write"))
     }
 }
 
 #[async_trait]
 impl Notifier for ReadOnly {
-    async fn send_sms(&self, _: &PhoneE164, _: &str) -> Result<(), PortError> {
+    async fn send_sms(&self, _: &PhoneE164, _: &str, _: &str) -> Result<(), PortError> {
         Err(refused("SMS"))
     }
     async fn post_slack(&self, _: &str) -> Result<(), PortError> {

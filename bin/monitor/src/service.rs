@@ -2,6 +2,7 @@
 //! overlap, and graceful shutdown (SPEC §9, §12.1, §12.11).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +18,9 @@ use crate::settings::VendorSchedule;
 pub enum LeasedCycle {
     /// The cycle ran.
     Ran(Result<CycleReport, CycleError>),
+    /// The cycle ran but lost its lease on the way (it could not be renewed in time, or another
+    /// replica took it): no dispatch started after that (SPEC §13.8).
+    LeaseLost(Result<CycleReport, CycleError>),
     /// Another replica holds the vendor's lease; the cycle was skipped.
     LeaseHeld,
     /// The lease store could not be reached; the cycle was skipped.
@@ -28,7 +32,9 @@ impl LeasedCycle {
     pub fn failed(&self) -> bool {
         matches!(
             self,
-            LeasedCycle::Ran(Err(_)) | LeasedCycle::LeaseUnavailable(_)
+            LeasedCycle::Ran(Err(_))
+                | LeasedCycle::LeaseLost(Err(_))
+                | LeasedCycle::LeaseUnavailable(_)
         )
     }
 }
@@ -92,10 +98,11 @@ pub async fn leased_cycle(
     };
     held.insert(&token);
     let cycle_stop = stop.child_token();
+    let lost = AtomicBool::new(false);
     let result = {
         let stopped = || cycle_stop.is_cancelled();
         let cycle = engine.run_cycle_until(vendor, Mode::Execute, &stopped);
-        let renewal = keep_renewed(lease, &token, ttl, &cycle_stop);
+        let renewal = keep_renewed(lease, &token, ttl, &cycle_stop, &lost);
         tokio::select! {
             result = cycle => result,
             () = renewal => unreachable!("renewal runs until the cycle ends"),
@@ -107,29 +114,45 @@ pub async fn leased_cycle(
             tracing::warn!(%vendor, %error, "could not release the lease; it expires by itself")
         }
     }
-    LeasedCycle::Ran(result)
+    if lost.load(Ordering::SeqCst) {
+        LeasedCycle::LeaseLost(result)
+    } else {
+        LeasedCycle::Ran(result)
+    }
 }
 
-/// Renews the lease every third of `ttl`, forever; cancels `cycle_stop` when it is lost.
+/// Renews the lease every third of `ttl`, forever. When another holder took it, or the last
+/// successful renewal is older than `ttl` (it may have lapsed), `lost` is set and `cycle_stop`
+/// cancelled: no further dispatch starts (SPEC §13.8).
 async fn keep_renewed(
     lease: &dyn VendorLease,
     token: &LeaseToken,
     ttl: Duration,
     cycle_stop: &CancellationToken,
+    lost: &AtomicBool,
 ) {
     let vendor = &token.vendor;
-    let mut ticks = tokio::time::interval((ttl / 3).max(Duration::from_millis(100)));
+    let every = (ttl / 3).max(Duration::from_millis(100));
+    let mut renewed = tokio::time::Instant::now();
+    let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        match lease.renew(token, ttl).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(%vendor, "the vendor lease was lost; no further dispatch starts in this cycle");
+        if renewed.elapsed() > ttl && !lost.swap(true, Ordering::SeqCst) {
+            tracing::warn!(%vendor, "the vendor lease could not be renewed in time; no further dispatch starts in this cycle");
+            cycle_stop.cancel();
+        }
+        match tokio::time::timeout(every, lease.renew(token, ttl)).await {
+            Ok(Ok(true)) => renewed = tokio::time::Instant::now(),
+            Ok(Ok(false)) => {
+                if !lost.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(%vendor, "the vendor lease was lost; no further dispatch starts in this cycle");
+                }
                 cycle_stop.cancel();
             }
-            Err(error) => tracing::warn!(%vendor, %error, "could not renew the vendor lease"),
+            Ok(Err(error)) => tracing::warn!(%vendor, %error, "could not renew the vendor lease"),
+            Err(_) => tracing::warn!(%vendor, "renewing the vendor lease timed out"),
         }
     }
 }
@@ -153,7 +176,14 @@ pub async fn run_once(
                 dispatches = report.dispatches.len(),
                 "cycle done"
             ),
-            LeasedCycle::Ran(Err(error)) => tracing::error!(%vendor, %error, "cycle failed"),
+            LeasedCycle::Ran(Err(error)) | LeasedCycle::LeaseLost(Err(error)) => {
+                tracing::error!(%vendor, %error, "cycle failed")
+            }
+            LeasedCycle::LeaseLost(Ok(report)) => tracing::warn!(
+                %vendor,
+                dispatches = report.dispatches.len(),
+                "cycle stopped early: the vendor lease was lost"
+            ),
             LeasedCycle::LeaseHeld => {}
             LeasedCycle::LeaseUnavailable(error) => {
                 tracing::error!(%vendor, %error, "cycle not run: the lease store cannot be reached");
@@ -227,6 +257,7 @@ fn cycle_label(outcome: &LeasedCycle) -> &'static str {
         LeasedCycle::Ran(Err(_)) => "failed",
         LeasedCycle::LeaseHeld => "lease_held",
         LeasedCycle::LeaseUnavailable(_) => "lease_unavailable",
+        LeasedCycle::LeaseLost(_) => "lease_lost",
     }
 }
 
@@ -304,6 +335,29 @@ mod tests {
         }
     }
 
+    /// Grants the lease, then cannot reach the store to renew it.
+    struct UnreachableLease;
+
+    #[async_trait]
+    impl VendorLease for UnreachableLease {
+        async fn try_acquire(
+            &self,
+            vendor: &VendorName,
+            _: Duration,
+        ) -> Result<Option<LeaseToken>, PortError> {
+            Ok(Some(LeaseToken {
+                vendor: vendor.clone(),
+                holder: "me".into(),
+            }))
+        }
+        async fn renew(&self, _: &LeaseToken, _: Duration) -> Result<bool, PortError> {
+            Err(PortError::Unavailable("redis down".into()))
+        }
+        async fn release(&self, _: &LeaseToken) -> Result<bool, PortError> {
+            Err(PortError::Unavailable("redis down".into()))
+        }
+    }
+
     const DISPATCHES: usize = 100;
 
     fn slow_engine() -> (Engine, VendorName) {
@@ -347,7 +401,7 @@ mod tests {
             &CancellationToken::new(),
         )
         .await;
-        let LeasedCycle::Ran(Ok(report)) = outcome else {
+        let LeasedCycle::LeaseLost(Ok(report)) = outcome else {
             panic!("{outcome:?}")
         };
         assert!(report.skipped_records.is_empty());
@@ -357,6 +411,34 @@ mod tests {
             "{}",
             report.dispatches.len()
         );
+    }
+
+    #[tokio::test]
+    async fn a_lease_that_cannot_be_renewed_stops_the_cycle_once_it_may_have_lapsed() {
+        let (engine, lit) = slow_engine();
+        let outcome = leased_cycle(
+            &engine,
+            &UnreachableLease,
+            &HeldLeases::default(),
+            &lit,
+            Duration::from_millis(300),
+            &CancellationToken::new(),
+        )
+        .await;
+        let LeasedCycle::LeaseLost(Ok(report)) = &outcome else {
+            panic!("{outcome:?}")
+        };
+        // 20 ms a dispatch, one at a time: about 15 fit in the 300 ms the lease lasts.
+        assert!(
+            report.dispatches.len() < DISPATCHES / 2,
+            "{}",
+            report.dispatches.len()
+        );
+        assert!(
+            !outcome.failed(),
+            "the list was read; the rest waits for the next cycle"
+        );
+        assert_eq!(cycle_label(&outcome), "lease_lost");
     }
 
     #[tokio::test]

@@ -15,7 +15,7 @@ pub mod values;
 
 pub use raw::{RawSettings, environment};
 use values::{
-    EmailList, Host, LogFormat, NatsUrls, ReminderHours, SecretUrl, Secs, SettingValue,
+    CaFile, EmailList, Host, LogFormat, NatsUrls, ReminderHours, SecretUrl, Secs, SettingValue,
     TemplatesDir, mask_credentials,
 };
 
@@ -138,6 +138,7 @@ settings! {
     lease_ttl: Secs = "MONITOR_LEASE_TTL_SECS", (Secs::from_secs(60)), "vendor lease TTL, renewed every third of it while a cycle runs";
     shutdown_grace: Secs = "MONITOR_SHUTDOWN_GRACE_SECS", (Secs::from_secs(30)), "grace period for in-flight dispatches on shutdown";
     log_format: LogFormat = "MONITOR_LOG_FORMAT", (LogFormat::Text), "`text` or `json` (one JSON object per line)";
+    tls_ca_file: Option<CaFile> = "MONITOR_TLS_CA_FILE", optional, "PEM file of CA certificates trusted, besides the system's, for `rediss://` and `tls://` URLs";
     templates_dir: Option<TemplatesDir> = "MONITOR_TEMPLATES_DIR", optional, "folder of template overrides: `common/<name>.hbs` or `<vendor>/<name>.hbs`";
 }
 

@@ -43,6 +43,23 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
+/// Summarises the histograms every `every` until `stop`: the recorder keeps every sample until
+/// upkeep runs, so without it memory grows with each cycle until `/metrics` is scraped.
+pub async fn keep_metrics_bounded(
+    handle: PrometheusHandle,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => handle.run_upkeep(),
+            () = stop.cancelled() => break,
+        }
+    }
+}
+
 /// A handle to a recorder that is not installed globally (tests).
 pub fn detached_metrics() -> PrometheusHandle {
     PrometheusBuilder::new().build_recorder().handle()

@@ -37,6 +37,8 @@ pub fn engine_settings(settings: &Settings) -> EngineSettings {
         concurrency: settings.concurrency,
         rules: settings.rule_settings(),
         alert_level: settings.alert_level,
+        environment: settings.environment_name.clone(),
+        claim_ttl: EngineSettings::claim_ttl_for(settings.request_timeout.0),
     }
 }
 
@@ -138,12 +140,15 @@ impl std::fmt::Debug for Infrastructure {
 /// Connects to NATS and Redis. Neither has to be up yet: both reconnect by themselves, and
 /// requests fail fast until they are.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
-    let redis = RedisConnection::connect(settings.redis_url().expose(), Duration::from_secs(2))
+    let ca_file = settings.tls_ca_file.as_ref().map(|file| file.0.as_path());
+    let redis_url = settings.redis_url().expose();
+    let redis = RedisConnection::connect_with(redis_url, Duration::from_secs(2), ca_file)
         .await
         .context("cannot set up the Redis client")?;
     let store = Arc::new(redis.large_messages());
     let request_timeout = settings.request_timeout.0;
-    let nats = NatsClient::connect(settings.nats_urls.0.expose(), request_timeout, store)
+    let nats_url = settings.nats_urls.0.expose();
+    let nats = NatsClient::connect_with(nats_url, request_timeout, store, ca_file)
         .await
         .context("cannot set up the NATS client")?;
     // The client connects in the background; give it a moment so the first cycle does not

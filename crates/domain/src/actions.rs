@@ -7,12 +7,12 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::VendorPolicy;
 
 /// Who an SMS goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Recipient {
     /// The site contact.
@@ -30,6 +30,32 @@ pub struct SmsRow {
     pub to: Recipient,
     /// Its text's template.
     pub template: &'static str,
+}
+
+/// Whether an action's note names the tech (a line `Field Engineer`, then the name), so that
+/// tech changes can read it back (SPEC §7.1, §13.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamesTech {
+    /// Never.
+    No,
+    /// Always.
+    Yes,
+    /// When the Confirmed note is the tech on record: for vendors without the field-engineer
+    /// step that confirm only with a tech (CTS).
+    WhenConfirmedWithTech,
+}
+
+impl NamesTech {
+    /// Whether, for a vendor with `policy`, the note must name the tech.
+    pub fn applies(self, policy: VendorPolicy) -> bool {
+        match self {
+            NamesTech::No => false,
+            NamesTech::Yes => true,
+            NamesTech::WhenConfirmedWithTech => {
+                !policy.field_engineer_step && policy.confirmed_needs_tech
+            }
+        }
+    }
 }
 
 /// Which vendors need an action's templates.
@@ -64,10 +90,12 @@ pub struct ActionRow {
     pub sms: &'static [SmsRow],
     /// Which vendors need the row's templates.
     pub needed_by: NeededBy,
+    /// Whether its note names the tech.
+    pub names_tech: NamesTech,
 }
 
 /// What a step does. Reminders carry their hours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ActionKind {
     /// Append the Confirmed note.
@@ -110,6 +138,7 @@ const ACTIONS: [ActionRow; 10] = [
         note: "confirmed_note",
         sms: &[],
         needed_by: NeededBy::Every,
+        names_tech: NamesTech::WhenConfirmedWithTech,
     },
     // ConfirmedSms: the client's confirmation.
     ActionRow {
@@ -122,6 +151,7 @@ const ACTIONS: [ActionRow; 10] = [
             template: "confirmed_sms",
         }],
         needed_by: NeededBy::Every,
+        names_tech: NamesTech::No,
     },
     // FieldEngineerConfirmed: the client's field-engineer-assigned text (LIT).
     ActionRow {
@@ -134,6 +164,7 @@ const ACTIONS: [ActionRow; 10] = [
             template: "fe_assigned_sms",
         }],
         needed_by: NeededBy::FieldEngineerStep,
+        names_tech: NamesTech::Yes,
     },
     // ConfirmedTechSms: the tech's confirmation.
     ActionRow {
@@ -146,6 +177,7 @@ const ACTIONS: [ActionRow; 10] = [
             template: "confirmed_tech_sms",
         }],
         needed_by: NeededBy::Every,
+        names_tech: NamesTech::No,
     },
     // TechChanged: a tech change, told to the client and the new tech.
     ActionRow {
@@ -165,6 +197,7 @@ const ACTIONS: [ActionRow; 10] = [
             },
         ],
         needed_by: NeededBy::Every,
+        names_tech: NamesTech::Yes,
     },
     // Reminder: the client's reminder.
     ActionRow {
@@ -177,6 +210,7 @@ const ACTIONS: [ActionRow; 10] = [
             template: "reminder_sms",
         }],
         needed_by: NeededBy::Every,
+        names_tech: NamesTech::No,
     },
     // ReminderTech: the tech's reminder.
     ActionRow {
@@ -189,6 +223,7 @@ const ACTIONS: [ActionRow; 10] = [
             template: "reminder_tech_sms",
         }],
         needed_by: NeededBy::Every,
+        names_tech: NamesTech::No,
     },
     // TechOnSite: the tech arrived.
     ActionRow {
@@ -201,6 +236,7 @@ const ACTIONS: [ActionRow; 10] = [
             template: "tech_on_site_sms",
         }],
         needed_by: NeededBy::Every,
+        names_tech: NamesTech::No,
     },
     // Cancelled: the Cancelled note.
     ActionRow {
@@ -209,6 +245,7 @@ const ACTIONS: [ActionRow; 10] = [
         note: "cancelled_note",
         sms: &[],
         needed_by: NeededBy::Every,
+        names_tech: NamesTech::No,
     },
     // Completed: the Repair Completed note.
     ActionRow {
@@ -217,6 +254,7 @@ const ACTIONS: [ActionRow; 10] = [
         note: "completed_note",
         sms: &[],
         needed_by: NeededBy::Every,
+        names_tech: NamesTech::No,
     },
 ];
 
@@ -289,7 +327,7 @@ impl fmt::Display for ActionKind {
 }
 
 /// What an SMS is for: its action and its recipient; part of its ledger key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SmsPurpose {
     /// The action sending it.
     pub kind: ActionKind,

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -54,6 +54,18 @@ pub struct EngineSettings {
     pub rules: RuleSettings,
     /// Which outcomes reach Slack.
     pub alert_level: AlertLevel,
+    /// `ENVIRONMENT_NAME`: the first part of every SMS idempotency key (default `dev`).
+    pub environment: String,
+    /// How long an SMS claim lasts: twice the request timeout plus 30 s (SPEC §13.3; 150 s
+    /// with the default 60 s timeout).
+    pub claim_ttl: Duration,
+}
+
+impl EngineSettings {
+    /// The claim TTL for a request timeout: `2 × timeout + 30 s` (SPEC §13.3).
+    pub fn claim_ttl_for(request_timeout: Duration) -> Duration {
+        request_timeout * 2 + Duration::from_secs(30)
+    }
 }
 
 impl Default for EngineSettings {
@@ -62,6 +74,8 @@ impl Default for EngineSettings {
             concurrency: 8,
             rules: RuleSettings::default(),
             alert_level: AlertLevel::All,
+            environment: "dev".to_owned(),
+            claim_ttl: Self::claim_ttl_for(Duration::from_secs(60)),
         }
     }
 }
@@ -212,7 +226,7 @@ struct VendorEntry {
 /// struct Outbox(Mutex<Vec<String>>);
 /// #[async_trait]
 /// impl Notifier for Outbox {
-///     async fn send_sms(&self, to: &PhoneE164, text: &str) -> Result<(), PortError> {
+///     async fn send_sms(&self, to: &PhoneE164, text: &str, _key: &str) -> Result<(), PortError> {
 ///         self.0.lock().unwrap().push(format!("{to}: {text}"));
 ///         Ok(())
 ///     }
@@ -359,21 +373,27 @@ impl Engine {
         let (dispatches, skipped_records) = map_records(entry.adapter.as_ref(), &records);
         drop(records);
 
+        // A free slot starts the next dispatch at once, so one slow dispatch never holds the
+        // others back (SPEC §13.7); the reports are put back in list order.
         let total = dispatches.len();
-        let reports: Vec<DispatchReport> = futures::stream::iter(dispatches)
-            .take_while(|_| futures::future::ready(!stop()))
-            .map(|dispatch| {
-                let span = tracing::info_span!(
-                    "dispatch",
-                    vendor = %dispatch.vendor,
-                    dispatch_number = %dispatch.dispatch_number,
-                    ticket_id = %dispatch.ticket_id,
-                );
-                self.process(entry, dispatch, mode).instrument(span)
-            })
-            .buffered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
+        let mut reports: Vec<(usize, DispatchReport)> =
+            futures::stream::iter(dispatches.into_iter().enumerate())
+                .take_while(|_| futures::future::ready(!stop()))
+                .map(|(index, dispatch)| {
+                    let span = tracing::info_span!(
+                        "dispatch",
+                        vendor = %dispatch.vendor,
+                        dispatch_number = %dispatch.dispatch_number,
+                        ticket_id = %dispatch.ticket_id,
+                    );
+                    let process = self.process(entry, dispatch, mode).instrument(span);
+                    async move { (index, process.await) }
+                })
+                .buffer_unordered(self.settings.concurrency.max(1))
+                .collect()
+                .await;
+        reports.sort_by_key(|(index, _)| *index);
+        let reports: Vec<DispatchReport> = reports.into_iter().map(|(_, report)| report).collect();
 
         if reports.len() < total {
             tracing::warn!(
@@ -421,7 +441,8 @@ impl Engine {
     }
 
     /// One dispatch, in phases: observe its notes and ownership, register it, plan its steps,
-    /// look the plan's SMS up in the ledger, then execute (or, in a dry run, only report).
+    /// read its ledger (marking SMS already sent, and adding the notes of sent SMS that are
+    /// missing), then execute (or, in a dry run, only report).
     async fn process(&self, entry: &VendorEntry, dispatch: Dispatch, mode: Mode) -> DispatchReport {
         metrics::counter!(
             telemetry::DISPATCHES_SEEN,
@@ -440,7 +461,10 @@ impl Engine {
             tracing::debug!(vendor_status = %dispatch.vendor_status, "status not monitored");
         }
         let mut plan = self.plan(entry, &dispatch, &notes);
-        if let Err(outcome) = self.look_up_ledger(entry, &dispatch, &mut plan, mode).await {
+        if let Err(outcome) = self
+            .reconcile(entry, &dispatch, &notes, &mut plan, mode)
+            .await
+        {
             return DispatchReport::planned(dispatch, outcome, plan);
         }
         let outcome = match mode {
@@ -522,36 +546,49 @@ impl Engine {
         plan
     }
 
-    /// Marks the plan's SMS that the ledger records as sent. An unreadable ledger stops the
-    /// dispatch: nothing is sent without knowing.
-    async fn look_up_ledger(
+    /// Reads the dispatch's ledger in one round trip: SMS it records as sent are marked, and
+    /// the notes of sent SMS that are missing and not planned again come first (SPEC §13.4).
+    /// An unreadable ledger stops the dispatch: nothing is sent without knowing.
+    async fn reconcile(
         &self,
         entry: &VendorEntry,
         dispatch: &Dispatch,
+        notes: &DispatchNotes,
         plan: &mut Plan,
         mode: Mode,
     ) -> Result<(), DispatchOutcome> {
-        let mut facts = LedgerFacts::default();
-        for key in plan.ledger_keys() {
-            match self.ports.ledger.is_sent(&key).await {
-                Ok(true) => facts.insert_sent(key),
-                Ok(false) => {}
-                Err(error) => {
-                    let event = format!("SMS ledger unavailable: {error}");
-                    tracing::warn!(event = %event, "dispatch skipped this cycle");
-                    self.alert_failure(entry, dispatch, mode, &event).await;
-                    return Err(DispatchOutcome::LedgerUnavailable {
-                        error: error.to_string(),
-                    });
-                }
+        let ledger = self
+            .ports
+            .ledger
+            .entries(&dispatch.vendor, &dispatch.dispatch_number)
+            .await;
+        let entries = match ledger {
+            Ok(entries) => entries,
+            Err(error) => {
+                let event = format!("SMS ledger unavailable: {error}");
+                tracing::warn!(event = %event, "dispatch skipped this cycle");
+                self.alert_failure(entry, dispatch, mode, &event).await;
+                return Err(DispatchOutcome::LedgerUnavailable {
+                    error: error.to_string(),
+                });
             }
+        };
+        let missing = rules::reconcile(plan, &entries, notes);
+        if !missing.is_empty() {
+            tracing::info!(
+                notes = missing.len(),
+                "notes of SMS already sent are missing; appending them"
+            );
+            plan.steps.splice(0..0, missing);
         }
-        plan.mark_sent(&facts);
+        plan.mark_sent(&LedgerFacts::from_entries(&entries));
         Ok(())
     }
 
     fn executor<'a>(&'a self, entry: &'a VendorEntry) -> Executor<'a> {
         Executor {
+            environment: &self.settings.environment,
+            claim_ttl: self.settings.claim_ttl,
             tickets: self.ports.tickets.as_ref(),
             notifier: self.ports.notifier.as_ref(),
             ledger: self.ports.ledger.as_ref(),

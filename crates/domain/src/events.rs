@@ -16,6 +16,8 @@ pub enum SmsOutcome {
     Failed,
     /// It was not sent because the ledger says it went out already or is being sent.
     Deduplicated,
+    /// No answer came: it may have been delivered, and goes again with the same key.
+    Uncertain,
 }
 
 impl SmsOutcome {
@@ -25,6 +27,7 @@ impl SmsOutcome {
             SmsOutcome::Sent => "sent",
             SmsOutcome::Failed => "failed",
             SmsOutcome::Deduplicated => "deduplicated",
+            SmsOutcome::Uncertain => "uncertain",
         }
     }
 }
@@ -96,6 +99,9 @@ impl StepEvent {
                     SmsOutcome::Failed => tracing::warn!(%action, %to, detail, "SMS failed"),
                     SmsOutcome::Deduplicated => {
                         tracing::info!(%action, %to, detail, "SMS not sent again")
+                    }
+                    SmsOutcome::Uncertain => {
+                        tracing::warn!(%action, %to, detail, "SMS may have been delivered")
                     }
                 }
                 metrics::counter!(telemetry::SMS, "vendor" => vendor.to_string(), "outcome" => outcome.label())

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::actions::ActionKind;
 use crate::alerts::{Alerts, Outcome};
 use crate::events::{SmsOutcome, StepEvent};
-use crate::ports::{Claim, Email, Notifier, SmsLedger, TicketRepository};
+use crate::ports::{Claim, Email, Notifier, PortError, SmsLedger, TicketRepository};
 use crate::rules::{Action, PlannedSms, Step};
 use crate::{Dispatch, Templates};
 
@@ -32,6 +32,10 @@ pub enum Execution {
 /// Executes steps through the ports.
 #[derive(Clone, Copy)]
 pub struct Executor<'a> {
+    /// `ENVIRONMENT_NAME`, the first part of every idempotency key.
+    pub environment: &'a str,
+    /// How long an SMS claim lasts (SPEC §13.3).
+    pub claim_ttl: std::time::Duration,
     /// Appends notes.
     pub tickets: &'a dyn TicketRepository,
     /// Sends SMS and email.
@@ -84,7 +88,7 @@ impl Executor<'_> {
     async fn act(&self, dispatch: &Dispatch, action: &Action) -> Result<(), String> {
         let mut sent_to = Vec::new();
         for sms in &action.sms {
-            if self.deliver(dispatch, action.kind, sms).await? {
+            if self.deliver(dispatch, action, sms).await? {
                 sent_to.push(sms.to.to_string());
             }
         }
@@ -100,6 +104,11 @@ impl Executor<'_> {
         };
         tracing::info!(event = %event, "action taken");
         self.alert(dispatch, Outcome::Success, &event).await;
+        for notice in &action.notices {
+            let event = format!("{}: {notice}", action.kind);
+            tracing::warn!(event = %event, "text skipped");
+            self.alert(dispatch, Outcome::Failure, &event).await;
+        }
         if let Some(email) = &action.email {
             self.send_email(dispatch, email).await;
         }
@@ -110,15 +119,16 @@ impl Executor<'_> {
     async fn deliver(
         &self,
         dispatch: &Dispatch,
-        kind: ActionKind,
+        action: &Action,
         sms: &PlannedSms,
     ) -> Result<bool, String> {
+        let kind = action.kind;
         if sms.already_sent {
             let event = deduplicated(kind, sms, "already sent; appending its note only");
             self.emit(dispatch, event);
             return Ok(false);
         }
-        if !self.claim(dispatch, kind, sms).await? {
+        if !self.claim(dispatch, action, sms).await? {
             return Ok(false);
         }
         self.send(dispatch, kind, sms).await?;
@@ -138,14 +148,20 @@ impl Executor<'_> {
         Ok(true)
     }
 
-    /// Claims the SMS in the ledger; whether this run may send it.
+    /// Claims the SMS in the ledger, with the note that will record it; whether this run may
+    /// send it.
     async fn claim(
         &self,
         dispatch: &Dispatch,
-        kind: ActionKind,
+        action: &Action,
         sms: &PlannedSms,
     ) -> Result<bool, String> {
-        match self.ledger.claim(&sms.key).await {
+        let kind = action.kind;
+        match self
+            .ledger
+            .claim(&sms.key, &action.note, self.claim_ttl)
+            .await
+        {
             Ok(Claim::Claimed) => Ok(true),
             Ok(Claim::AlreadySent) => {
                 let why = "already sent by another run; not sending again";
@@ -172,28 +188,42 @@ impl Executor<'_> {
         }
     }
 
-    /// Sends the claimed SMS; on failure the claim is released and the dispatch stops.
+    /// Sends the claimed SMS with its idempotency key. Refused: the claim is released and the
+    /// dispatch stops. No answer: the entry is marked uncertain (it goes again, with the same
+    /// key, next cycle) and the dispatch stops (SPEC §13.2).
     async fn send(
         &self,
         dispatch: &Dispatch,
         kind: ActionKind,
         sms: &PlannedSms,
     ) -> Result<(), String> {
-        let result = self.notifier.send_sms(&sms.to, &sms.text).await;
+        let key = sms.key.idempotency_key(self.environment);
+        let result = self.notifier.send_sms(&sms.to, &sms.text, &key).await;
+        let outcome = match &result {
+            Ok(()) => SmsOutcome::Sent,
+            Err(PortError::Uncertain(_)) => SmsOutcome::Uncertain,
+            Err(_) => SmsOutcome::Failed,
+        };
         let event = StepEvent::Sms {
             action: kind,
             to: sms.to.clone(),
-            outcome: if result.is_ok() {
-                SmsOutcome::Sent
-            } else {
-                SmsOutcome::Failed
-            },
+            outcome,
             detail: result.as_ref().err().map(ToString::to_string),
         };
         self.emit(dispatch, event);
         let Err(error) = result else {
             return Ok(());
         };
+        if outcome == SmsOutcome::Uncertain {
+            if let Err(ledger_error) = self.ledger.mark_uncertain(&sms.key).await {
+                tracing::warn!(%ledger_error, key = %sms.key.as_key(), "could not mark the SMS uncertain; its claim expires by itself");
+            }
+            let event = format!(
+                "{kind}: SMS to {} may have been delivered; it will be sent again with the same idempotency key ({error})",
+                sms.to
+            );
+            return self.fail(dispatch, event).await;
+        }
         if let Err(release_error) = self.ledger.release(&sms.key).await {
             tracing::warn!(%release_error, key = %sms.key.as_key(), "could not release the SMS claim; it expires by itself");
         }

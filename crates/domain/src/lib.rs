@@ -39,7 +39,7 @@ pub use engine::{
 pub use ids::{DispatchNumber, InvalidValue, NoteKey, PhoneE164, TicketId, VendorName};
 pub use notes::{
     DispatchNotes, LEGACY_WATERMARK, RawTicketNote, TicketNote, TicketNotes, WATERMARK, belongs_to,
-    phrases, tech_names_in,
+    normalise_name, phrases, tech_names_in,
 };
 pub use status::Status;
 

@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::Ports;
 use crate::ports::{
-    Claim, Clock, DispatchRegistry, DispatchSource, Email, LargeMessageStore, LeaseToken,
-    LedgerKey, Notifier, PortError, SmsLedger, TicketRepository, VendorLease,
+    Claim, Clock, DispatchRegistry, DispatchSource, Email, EntryState, LargeMessageStore,
+    LeaseToken, LedgerEntry, LedgerKey, Notifier, PortError, SmsLedger, TicketRepository,
+    VendorLease,
 };
-use crate::{PhoneE164, RawTicketNote, TicketId, VendorName};
+use crate::{DispatchNumber, PhoneE164, RawTicketNote, TicketId, VendorName};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -57,6 +58,8 @@ pub enum JournalEvent {
         to: PhoneE164,
         /// The text.
         text: String,
+        /// Its idempotency key.
+        key: String,
     },
     /// A note was appended.
     Note {
@@ -270,13 +273,14 @@ impl MemoryNotifier {
 
 #[async_trait]
 impl Notifier for MemoryNotifier {
-    async fn send_sms(&self, to: &PhoneE164, text: &str) -> Result<(), PortError> {
+    async fn send_sms(&self, to: &PhoneE164, text: &str, key: &str) -> Result<(), PortError> {
         if *lock(&self.failing_sms) {
             return Err(PortError::Unavailable("SMS gateway is down".into()));
         }
         self.journal.record(JournalEvent::Sms {
             to: to.clone(),
             text: text.to_owned(),
+            key: key.to_owned(),
         });
         Ok(())
     }
@@ -334,40 +338,78 @@ impl DispatchRegistry for MemoryRegistry {
     }
 }
 
-/// The SMS ledger in memory (claims never expire).
+/// The SMS ledger in memory (claims never expire; one process only).
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
-    claimed: Mutex<HashSet<String>>,
-    sent: Mutex<HashSet<String>>,
+    dispatches: Mutex<BTreeMap<(VendorName, DispatchNumber), BTreeMap<String, LedgerEntry>>>,
+}
+
+impl MemoryLedger {
+    fn set_state(&self, key: &LedgerKey, state: EntryState) {
+        let mut dispatches = lock(&self.dispatches);
+        let ledger = dispatches
+            .entry((key.vendor.clone(), key.dispatch_number.clone()))
+            .or_default();
+        let entry = ledger.entry(key.entry_id()).or_insert_with(|| LedgerEntry {
+            key: key.clone(),
+            state,
+            note: String::new(),
+        });
+        entry.state = state;
+    }
 }
 
 #[async_trait]
 impl SmsLedger for MemoryLedger {
-    async fn claim(&self, key: &LedgerKey) -> Result<Claim, PortError> {
-        let key = key.as_key();
-        if lock(&self.sent).contains(&key) {
-            return Ok(Claim::AlreadySent);
+    async fn entries(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &DispatchNumber,
+    ) -> Result<Vec<LedgerEntry>, PortError> {
+        Ok(lock(&self.dispatches)
+            .get(&(vendor.clone(), dispatch_number.clone()))
+            .map(|ledger| ledger.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn claim(&self, key: &LedgerKey, note: &str, _ttl: Duration) -> Result<Claim, PortError> {
+        let mut dispatches = lock(&self.dispatches);
+        let ledger = dispatches
+            .entry((key.vendor.clone(), key.dispatch_number.clone()))
+            .or_default();
+        match ledger.get(&key.entry_id()).map(|entry| entry.state) {
+            Some(EntryState::Sent) => Ok(Claim::AlreadySent),
+            Some(EntryState::Claimed) => Ok(Claim::HeldElsewhere),
+            Some(EntryState::Uncertain) | None => {
+                let entry = LedgerEntry {
+                    key: key.clone(),
+                    state: EntryState::Claimed,
+                    note: note.to_owned(),
+                };
+                ledger.insert(key.entry_id(), entry);
+                Ok(Claim::Claimed)
+            }
         }
-        if !lock(&self.claimed).insert(key) {
-            return Ok(Claim::HeldElsewhere);
-        }
-        Ok(Claim::Claimed)
     }
 
     async fn mark_sent(&self, key: &LedgerKey) -> Result<(), PortError> {
-        let key = key.as_key();
-        lock(&self.claimed).remove(&key);
-        lock(&self.sent).insert(key);
+        self.set_state(key, EntryState::Sent);
+        Ok(())
+    }
+
+    async fn mark_uncertain(&self, key: &LedgerKey) -> Result<(), PortError> {
+        self.set_state(key, EntryState::Uncertain);
         Ok(())
     }
 
     async fn release(&self, key: &LedgerKey) -> Result<(), PortError> {
-        lock(&self.claimed).remove(&key.as_key());
+        let mut dispatches = lock(&self.dispatches);
+        if let Some(ledger) = dispatches.get_mut(&(key.vendor.clone(), key.dispatch_number.clone()))
+            && ledger.get(&key.entry_id()).map(|e| e.state) == Some(EntryState::Claimed)
+        {
+            ledger.remove(&key.entry_id());
+        }
         Ok(())
-    }
-
-    async fn is_sent(&self, key: &LedgerKey) -> Result<bool, PortError> {
-        Ok(lock(&self.sent).contains(&key.as_key()))
     }
 }
 

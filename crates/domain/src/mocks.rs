@@ -68,9 +68,14 @@ impl MockPorts {
             .returning(|_| Ok(Vec::new()));
         self.notifier.expect_post_slack().returning(|_| Ok(()));
         self.registry.expect_register().returning(|_, _| Ok(true));
-        self.ledger.expect_is_sent().returning(|_| Ok(false));
-        self.ledger.expect_claim().returning(|_| Ok(Claim::Claimed));
+        self.ledger
+            .expect_entries()
+            .returning(|_, _| Ok(Vec::new()));
+        self.ledger
+            .expect_claim()
+            .returning(|_, _, _| Ok(Claim::Claimed));
         self.ledger.expect_mark_sent().returning(|_| Ok(()));
+        self.ledger.expect_mark_uncertain().returning(|_| Ok(()));
         self.ledger.expect_release().returning(|_| Ok(()));
         let now = self
             .now
@@ -218,6 +223,8 @@ impl Rig {
     pub async fn run(&self, mocks: MockPorts, dispatch: &Dispatch, steps: &[Step]) -> Execution {
         let ports = mocks.into_ports();
         let executor = Executor {
+            environment: "test",
+            claim_ttl: std::time::Duration::from_secs(150),
             tickets: ports.tickets.as_ref(),
             notifier: ports.notifier.as_ref(),
             ledger: ports.ledger.as_ref(),

@@ -155,6 +155,23 @@ pub fn tech_names_in(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A technician's name as the rules compare it (SPEC §13.5): trimmed, runs of white space as
+/// one space, the HTML entities `&amp; &lt; &gt; &quot; &#39;` decoded, in lower case. A name
+/// that reads back from a note slightly differently is still the same tech.
+pub fn normalise_name(name: &str) -> String {
+    let decoded = name
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    decoded
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 /// One dispatch's notes, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DispatchNotes(Vec<TicketNote>);
@@ -289,6 +306,19 @@ mod tests {
             tech_names_in("Field Engineer\r\nJane\r\n"),
             vec!["Jane".to_owned()]
         );
+    }
+
+    #[test]
+    fn names_compare_normalised() {
+        for (a, b) in [
+            ("Joe Malone", "joe  malone "),
+            ("O&#39;Brien &amp; Sons", "o'brien & sons"),
+            ("\tAda\nLovelace", "ADA LOVELACE"),
+            ("&lt;Hulk&gt; &quot;H&quot;", "<hulk> \"h\""),
+        ] {
+            assert_eq!(normalise_name(a), normalise_name(b), "{a:?} {b:?}");
+        }
+        assert_ne!(normalise_name("Joe Malone"), normalise_name("Joe Malon"));
     }
 
     #[test]

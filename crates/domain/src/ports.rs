@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::actions::SmsPurpose;
-use crate::{PhoneE164, RawTicketNote, TicketId, VendorName};
+use crate::{DispatchNumber, PhoneE164, RawTicketNote, TicketId, VendorName};
 
 /// A port call failed. The message says what, for alerts and logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +29,10 @@ pub enum PortError {
     /// The reply could not be understood.
     #[error("malformed reply: {0}")]
     Malformed(String),
+    /// The request went out but no usable reply came back (timeout, connection lost after it
+    /// was sent, a reply that cannot be read): it may have been acted on.
+    #[error("no answer, it may have been acted on: {0}")]
+    Uncertain(String),
 }
 
 /// Fetches a vendor's whole dispatch list.
@@ -64,8 +68,15 @@ pub struct Email {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Sends one SMS.
-    async fn send_sms(&self, to: &PhoneE164, text: &str) -> Result<(), PortError>;
+    /// Sends one SMS. `idempotency_key` is the same for every attempt at the same text and
+    /// differs for different texts (SPEC §13.1): a notifier that deduplicates on it delivers
+    /// it once. [`PortError::Uncertain`] means it may have been delivered.
+    async fn send_sms(
+        &self,
+        to: &PhoneE164,
+        text: &str,
+        idempotency_key: &str,
+    ) -> Result<(), PortError>;
     /// Posts one line to Slack.
     async fn post_slack(&self, message: &str) -> Result<(), PortError>;
     /// Sends an email.
@@ -84,38 +95,77 @@ pub trait DispatchRegistry: Send + Sync {
     ) -> Result<bool, PortError>;
 }
 
-/// Identifies one SMS for the ledger: vendor, note key, purpose, recipient and, for tech
-/// changes, the new tech's name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// Identifies one SMS: its dispatch, what it is for, who receives it and, for a tech change,
+/// which change (`previous -> new`, normalised names). The ledger keeps one entry per key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LedgerKey {
     /// The vendor.
     pub vendor: VendorName,
-    /// The dispatch's note key.
-    pub note_key: String,
+    /// The vendor's dispatch id.
+    pub dispatch_number: DispatchNumber,
     /// What the SMS is for.
     pub purpose: SmsPurpose,
     /// Who receives it.
     pub recipient: PhoneE164,
-    /// The new tech's name, for tech changes.
-    pub tech_name: Option<String>,
+    /// For a tech change: `previous -> new`, both names normalised.
+    pub change: Option<String>,
 }
 
 impl LedgerKey {
-    /// The key's text, unique per SMS, e.g. `LIT:DIS37405:confirmed:+12123595129`.
-    pub fn as_key(&self) -> String {
-        let mut key = format!(
-            "{}:{}:{}:{}",
-            self.vendor,
-            self.note_key,
-            self.purpose.label(),
-            self.recipient
-        );
-        if let Some(name) = &self.tech_name {
-            key.push(':');
-            key.push_str(name);
+    /// The entry's id within its dispatch's ledger, e.g. `reminder-2h:12123595129`.
+    pub fn entry_id(&self) -> String {
+        let mut id = format!("{}:{}", self.purpose.label(), self.recipient.digits());
+        if let Some(change) = &self.change {
+            id.push(':');
+            id.push_str(change);
         }
-        key
+        id
     }
+
+    /// The SMS's idempotency key (SPEC §13.1):
+    /// `{environment}:{vendor}:{dispatch_number}:{purpose}:{recipient digits}[:{change}]`.
+    pub fn idempotency_key(&self, environment: &str) -> String {
+        format!(
+            "{environment}:{}:{}:{}",
+            self.vendor,
+            self.dispatch_number,
+            self.entry_id()
+        )
+    }
+
+    /// A readable form for logs, e.g. `LIT:DIS37405:confirmed:12123595129`.
+    pub fn as_key(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.vendor,
+            self.dispatch_number,
+            self.entry_id()
+        )
+    }
+}
+
+/// Where an SMS's entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    /// A run holds it and is sending it.
+    Claimed,
+    /// It was delivered.
+    Sent,
+    /// The send got no answer: it may have been delivered; it is sent again, with the same
+    /// idempotency key, when its rule still applies.
+    Uncertain,
+}
+
+/// One entry of a dispatch's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The SMS.
+    pub key: LedgerKey,
+    /// Where it stands.
+    pub state: EntryState,
+    /// The note that records it, as rendered when it was claimed.
+    pub note: String,
 }
 
 /// The result of claiming an SMS in the ledger.
@@ -125,22 +175,31 @@ pub enum Claim {
     Claimed,
     /// The SMS was already sent; do not send it again.
     AlreadySent,
-    /// Another process holds the claim right now.
+    /// Another process holds a live claim right now.
     HeldElsewhere,
 }
 
-/// The SMS ledger that makes every SMS go out at most once (SPEC §7 delivery rule).
+/// The SMS ledger that makes every SMS go out at most once per idempotency key (SPEC §7,
+/// §13): one record per dispatch, read whole in one round trip, kept 30 days after its last
+/// write. Implementations retry a failed write briefly before reporting it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait SmsLedger: Send + Sync {
-    /// Claims the SMS atomically; a claim left by a crashed process expires.
-    async fn claim(&self, key: &LedgerKey) -> Result<Claim, PortError>;
-    /// Records that the SMS was sent.
+    /// Every entry of one dispatch's ledger.
+    async fn entries(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &DispatchNumber,
+    ) -> Result<Vec<LedgerEntry>, PortError>;
+    /// Claims the SMS for `ttl`, keeping `note` (the note that will record it). A free entry,
+    /// an uncertain one, or a claim that outlived its TTL can be claimed.
+    async fn claim(&self, key: &LedgerKey, note: &str, ttl: Duration) -> Result<Claim, PortError>;
+    /// Records that the SMS was delivered.
     async fn mark_sent(&self, key: &LedgerKey) -> Result<(), PortError>;
-    /// Drops this caller's claim after a failed send.
+    /// Records that the SMS may have been delivered.
+    async fn mark_uncertain(&self, key: &LedgerKey) -> Result<(), PortError>;
+    /// Drops this caller's claim after the notifier refused the SMS.
     async fn release(&self, key: &LedgerKey) -> Result<(), PortError>;
-    /// Whether the SMS is recorded as sent.
-    async fn is_sent(&self, key: &LedgerKey) -> Result<bool, PortError>;
 }
 
 /// A held vendor lease.

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 pub use crate::actions::ActionKind;
 use crate::actions::{Recipient, SmsPurpose};
-use crate::notes::phrases;
-use crate::ports::{Email, LedgerKey};
+use crate::notes::{normalise_name, phrases, tech_names_in};
+use crate::ports::{Email, EntryState, LedgerEntry, LedgerKey};
 use crate::{
     Appointment, Dispatch, DispatchNotes, NoteKey, PhoneE164, Status, TemplateName, TemplateValues,
     Templates, VendorPolicy,
@@ -57,6 +57,17 @@ impl LedgerFacts {
     }
 }
 
+impl LedgerFacts {
+    /// The entries of a dispatch's ledger that are sent.
+    pub fn from_entries(entries: &[LedgerEntry]) -> Self {
+        entries
+            .iter()
+            .filter(|entry| entry.state == EntryState::Sent)
+            .map(|entry| entry.key.clone())
+            .collect()
+    }
+}
+
 impl FromIterator<LedgerKey> for LedgerFacts {
     fn from_iter<I: IntoIterator<Item = LedgerKey>>(iter: I) -> Self {
         Self {
@@ -89,6 +100,8 @@ pub struct Action {
     pub note: String,
     /// An email to send after the note.
     pub email: Option<Email>,
+    /// Texts the action leaves out, and why; each is alerted when the action is taken.
+    pub notices: Vec<String>,
 }
 
 /// A step whose texts could not be rendered; it must not be taken.
@@ -193,7 +206,6 @@ pub fn plan(input: &RuleInput<'_>) -> Plan {
 struct Planner<'i, 'a> {
     input: &'i RuleInput<'a>,
     dispatch: &'a Dispatch,
-    note_key: &'a NoteKey,
     /// The values every text of this dispatch shares.
     values: TemplateValues<'a>,
     plan: Plan,
@@ -226,7 +238,6 @@ impl<'i, 'a> Planner<'i, 'a> {
         Self {
             input,
             dispatch,
-            note_key,
             values,
             plan: Plan::default(),
         }
@@ -305,7 +316,9 @@ impl<'i, 'a> Planner<'i, 'a> {
         self.plan.steps.len() > before
     }
 
-    /// A tech other than the one on record: tell the client and the new tech.
+    /// A tech other than the one on record: tell the client and the new tech. Names are
+    /// compared normalised, and the change is named `previous -> new` (SPEC §13.5): a tech who
+    /// comes back is announced again, and a name that reads back differently is no change.
     fn tech_change(&mut self) {
         let dispatch = self.dispatch;
         let baseline = if self.input.policy.field_engineer_step {
@@ -319,17 +332,26 @@ impl<'i, 'a> Planner<'i, 'a> {
         ) else {
             return;
         };
-        if on_record == current {
+        let (previous, new) = (normalise_name(&on_record), normalise_name(current));
+        if previous == new {
             return;
         }
         if dispatch.tech_phone_raw.is_none() && dispatch.tech_phone.is_none() {
             return self.skip("tech change waits: the new tech has no phone yet");
         }
-        // The key names the change by its place in the history, so a tech who comes back
-        // after another is announced again, and a retried change is not.
-        let changes = self.input.notes.count(phrases::TECH_CHANGED);
-        let change = format!("{current}#{changes}");
-        self.push_step(ActionKind::TechChanged, Some(&change));
+        let notice = match (&dispatch.tech_phone, self.site_known()) {
+            (None, _) => {
+                Some("its SMS to the new tech is skipped: the tech's phone is not a usable number")
+            }
+            (Some(_), false) => {
+                Some("its SMS to the new tech is skipped: the site name or street is unknown")
+            }
+            (Some(_), true) => None,
+        };
+        self.push_step(ActionKind::TechChanged, Some(&format!("{previous}->{new}")));
+        if let (Some(notice), Some(Step::Act(action))) = (notice, self.plan.steps.last_mut()) {
+            action.notices.push(notice.to_owned());
+        }
     }
 
     /// Reminders: future appointments only, each recipient at its own number.
@@ -405,8 +427,8 @@ impl<'i, 'a> Planner<'i, 'a> {
     }
 
     /// Renders every text of the step first; any failure plans the step as blocked. An SMS
-    /// whose recipient cannot be texted is left out. `tech_change` names a tech change in its
-    /// ledger keys.
+    /// whose recipient cannot be texted is left out. `tech_change` (`previous -> new`) names a
+    /// tech change in its ledger keys.
     fn push_step(&mut self, kind: ActionKind, tech_change: Option<&str>) {
         let step = match self.render(kind, tech_change) {
             Ok(action) => Step::Act(action),
@@ -435,10 +457,10 @@ impl<'i, 'a> Planner<'i, 'a> {
             planned.push(PlannedSms {
                 key: LedgerKey {
                     vendor: self.dispatch.vendor.clone(),
-                    note_key: self.note_key.as_str().to_owned(),
+                    dispatch_number: self.dispatch.dispatch_number.clone(),
                     purpose,
                     recipient: to.clone(),
-                    tech_name: tech_change.map(str::to_owned),
+                    change: tech_change.map(str::to_owned),
                 },
                 to: to.clone(),
                 text,
@@ -459,6 +481,7 @@ impl<'i, 'a> Planner<'i, 'a> {
             sms: planned,
             note,
             email: None,
+            notices: Vec::new(),
         })
     }
 
@@ -470,4 +493,64 @@ impl<'i, 'a> Planner<'i, 'a> {
             ..self.values.clone()
         }
     }
+}
+
+/// The notes to append for SMS the ledger records as sent whose note is missing from the
+/// ticket and that `plan` does not take up again (SPEC §13.4): after a failed append, whatever
+/// the status or the reminder window is now, the note is written without sending again. Each
+/// is a step whose SMS are marked already sent; entries sharing a note make one step.
+pub fn reconcile(plan: &Plan, entries: &[LedgerEntry], notes: &DispatchNotes) -> Vec<Step> {
+    let planned: BTreeSet<LedgerKey> = plan.ledger_keys().into_iter().collect();
+    let mut steps: Vec<Step> = Vec::new();
+    for entry in entries {
+        if entry.state != EntryState::Sent
+            || planned.contains(&entry.key)
+            || entry.note.is_empty()
+            || is_recorded(entry, notes)
+        {
+            continue;
+        }
+        let sms = PlannedSms {
+            key: entry.key.clone(),
+            to: entry.key.recipient.clone(),
+            text: String::new(),
+            already_sent: true,
+        };
+        let same_note = steps.iter_mut().find_map(|step| match step {
+            Step::Act(action) if action.note == entry.note => Some(action),
+            _ => None,
+        });
+        match same_note {
+            Some(action) => action.sms.push(sms),
+            None => steps.push(Step::Act(Action {
+                kind: entry.key.purpose.kind,
+                sms: vec![sms],
+                note: entry.note.clone(),
+                email: None,
+                notices: Vec::new(),
+            })),
+        }
+    }
+    steps
+}
+
+/// Whether the dispatch's notes hold the note recording `entry`: its action's phrase, and for
+/// a tech change, a tech-changed note naming the new tech.
+fn is_recorded(entry: &LedgerEntry, notes: &DispatchNotes) -> bool {
+    let phrase = entry.key.purpose.kind.phrase();
+    let Some(new_tech) = entry
+        .key
+        .change
+        .as_deref()
+        .and_then(|change| change.split_once("->"))
+        .map(|(_, new)| new)
+    else {
+        return notes.has(&phrase);
+    };
+    notes.as_slice().iter().any(|note| {
+        note.text.contains(phrase.as_ref())
+            && tech_names_in(&note.text)
+                .last()
+                .is_some_and(|name| normalise_name(name) == new_tech)
+    })
 }

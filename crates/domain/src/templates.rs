@@ -106,6 +106,14 @@ pub enum TemplateError {
         /// The renderer's message.
         reason: String,
     },
+    /// A note template does not write what other services and the rules read back.
+    #[error("template {name} does not produce {missing}")]
+    Interface {
+        /// The template.
+        name: String,
+        /// What its trial render lacks.
+        missing: String,
+    },
     /// A rendered note is longer than Bruin accepts.
     #[error("rendered {name} is {chars} characters, over the {MAX_NOTE_CHARS}-character limit")]
     TooLong {
@@ -246,7 +254,51 @@ impl Templates {
             }
             templates.render(name, &sample)?;
         }
+        templates.check_interface(policy, vendor_fields)?;
         Ok(templates)
+    }
+
+    /// Every note a vendor with `policy` writes keeps its interface (SPEC §13.6): the watermark
+    /// line, the action's watermark phrase, and, where the tech is read back, a line
+    /// `Field Engineer` followed by the tech's name.
+    fn check_interface(
+        &self,
+        policy: VendorPolicy,
+        vendor_fields: &[&str],
+    ) -> Result<(), TemplateError> {
+        let sample = TemplateValues::sample(vendor_fields);
+        let watermark = format!("{} {SAMPLE_NOTE_KEY}", crate::WATERMARK);
+        for kind in ActionKind::every(SAMPLE_HOURS) {
+            let row = kind.row();
+            if !row.needed_by.includes(policy) {
+                continue;
+            }
+            let name = TemplateName::note_of(kind);
+            let text = self.render(name, &sample)?;
+            let lacks = |missing: String| TemplateError::Interface {
+                name: name.to_string(),
+                missing,
+            };
+            if !text.lines().any(|line| line.trim() == watermark) {
+                return Err(lacks(format!(
+                    "the watermark line {:?}",
+                    "#*MetTel's IPA*# {{note_key}}"
+                )));
+            }
+            let phrase = kind.phrase();
+            if !text.contains(phrase.as_ref()) {
+                return Err(lacks(format!("its watermark phrase {phrase:?}")));
+            }
+            let names = crate::tech_names_in(&text);
+            if row.names_tech.applies(policy)
+                && names.last().map(String::as_str) != Some(SAMPLE_TECH_NAME)
+            {
+                return Err(lacks(
+                    "a line \"Field Engineer\" followed by {{tech_name}}".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Renders one template. Notes longer than [`MAX_NOTE_CHARS`] are refused.

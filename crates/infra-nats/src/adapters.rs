@@ -111,14 +111,18 @@ impl NatsNotifier {
 
 #[async_trait]
 impl Notifier for NatsNotifier {
-    async fn send_sms(&self, to: &PhoneE164, text: &str) -> Result<(), PortError> {
-        self.client
-            .call(
-                subjects::SMS,
-                json!({"sms_to": to.digits(), "sms_data": text}),
-            )
-            .await
-            .map(drop)
+    async fn send_sms(
+        &self,
+        to: &PhoneE164,
+        text: &str,
+        idempotency_key: &str,
+    ) -> Result<(), PortError> {
+        let body = json!({
+            "sms_to": to.digits(),
+            "sms_data": text,
+            "idempotency_key": idempotency_key,
+        });
+        self.client.call(subjects::SMS, body).await.map(drop)
     }
 
     async fn post_slack(&self, message: &str) -> Result<(), PortError> {

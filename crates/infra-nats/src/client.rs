@@ -2,6 +2,7 @@
 //! disconnections so that requests in flight fail as soon as the connection drops.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,6 +88,18 @@ impl NatsClient {
         request_timeout: Duration,
         store: Arc<dyn LargeMessageStore>,
     ) -> Result<Self, NatsError> {
+        Self::connect_with(url, request_timeout, store, None).await
+    }
+
+    /// [`connect`](Self::connect), trusting the PEM certificates of `ca_file` as well as the
+    /// system's roots. A `tls://` URL requires TLS (SPEC §13.12): the server's certificate is
+    /// verified, and the connection never falls back to plaintext.
+    pub async fn connect_with(
+        url: &str,
+        request_timeout: Duration,
+        store: Arc<dyn LargeMessageStore>,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, NatsError> {
         let request_timeout = if request_timeout.is_zero() {
             DEFAULT_REQUEST_TIMEOUT
         } else {
@@ -94,7 +107,14 @@ impl NatsClient {
         };
         let (disconnected_tx, disconnections) = watch::channel(0_u64);
         let disconnected_tx = Arc::new(disconnected_tx);
-        let options = ConnectOptions::new()
+        let mut options = ConnectOptions::new();
+        if url.split(',').any(|one| one.trim().starts_with("tls://")) {
+            options = options.require_tls(true);
+        }
+        if let Some(path) = ca_file {
+            options = options.add_root_certificates(path.to_path_buf());
+        }
+        let options = options
             .name(CLIENT_NAME)
             .retry_on_initial_connect()
             .max_reconnects(None)

@@ -96,9 +96,24 @@ impl RpcFailure {
         }
     }
 
-    /// The port error: `Unavailable`, naming the subject.
+    /// Whether the request may have reached its service: it was sent, and no usable reply
+    /// came (a timeout, the connection lost while waiting, a reply that cannot be read).
+    pub fn may_have_been_acted_on(&self) -> bool {
+        matches!(
+            self,
+            RpcFailure::TimedOut(_) | RpcFailure::ConnectionLost | RpcFailure::InvalidReply(_)
+        )
+    }
+
+    /// The port error naming the subject: `Uncertain` when the request may have been acted
+    /// on, `Unavailable` when it surely was not.
     pub fn into_port_error(self, subject: &str) -> PortError {
-        PortError::Unavailable(format!("{subject}: {self} (status {})", self.status()))
+        let message = format!("{subject}: {self} (status {})", self.status());
+        if self.may_have_been_acted_on() {
+            PortError::Uncertain(message)
+        } else {
+            PortError::Unavailable(message)
+        }
     }
 
     fn from_request_error(error: &RequestError, timeout: Duration) -> Self {
@@ -425,14 +440,30 @@ mod tests {
     }
 
     #[test]
-    fn failures_are_unavailable_with_status_503() {
+    fn failures_count_as_503_and_say_whether_the_request_may_have_been_acted_on() {
         let error =
             RpcFailure::TimedOut(Duration::from_secs(60)).into_port_error("lit.dispatch.get");
-        let PortError::Unavailable(message) = error else {
+        let PortError::Uncertain(message) = error else {
             panic!("{error:?}")
         };
         assert!(message.contains("lit.dispatch.get"), "{message}");
         assert!(message.contains("503"), "{message}");
+        for sent in [
+            RpcFailure::ConnectionLost,
+            RpcFailure::InvalidReply("x".into()),
+        ] {
+            assert!(matches!(sent.into_port_error("s"), PortError::Uncertain(_)));
+        }
+        for unsent in [
+            RpcFailure::NoResponders,
+            RpcFailure::Disconnected(ConnectionState::Disconnected),
+            RpcFailure::Transport("x".into()),
+        ] {
+            assert!(matches!(
+                unsent.into_port_error("s"),
+                PortError::Unavailable(_)
+            ));
+        }
         assert_eq!(RpcFailure::NoResponders.reason(), "no_responders");
     }
 }

@@ -1,10 +1,15 @@
 //! The shared Redis client: built from a URL, reconnecting by itself, with a default command
 //! timeout so that commands fail fast instead of queueing while Redis is down.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fred::prelude::{Builder, Client, ClientLike, Config, ReconnectPolicy};
-use fred::types::config::UnresponsiveConfig;
+use fred::types::config::{TlsConnector, UnresponsiveConfig};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::{ClientConfig, RootCertStore};
 
 use crate::{RedisLargeMessageStore, RedisLease, RedisRegistry, RedisSmsLedger};
 
@@ -25,6 +30,10 @@ pub enum RedisError {
     /// The URL could not be read. The URL itself is not repeated: it may hold a password.
     #[error("invalid Redis URL: {0}")]
     InvalidUrl(#[source] fred::error::Error),
+    /// TLS was asked for (`rediss://`) but cannot be set up; the client never falls back to
+    /// plaintext.
+    #[error("cannot set up TLS to Redis: {0}")]
+    Tls(String),
     /// The client could not be built from the configuration.
     #[error("cannot create the Redis client: {0}")]
     Client(#[source] fred::error::Error),
@@ -47,6 +56,17 @@ impl RedisConnection {
     /// 5 s), and meanwhile every command fails after `command_timeout` (zero means
     /// [`DEFAULT_COMMAND_TIMEOUT`]). Must be called inside a Tokio runtime.
     pub async fn connect(url: &str, command_timeout: Duration) -> Result<Self, RedisError> {
+        Self::connect_with(url, command_timeout, None).await
+    }
+
+    /// [`connect`](Self::connect), trusting the PEM certificates of `ca_file` as well as the
+    /// system's roots when the URL asks for TLS (`rediss://`, SPEC §13.12). The server's
+    /// certificate is always verified, and a TLS URL never connects in plaintext.
+    pub async fn connect_with(
+        url: &str,
+        command_timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, RedisError> {
         let command_timeout = if command_timeout.is_zero() {
             DEFAULT_COMMAND_TIMEOUT
         } else {
@@ -56,6 +76,9 @@ impl RedisConnection {
         // Without this the reconnect policy does not cover the first connection, and start-up
         // with Redis down fails instead of retrying.
         config.fail_fast = false;
+        if url.starts_with("rediss") {
+            config.tls = Some(tls_connector(ca_file)?.into());
+        }
         let client = Builder::from_config(config)
             .with_performance_config(|performance| {
                 performance.default_command_timeout = command_timeout;
@@ -128,6 +151,40 @@ impl RedisConnection {
     pub fn large_messages(&self) -> RedisLargeMessageStore {
         RedisLargeMessageStore::new(self.client.clone())
     }
+}
+
+/// A rustls connector trusting the system's roots and, when given, the certificates of
+/// `ca_file`.
+fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, RedisError> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "a system certificate could not be read");
+    }
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = ca_file {
+        let certificates = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|error| RedisError::Tls(format!("cannot read {}: {error}", path.display())))?;
+        if certificates.is_empty() {
+            return Err(RedisError::Tls(format!(
+                "{} holds no certificate",
+                path.display()
+            )));
+        }
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|error| RedisError::Tls(format!("{}: {error}", path.display())))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| RedisError::Tls(error.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(config))
 }
 
 /// A failed command as the ports report it: `Unavailable`, naming what was being done.

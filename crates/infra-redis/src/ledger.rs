@@ -1,78 +1,203 @@
-//! The SMS ledger (SPEC §7 delivery rule): one key per SMS under
-//! `{ENVIRONMENT_NAME}-dispatch-monitor:sms:`, holding `claimed` while a sender holds it and
-//! `sent` once the SMS went out. Both values expire, so the ledger never grows without bound.
+//! The SMS ledger (SPEC §7, §13): one Redis hash per dispatch,
+//! `{ENVIRONMENT_NAME}-dispatch-monitor:ledger:{VENDOR}:{dispatch_number}`, one field per SMS
+//! (`reminder-2h:12123595129`), each a JSON entry with its state (`claimed`, `sent`,
+//! `uncertain`), the note that records it, and — while claimed — the holder and when the claim
+//! expires. Every write is one Lua script on that one key (one hash slot), and pushes the
+//! hash's expiry 30 days out, so the ledger never grows without bound. A dispatch's whole
+//! ledger is one `HGETALL`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::ports::{Claim, LedgerKey, PortError, SmsLedger};
-use fred::prelude::{Client, Expiration, KeysInterface, LuaInterface};
+use domain::ports::{Claim, EntryState, LedgerEntry, LedgerKey, PortError, SmsLedger};
+use domain::{DispatchNumber, VendorName};
+use fred::prelude::{Client, HashesInterface, LuaInterface};
+use serde::{Deserialize, Serialize};
 
-use crate::connection::{unavailable, whole_seconds};
+use crate::connection::{unavailable, whole_millis};
 use crate::own_prefix;
 
-/// How long a claim lasts; a claim left by a crashed sender frees itself after this.
-pub const CLAIM_TTL: Duration = Duration::from_secs(300);
-/// How long a sent mark is remembered: 30 days, far beyond any dispatch's life.
-pub const SENT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a dispatch's ledger is kept after its last write: 30 days, beyond any dispatch's
+/// life.
+pub const LEDGER_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The pauses before retrying a failed `mark_sent` or `mark_uncertain` (SPEC §13.2).
+pub const MARK_RETRIES: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+];
 
-const CLAIMED: &str = "claimed";
-const SENT: &str = "sent";
-
-/// Claims a free key, or says who has it. ARGV[1] is the claim TTL in seconds.
+/// Claims an entry unless it is sent or claimed live by another holder.
+/// KEYS[1] the hash; ARGV: field, holder, claim TTL (ms), key JSON, note, hash TTL (ms).
 const CLAIM_SCRIPT: &str = r"
-local value = redis.call('GET', KEYS[1])
-if not value then
-  redis.call('SET', KEYS[1], 'claimed', 'EX', ARGV[1])
-  return 'claimed'
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local entry = cjson.decode(current)
+  if entry.state == 'sent' then
+    return 'sent'
+  end
+  if entry.state == 'claimed' and entry.holder ~= ARGV[2] and tonumber(entry.expires) > now then
+    return 'held'
+  end
 end
-if value == 'sent' then
-  return 'sent'
-end
-return 'held'
+local entry = {state = 'claimed', holder = ARGV[2], expires = now + tonumber(ARGV[3]),
+               key_json = ARGV[4], note = ARGV[5]}
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 'claimed'
 ";
 
-/// Deletes the key only while it is a claim, never a sent mark.
+/// Sets an entry's state (`sent` or `uncertain`), keeping its note; creates it if the ledger
+/// was lost meanwhile. KEYS[1] the hash; ARGV: field, state, key JSON, hash TTL (ms).
+const MARK_SCRIPT: &str = r"
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local note = ''
+if current then
+  note = cjson.decode(current).note or ''
+end
+local entry = {state = ARGV[2], key_json = ARGV[3], note = note}
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+";
+
+/// Drops an entry only while this holder claims it. KEYS[1] the hash; ARGV: field, holder.
 const RELEASE_SCRIPT: &str = r"
-if redis.call('GET', KEYS[1]) == 'claimed' then
-  return redis.call('DEL', KEYS[1])
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local entry = cjson.decode(current)
+  if entry.state == 'claimed' and entry.holder == ARGV[2] then
+    return redis.call('HDEL', KEYS[1], ARGV[1])
+  end
 end
 return 0
 ";
+
+/// One entry as stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    state: EntryState,
+    key_json: String,
+    #[serde(default)]
+    note: String,
+}
 
 /// The SMS ledger in Redis.
 #[derive(Debug, Clone)]
 pub struct RedisSmsLedger {
     client: Client,
     prefix: String,
+    /// This process's claims carry it; only it can release them.
+    holder: String,
 }
 
 impl RedisSmsLedger {
     pub(crate) fn new(client: Client, env_name: &str) -> Self {
         Self {
             client,
-            prefix: format!("{}sms:", own_prefix(env_name)),
+            prefix: format!("{}ledger:", own_prefix(env_name)),
+            holder: uuid::Uuid::new_v4().to_string(),
         }
     }
 
-    /// The Redis key of one SMS, e.g.
-    /// `production-dispatch-monitor:sms:LIT:DIS37405:confirmed:+12123595129`.
-    pub fn redis_key(&self, key: &LedgerKey) -> String {
-        format!("{}{}", self.prefix, key.as_key())
+    /// The Redis key of one dispatch's ledger, e.g.
+    /// `production-dispatch-monitor:ledger:LIT:DIS37405`.
+    pub fn redis_key(&self, vendor: &VendorName, dispatch_number: &DispatchNumber) -> String {
+        format!("{}{vendor}:{dispatch_number}", self.prefix)
     }
+
+    fn key_of(&self, key: &LedgerKey) -> String {
+        self.redis_key(&key.vendor, &key.dispatch_number)
+    }
+
+    async fn mark(&self, key: &LedgerKey, state: &str) -> Result<(), PortError> {
+        let key_json = serde_json::to_string(key)
+            .map_err(|error| PortError::Malformed(format!("ledger key: {error}")))?;
+        let args = vec![
+            key.entry_id(),
+            state.to_owned(),
+            key_json,
+            whole_millis(LEDGER_TTL).to_string(),
+        ];
+        retry(&MARK_RETRIES, || async {
+            self.client
+                .eval::<i64, _, _, _>(MARK_SCRIPT, self.key_of(key), args.clone())
+                .await
+                .map(drop)
+                .map_err(|error| unavailable("SMS ledger mark", &error))
+        })
+        .await
+    }
+}
+
+/// Runs `attempt`, and again after each pause while it fails; the last error otherwise.
+pub async fn retry<F, Fut>(pauses: &[Duration], mut attempt: F) -> Result<(), PortError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), PortError>>,
+{
+    let mut result = attempt().await;
+    for pause in pauses {
+        if result.is_ok() {
+            break;
+        }
+        tokio::time::sleep(*pause).await;
+        result = attempt().await;
+    }
+    result
 }
 
 #[async_trait]
 impl SmsLedger for RedisSmsLedger {
-    async fn claim(&self, key: &LedgerKey) -> Result<Claim, PortError> {
+    async fn entries(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &DispatchNumber,
+    ) -> Result<Vec<LedgerEntry>, PortError> {
+        let fields: Vec<(String, String)> = self
+            .client
+            .hgetall(self.redis_key(vendor, dispatch_number))
+            .await
+            .map_err(|error| unavailable("SMS ledger read", &error))?;
+        let mut entries = Vec::with_capacity(fields.len());
+        for (field, value) in fields {
+            let parsed = serde_json::from_str::<Stored>(&value).and_then(|stored| {
+                let key = serde_json::from_str(&stored.key_json)?;
+                Ok(LedgerEntry {
+                    key,
+                    state: stored.state,
+                    note: stored.note,
+                })
+            });
+            match parsed {
+                Ok(entry) => entries.push(entry),
+                Err(error) => tracing::warn!(field, %error, "an SMS ledger entry cannot be read"),
+            }
+        }
+        Ok(entries)
+    }
+
+    async fn claim(&self, key: &LedgerKey, note: &str, ttl: Duration) -> Result<Claim, PortError> {
+        let key_json = serde_json::to_string(key)
+            .map_err(|error| PortError::Malformed(format!("ledger key: {error}")))?;
+        let args = vec![
+            key.entry_id(),
+            self.holder.clone(),
+            whole_millis(ttl).to_string(),
+            key_json,
+            note.to_owned(),
+            whole_millis(LEDGER_TTL).to_string(),
+        ];
         let outcome: String = self
             .client
-            .eval(CLAIM_SCRIPT, self.redis_key(key), whole_seconds(CLAIM_TTL))
+            .eval(CLAIM_SCRIPT, self.key_of(key), args)
             .await
             .map_err(|error| unavailable("SMS ledger claim", &error))?;
         match outcome.as_str() {
-            CLAIMED => Ok(Claim::Claimed),
-            SENT => Ok(Claim::AlreadySent),
+            "claimed" => Ok(Claim::Claimed),
+            "sent" => Ok(Claim::AlreadySent),
             "held" => Ok(Claim::HeldElsewhere),
             other => Err(PortError::Malformed(format!(
                 "SMS ledger claim returned {other:?}"
@@ -81,32 +206,59 @@ impl SmsLedger for RedisSmsLedger {
     }
 
     async fn mark_sent(&self, key: &LedgerKey) -> Result<(), PortError> {
-        self.client
-            .set::<(), _, _>(
-                self.redis_key(key),
-                SENT,
-                Some(Expiration::EX(whole_seconds(SENT_TTL))),
-                None,
-                false,
-            )
-            .await
-            .map_err(|error| unavailable("SMS ledger mark-sent", &error))
+        self.mark(key, "sent").await
+    }
+
+    async fn mark_uncertain(&self, key: &LedgerKey) -> Result<(), PortError> {
+        self.mark(key, "uncertain").await
     }
 
     async fn release(&self, key: &LedgerKey) -> Result<(), PortError> {
         self.client
-            .eval::<i64, _, _, _>(RELEASE_SCRIPT, self.redis_key(key), ())
+            .eval::<i64, _, _, _>(
+                RELEASE_SCRIPT,
+                self.key_of(key),
+                vec![key.entry_id(), self.holder.clone()],
+            )
             .await
             .map(drop)
             .map_err(|error| unavailable("SMS ledger release", &error))
     }
+}
 
-    async fn is_sent(&self, key: &LedgerKey) -> Result<bool, PortError> {
-        let value: Option<String> = self
-            .client
-            .get(self.redis_key(key))
-            .await
-            .map_err(|error| unavailable("SMS ledger read", &error))?;
-        Ok(value.as_deref() == Some(SENT))
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_write_is_retried_three_times() {
+        let calls = AtomicUsize::new(0);
+        let pauses = MARK_RETRIES;
+        let result = retry(&pauses, || async {
+            let call = calls.fetch_add(1, Ordering::SeqCst);
+            if call < 2 {
+                Err(PortError::Unavailable("down".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        let calls = AtomicUsize::new(0);
+        let result = retry(&pauses, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(PortError::Unavailable("down".into()))
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "the first try and three retries"
+        );
     }
 }

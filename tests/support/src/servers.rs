@@ -44,9 +44,29 @@ impl NatsServer {
         }
     }
 
-    /// The client URL, `nats://127.0.0.1:PORT`.
+    /// A server that requires TLS, with the certificate `tls` made.
+    pub fn tls(tls: &TlsFiles) -> Self {
+        Self::with(Some(tls.clone()), Vec::new())
+    }
+
+    /// A server with extra arguments (cluster options, ...), on a free client port.
+    pub fn with_args(extra: Vec<String>) -> Self {
+        Self::with(None, extra)
+    }
+
+    fn with(tls: Option<TlsFiles>, extra: Vec<String>) -> Self {
+        Self {
+            process: ServerProcess::spawn_on_free_port(Kind::NatsWith { tls, extra }),
+        }
+    }
+
+    /// The client URL, `nats://127.0.0.1:PORT` (`tls://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.process.port)
+        let scheme = match &self.process.kind {
+            Kind::NatsWith { tls: Some(_), .. } => "tls",
+            _ => "nats",
+        };
+        format!("{scheme}://127.0.0.1:{}", self.process.port)
     }
 
     /// The port the server listens on; it stays the same across restarts.
@@ -99,9 +119,28 @@ impl RedisServer {
         }
     }
 
-    /// The client URL, `redis://127.0.0.1:PORT`.
+    /// A server listening on a TLS port only, with the certificate `tls` made; clients need
+    /// not present one.
+    pub fn tls(tls: &TlsFiles) -> Self {
+        Self {
+            process: ServerProcess::spawn_on_free_port(Kind::RedisTls(tls.clone())),
+        }
+    }
+
+    /// A server with extra arguments (replication, sentinel or cluster options).
+    pub fn with_args(extra: Vec<String>) -> Self {
+        Self {
+            process: ServerProcess::spawn_on_free_port(Kind::RedisWith(extra)),
+        }
+    }
+
+    /// The client URL, `redis://127.0.0.1:PORT` (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.process.port)
+        let scheme = match &self.process.kind {
+            Kind::RedisTls(_) => "rediss",
+            _ => "redis",
+        };
+        format!("{scheme}://127.0.0.1:{}", self.process.port)
     }
 
     /// The port the server listens on; it stays the same across restarts.
@@ -139,44 +178,81 @@ impl Default for RedisServer {
     }
 }
 
-/// Which server a process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which server a process runs, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Nats,
     Redis,
+    /// NATS with TLS required, and extra arguments.
+    NatsWith {
+        tls: Option<TlsFiles>,
+        extra: Vec<String>,
+    },
+    /// Redis on a TLS port only, no plaintext port.
+    RedisTls(TlsFiles),
+    /// Redis with extra arguments (replication, sentinel, cluster options).
+    RedisWith(Vec<String>),
 }
 
 impl Kind {
-    fn binary_name(self) -> &'static str {
+    fn binary_name(&self) -> &'static str {
         match self {
-            Kind::Nats => "nats-server",
-            Kind::Redis => "redis-server",
+            Kind::Nats | Kind::NatsWith { .. } => "nats-server",
+            Kind::Redis | Kind::RedisTls(_) | Kind::RedisWith(_) => "redis-server",
         }
     }
 
-    fn args(self, port: u16) -> Vec<String> {
+    fn args(&self, port: u16) -> Vec<String> {
         let port = port.to_string();
-        let args: Vec<&str> = match self {
-            Kind::Nats => vec!["-a", "127.0.0.1", "-p", &port],
-            Kind::Redis => {
-                vec![
-                    "--port",
-                    &port,
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ]
-            }
+        let text = |args: &[&str]| args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+        let redis = |port_option: &str, extra: Vec<String>| {
+            let mut args = text(&[
+                port_option,
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]);
+            args.extend(extra);
+            args
         };
-        args.into_iter().map(str::to_owned).collect()
+        match self {
+            Kind::Nats => text(&["-a", "127.0.0.1", "-p", &port]),
+            Kind::NatsWith { tls, extra } => {
+                let mut args = text(&["-a", "127.0.0.1", "-p", &port]);
+                if let Some(tls) = tls {
+                    args.extend(text(&["--tls", "--tlscert"]));
+                    args.push(tls.server_cert().display().to_string());
+                    args.push("--tlskey".into());
+                    args.push(tls.server_key().display().to_string());
+                }
+                args.extend(extra.iter().cloned());
+                args
+            }
+            Kind::Redis => redis("--port", Vec::new()),
+            Kind::RedisWith(extra) => redis("--port", extra.clone()),
+            Kind::RedisTls(tls) => {
+                let files = [
+                    ("--tls-cert-file", tls.server_cert()),
+                    ("--tls-key-file", tls.server_key()),
+                    ("--tls-ca-cert-file", tls.ca_cert()),
+                ];
+                let mut extra = text(&["--port", "0", "--tls-auth-clients", "no"]);
+                for (option, path) in files {
+                    extra.push(option.to_owned());
+                    extra.push(path.display().to_string());
+                }
+                redis("--tls-port", extra)
+            }
+        }
     }
 
-    /// Whether the server on `port` speaks its protocol: NATS greets with `INFO`, Redis answers
-    /// `PING` with `+PONG`.
-    fn answers(self, port: u16) -> bool {
+    /// Whether the server on `port` is up: NATS greets with `INFO`, Redis answers `PING` with
+    /// `+PONG`; a TLS server only has to accept the connection.
+    fn answers(&self, port: u16) -> bool {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(500))
         else {
@@ -187,8 +263,9 @@ impl Kind {
             return false;
         }
         let expected: &[u8] = match self {
-            Kind::Nats => b"INFO",
-            Kind::Redis => {
+            Kind::RedisTls(_) => return true,
+            Kind::Nats | Kind::NatsWith { .. } => b"INFO",
+            Kind::Redis | Kind::RedisWith(_) => {
                 if stream.write_all(b"PING\r\n").is_err() {
                     return false;
                 }
@@ -197,6 +274,112 @@ impl Kind {
         };
         let mut reply = vec![0_u8; expected.len()];
         stream.read_exact(&mut reply).is_ok() && reply == expected
+    }
+}
+
+/// A throwaway certificate authority and a server certificate it signed for `127.0.0.1` and
+/// `localhost`, made with the `openssl` command in a fresh folder; for TLS tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    dir: PathBuf,
+}
+
+impl TlsFiles {
+    /// Makes the CA and the server's key and certificate. Panics when `openssl` fails.
+    pub fn generate() -> Self {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("test-tls-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder for the certificates");
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl runs (install the openssl package)");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let mut ca = vec![
+            "req",
+            "-x509",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=dispatch-monitor test CA",
+        ];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(&ca);
+        let mut request = vec![
+            "req",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ];
+        request.extend(ec);
+        openssl(&request);
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("the extensions file");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "server.crt",
+            "-extfile",
+            "server.ext",
+        ]);
+        Self { dir }
+    }
+
+    /// The CA certificate (PEM): what clients must trust.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// The server's certificate (PEM).
+    pub fn server_cert(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+
+    /// The server's private key (PEM).
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.join("server.key")
     }
 }
 
@@ -217,7 +400,7 @@ impl ServerProcess {
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let mut process = Self {
-                kind,
+                kind: kind.clone(),
                 binary: binary.clone(),
                 port: free_port(),
                 child: None,

@@ -200,6 +200,24 @@ impl SettingValue for TemplatesDir {
     }
 }
 
+/// An existing PEM file of CA certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile(pub PathBuf);
+
+impl SettingValue for CaFile {
+    fn parse(text: &str) -> Result<Self, String> {
+        let path = PathBuf::from(text);
+        if path.is_file() {
+            Ok(Self(path))
+        } else {
+            Err("expected an existing PEM file".to_owned())
+        }
+    }
+    fn show(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
 /// A bare Redis host name or address: no scheme, no port (SPEC §13.10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host(pub String);

@@ -94,6 +94,57 @@ fn an_invalid_setting_exits_2_naming_it() {
 }
 
 #[test]
+fn configuration_mistakes_exit_2_in_one_line_without_secrets_or_panics() {
+    // A host with a port is not a host (SPEC §13.10).
+    let output = monitor(
+        &["check-config"],
+        &[
+            ("NATS_SERVER1", "nats://127.0.0.1:4999"),
+            ("REDIS_HOSTNAME", "redis:6380"),
+            ("ENVIRONMENT_NAME", "test"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("REDIS_HOSTNAME"),
+        "{}",
+        stderr(&output)
+    );
+    // An invalid URL is named without its password.
+    let output = monitor(
+        &["check-config"],
+        &[
+            ("NATS_SERVER1", "nats://127.0.0.1:4999"),
+            ("REDIS_URL", "redis://:hunter2@127.0.0.1:notaport"),
+            ("ENVIRONMENT_NAME", "test"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("REDIS_URL") && !message.contains("hunter2"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "{message}");
+    // A setting that is not UTF-8 is a configuration error, not a panic.
+    use std::os::unix::ffi::OsStrExt;
+    let output = Command::new(env!("CARGO_BIN_EXE_dispatch-monitor"))
+        .arg("check-config")
+        .env_clear()
+        .envs(VALID.iter().copied())
+        .env("ENVIRONMENT_NAME", std::ffi::OsStr::from_bytes(b"prod\xff"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("ENVIRONMENT_NAME") && message.contains("UTF-8"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[test]
 fn check_config_prints_effective_settings_with_secrets_masked() {
     let output = monitor(
         &["check-config"],
@@ -195,6 +246,11 @@ fn once_exits_1_when_nothing_can_be_reached() {
         ],
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("LIT: cycle not run: the lease store cannot be reached"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// The start of the demo's timeline, pinned byte for byte.

@@ -363,8 +363,8 @@ async fn an_unreadable_ledger_sends_nothing() {
     seed_requested(&s.world, "1010", "DIS10");
     let mut ledger = MockSmsLedger::new();
     ledger
-        .expect_is_sent()
-        .returning(|_| Err(PortError::Unavailable("redis down".into())));
+        .expect_entries()
+        .returning(|_, _| Err(PortError::Unavailable("redis down".into())));
     ledger.expect_claim().never();
     let mut ports = s.world.ports();
     ports.ledger = Arc::new(ledger);

@@ -1,12 +1,13 @@
 //! The executor through mocked ports: the delivery rule and every failure path (SPEC §7).
 
 use crate::common::*;
-use domain::alerts::{AlertLevel, Alerts};
-use domain::executor::{Execution, Executor};
+use domain::alerts::AlertLevel;
+use domain::executor::Execution;
+use domain::mocks::{MockPorts, Rig};
 use domain::phrases::*;
-use domain::ports::{Claim, MockNotifier, MockSmsLedger, MockTicketRepository, PortError};
+use domain::ports::{Claim, PortError};
 use domain::rules::{self, LedgerFacts, RuleInput, RuleSettings, Step};
-use domain::{Dispatch, Status, Templates};
+use domain::{Dispatch, Status};
 use mockall::Sequence;
 use mockall::predicate::*;
 
@@ -34,24 +35,8 @@ fn notes_for(dispatch: &Dispatch, texts: &[&str]) -> domain::DispatchNotes {
     notes(dispatch.note_key.as_ref().unwrap().as_str(), texts)
 }
 
-async fn run(
-    dispatch: &Dispatch,
-    steps: &[Step],
-    tickets: &MockTicketRepository,
-    notifier: &MockNotifier,
-    ledger: &MockSmsLedger,
-    level: AlertLevel,
-    templates: &Templates,
-) -> Execution {
-    Executor {
-        tickets,
-        notifier,
-        ledger,
-        alerts: Alerts::new(notifier, level),
-        templates,
-    }
-    .execute(dispatch, steps)
-    .await
+fn rig() -> Rig {
+    Rig::new(dispatch_templates::COMMON, dispatch_templates::LIT)
 }
 
 /// The confirmation SMS step alone (notes already have the Confirmed note; no tech).
@@ -73,26 +58,30 @@ fn confirmation_sms_only() -> (Dispatch, Vec<Step>) {
 async fn sms_goes_out_under_the_ledger_before_its_note() {
     let (dispatch, steps) = confirmation_sms_only();
     let mut seq = Sequence::new();
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
-    ledger
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
         .expect_claim()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(Claim::Claimed));
-    notifier
+        .returning(|_, _, _| Ok(Claim::Claimed));
+    mocks
+        .notifier
         .expect_send_sms()
-        .withf(|to, text| to.as_str() == CLIENT && text.contains("A dispatch has been confirmed"))
+        .withf(|to, text, _| {
+            to.as_str() == CLIENT && text.contains("A dispatch has been confirmed")
+        })
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
-    ledger
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .ledger
         .expect_mark_sent()
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
-    tickets
+    mocks
+        .tickets
         .expect_append_note()
         .withf(|ticket, note| {
             ticket.as_str() == "3544800"
@@ -101,22 +90,16 @@ async fn sms_goes_out_under_the_ledger_before_its_note() {
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
-    notifier
+    mocks.notifier
         .expect_post_slack()
         .with(eq("[dispatch-monitor] [LIT] Dispatch [DIS37405] in ticket_id: 3544800 - confirmation SMS to the client: SMS sent to +12123595129 and note appended"))
         .times(1)
         .returning(|_| Ok(()));
-    ledger.expect_release().never();
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    mocks.ledger.expect_release().never();
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
@@ -131,30 +114,33 @@ async fn a_failed_sms_releases_its_claim_alerts_and_stops_without_a_note() {
         &RuleSettings::default(),
     );
     assert_eq!(steps.len(), 3, "note, client SMS, tech SMS");
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
+    let mut mocks = MockPorts::new();
     // The Confirmed note goes first, then the client SMS fails: the tech SMS is not tried.
-    tickets
+    mocks
+        .tickets
         .expect_append_note()
         .times(1)
         .returning(|_, _| Ok(()));
-    ledger
+    mocks
+        .ledger
         .expect_claim()
         .times(1)
-        .returning(|_| Ok(Claim::Claimed));
-    notifier
+        .returning(|_, _, _| Ok(Claim::Claimed));
+    mocks
+        .notifier
         .expect_send_sms()
         .times(1)
-        .returning(|_, _| Err(PortError::Unavailable("no responders".into())));
-    ledger.expect_release().times(1).returning(|_| Ok(()));
-    ledger.expect_mark_sent().never();
-    notifier
+        .returning(|_, _, _| Err(PortError::Unavailable("no responders".into())));
+    mocks.ledger.expect_release().times(1).returning(|_| Ok(()));
+    mocks.ledger.expect_mark_sent().never();
+    mocks
+        .notifier
         .expect_post_slack()
         .withf(|line| line.ends_with("Confirmed note: note appended"))
         .times(1)
         .returning(|_| Ok(()));
-    notifier
+    mocks
+        .notifier
         .expect_post_slack()
         .withf(|line| {
             line.contains(
@@ -163,16 +149,10 @@ async fn a_failed_sms_releases_its_claim_alerts_and_stops_without_a_note() {
         })
         .times(1)
         .returning(|_| Ok(()));
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert!(
         matches!(outcome, Execution::Stopped { steps: 1, .. }),
         "{outcome:?}"
@@ -182,36 +162,44 @@ async fn a_failed_sms_releases_its_claim_alerts_and_stops_without_a_note() {
 #[tokio::test]
 async fn a_failed_note_after_a_sent_sms_keeps_the_sent_mark_and_stops() {
     let (dispatch, steps) = confirmation_sms_only();
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
-    ledger.expect_claim().returning(|_| Ok(Claim::Claimed));
-    notifier.expect_send_sms().times(1).returning(|_, _| Ok(()));
-    ledger.expect_mark_sent().times(1).returning(|_| Ok(()));
-    ledger.expect_release().never();
-    tickets.expect_append_note().times(1).returning(|_, _| {
-        Err(PortError::Rejected {
-            status: 500,
-            detail: "Bruin down".into(),
-        })
-    });
-    notifier
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
+        .expect_claim()
+        .returning(|_, _, _| Ok(Claim::Claimed));
+    mocks
+        .notifier
+        .expect_send_sms()
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .ledger
+        .expect_mark_sent()
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks.ledger.expect_release().never();
+    mocks
+        .tickets
+        .expect_append_note()
+        .times(1)
+        .returning(|_, _| {
+            Err(PortError::Rejected {
+                status: 500,
+                detail: "Bruin down".into(),
+            })
+        });
+    mocks
+        .notifier
         .expect_post_slack()
         .withf(|line| {
             line.contains("appending the note failed: rejected with status 500: Bruin down")
         })
         .times(1)
         .returning(|_| Ok(()));
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert!(matches!(outcome, Execution::Stopped { steps: 0, .. }));
 }
 
@@ -239,106 +227,86 @@ async fn next_cycle_appends_the_missing_note_without_sending_again() {
         &facts,
         &RuleSettings::default(),
     );
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
-    ledger.expect_claim().never();
-    notifier.expect_send_sms().never();
-    tickets
+    let mut mocks = MockPorts::new();
+    mocks.ledger.expect_claim().never();
+    mocks.notifier.expect_send_sms().never();
+    mocks
+        .tickets
         .expect_append_note()
         .times(1)
         .returning(|_, _| Ok(()));
-    notifier.expect_post_slack().times(1).returning(|_| Ok(()));
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    mocks
+        .notifier
+        .expect_post_slack()
+        .times(1)
+        .returning(|_| Ok(()));
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
 #[tokio::test]
 async fn a_claim_that_finds_the_sms_sent_skips_the_sms_but_writes_the_note() {
     let (dispatch, steps) = confirmation_sms_only();
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
-    ledger.expect_claim().returning(|_| Ok(Claim::AlreadySent));
-    notifier.expect_send_sms().never();
-    tickets
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
+        .expect_claim()
+        .returning(|_, _, _| Ok(Claim::AlreadySent));
+    mocks.notifier.expect_send_sms().never();
+    mocks
+        .tickets
         .expect_append_note()
         .times(1)
         .returning(|_, _| Ok(()));
-    notifier.expect_post_slack().returning(|_| Ok(()));
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    mocks.notifier.expect_post_slack().returning(|_| Ok(()));
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
 #[tokio::test]
 async fn a_claim_held_by_another_replica_stops_quietly() {
     let (dispatch, steps) = confirmation_sms_only();
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
-    ledger
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
         .expect_claim()
-        .returning(|_| Ok(Claim::HeldElsewhere));
-    notifier.expect_send_sms().never();
-    notifier.expect_post_slack().never();
-    tickets.expect_append_note().never();
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+        .returning(|_, _, _| Ok(Claim::HeldElsewhere));
+    mocks.notifier.expect_send_sms().never();
+    mocks.notifier.expect_post_slack().never();
+    mocks.tickets.expect_append_note().never();
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert!(matches!(outcome, Execution::Stopped { steps: 0, .. }));
 }
 
 #[tokio::test]
 async fn a_ledger_outage_alerts_and_sends_nothing() {
     let (dispatch, steps) = confirmation_sms_only();
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
-    ledger
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
         .expect_claim()
-        .returning(|_| Err(PortError::Unavailable("redis down".into())));
-    notifier.expect_send_sms().never();
-    tickets.expect_append_note().never();
-    notifier
+        .returning(|_, _, _| Err(PortError::Unavailable("redis down".into())));
+    mocks.notifier.expect_send_sms().never();
+    mocks.tickets.expect_append_note().never();
+    mocks
+        .notifier
         .expect_post_slack()
         .withf(|line| line.contains("SMS ledger unavailable: unavailable: redis down"))
         .times(1)
         .returning(|_| Ok(()));
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert!(matches!(outcome, Execution::Stopped { .. }));
 }
 
@@ -353,113 +321,104 @@ async fn a_blocked_step_alerts_and_takes_nothing() {
         &RuleSettings::default(),
     );
     assert!(matches!(steps[0], Step::Blocked(_)));
-    let ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let tickets = MockTicketRepository::new();
-    notifier
+    let mut mocks = MockPorts::new();
+    mocks
+        .notifier
         .expect_post_slack()
         .withf(|line| {
             line.contains("field engineer confirmation not taken") && line.contains("1500")
         })
         .times(1)
         .returning(|_| Ok(()));
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert!(matches!(outcome, Execution::Stopped { steps: 0, .. }));
 }
 
 #[tokio::test]
 async fn a_slack_failure_never_blocks_processing() {
     let (dispatch, steps) = confirmation_sms_only();
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
-    ledger.expect_claim().returning(|_| Ok(Claim::Claimed));
-    ledger.expect_mark_sent().returning(|_| Ok(()));
-    notifier.expect_send_sms().times(1).returning(|_, _| Ok(()));
-    tickets
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
+        .expect_claim()
+        .returning(|_, _, _| Ok(Claim::Claimed));
+    mocks.ledger.expect_mark_sent().returning(|_| Ok(()));
+    mocks
+        .notifier
+        .expect_send_sms()
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .tickets
         .expect_append_note()
         .times(1)
         .returning(|_, _| Ok(()));
-    notifier
+    mocks
+        .notifier
         .expect_post_slack()
         .returning(|_| Err(PortError::Unavailable("slack".into())));
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
 #[tokio::test]
 async fn errors_level_posts_failures_only() {
     let (dispatch, steps) = confirmation_sms_only();
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
-    ledger.expect_claim().returning(|_| Ok(Claim::Claimed));
-    ledger.expect_mark_sent().returning(|_| Ok(()));
-    notifier.expect_send_sms().returning(|_, _| Ok(()));
-    tickets.expect_append_note().returning(|_, _| Ok(()));
-    notifier.expect_post_slack().never();
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::Errors,
-        &lit_templates(),
-    )
-    .await;
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
+        .expect_claim()
+        .returning(|_, _, _| Ok(Claim::Claimed));
+    mocks.ledger.expect_mark_sent().returning(|_| Ok(()));
+    mocks.notifier.expect_send_sms().returning(|_, _, _| Ok(()));
+    mocks.tickets.expect_append_note().returning(|_, _| Ok(()));
+    mocks.notifier.expect_post_slack().never();
+    let outcome = rig()
+        .alert_level(AlertLevel::Errors)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
 #[tokio::test]
 async fn a_failed_mark_sent_alerts_but_still_records_the_note() {
     let (dispatch, steps) = confirmation_sms_only();
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
-    ledger.expect_claim().returning(|_| Ok(Claim::Claimed));
-    ledger
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
+        .expect_claim()
+        .returning(|_, _, _| Ok(Claim::Claimed));
+    mocks
+        .ledger
         .expect_mark_sent()
         .returning(|_| Err(PortError::Unavailable("redis".into())));
-    notifier.expect_send_sms().times(1).returning(|_, _| Ok(()));
-    tickets
+    mocks
+        .notifier
+        .expect_send_sms()
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .tickets
         .expect_append_note()
         .times(1)
         .returning(|_, _| Ok(()));
-    notifier
+    mocks
+        .notifier
         .expect_post_slack()
         .withf(|line| line.contains("SMS ledger could not record it"))
         .times(1)
         .returning(|_| Ok(()));
-    notifier.expect_post_slack().returning(|_| Ok(()));
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    mocks.notifier.expect_post_slack().returning(|_| Ok(()));
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
@@ -471,43 +430,39 @@ async fn cancellation_email_follows_the_note_and_its_failure_only_alerts() {
         ..RuleSettings::default()
     };
     let steps = plan_for(&dispatch, &[REQUESTED], &LedgerFacts::default(), &settings);
-    let ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
+    let mut mocks = MockPorts::new();
     let mut seq = Sequence::new();
-    tickets
+    mocks
+        .tickets
         .expect_append_note()
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
-    notifier
+    mocks
+        .notifier
         .expect_post_slack()
         .withf(|l| l.ends_with("Cancelled note: note appended"))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
-    notifier
+    mocks
+        .notifier
         .expect_send_email()
         .withf(|email| email.recipients == "ops@example.com")
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Err(PortError::Unavailable("smtp".into())));
-    notifier
+    mocks
+        .notifier
         .expect_post_slack()
         .withf(|l| l.contains("cancellation email to ops@example.com failed"))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert_eq!(outcome, Execution::Completed { steps: 1 });
 }
 
@@ -521,63 +476,65 @@ async fn the_whole_lit_stage_runs_in_order() {
         &RuleSettings::default(),
     );
     let mut seq = Sequence::new();
-    let mut ledger = MockSmsLedger::new();
-    let mut notifier = MockNotifier::new();
-    let mut tickets = MockTicketRepository::new();
-    ledger.expect_claim().returning(|_| Ok(Claim::Claimed));
-    ledger.expect_mark_sent().returning(|_| Ok(()));
-    notifier.expect_post_slack().returning(|_| Ok(()));
-    tickets
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
+        .expect_claim()
+        .returning(|_, _, _| Ok(Claim::Claimed));
+    mocks.ledger.expect_mark_sent().returning(|_| Ok(()));
+    mocks.notifier.expect_post_slack().returning(|_| Ok(()));
+    mocks
+        .tickets
         .expect_append_note()
         .withf(|_, n| n.contains(CONFIRMED))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
-    notifier
+    mocks
+        .notifier
         .expect_send_sms()
-        .withf(|to, t| to.as_str() == CLIENT && t.contains("dispatch has been confirmed"))
+        .withf(|to, t, _| to.as_str() == CLIENT && t.contains("dispatch has been confirmed"))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
-    tickets
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .tickets
         .expect_append_note()
         .withf(|_, n| n.contains(CONFIRMED_SMS))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
-    notifier
+    mocks
+        .notifier
         .expect_send_sms()
-        .withf(|to, t| to.as_str() == CLIENT && t.contains("field engineer has been assigned"))
+        .withf(|to, t, _| to.as_str() == CLIENT && t.contains("field engineer has been assigned"))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
-    tickets
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .tickets
         .expect_append_note()
         .withf(|_, n| n.contains(FE_CONFIRMED))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
-    notifier
+    mocks
+        .notifier
         .expect_send_sms()
-        .withf(|to, t| to.as_str() == TECH && t.contains("For Red Rose Inn at 160 Broadway"))
+        .withf(|to, t, _| to.as_str() == TECH && t.contains("For Red Rose Inn at 160 Broadway"))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_, _| Ok(()));
-    tickets
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .tickets
         .expect_append_note()
         .withf(|_, n| n.contains(CONFIRMED_SMS_TECH))
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _| Ok(()));
-    let outcome = run(
-        &dispatch,
-        &steps,
-        &tickets,
-        &notifier,
-        &ledger,
-        AlertLevel::All,
-        &lit_templates(),
-    )
-    .await;
+    let outcome = rig()
+        .alert_level(AlertLevel::All)
+        .run(mocks, &dispatch, &steps)
+        .await;
     assert_eq!(outcome, Execution::Completed { steps: 4 });
 }

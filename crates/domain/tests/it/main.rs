@@ -3,6 +3,7 @@
 
 mod common;
 mod engine_cycles;
+mod exactly_once;
 mod executor_mocked;
 mod notes_fixture;
 mod rules_table;

@@ -591,7 +591,7 @@ fn lit_confirmation_texts_use_raw_fields_and_tech_change_keys_carry_the_new_name
     assert!(
         step.sms
             .iter()
-            .all(|sms| sms.key.tech_name.as_deref() == Some("Hulk Hogan#0"))
+            .all(|sms| sms.key.change.as_deref() == Some("joe malone->hulk hogan"))
     );
     assert!(
         step.note
@@ -755,7 +755,10 @@ fn a_tech_who_comes_back_is_announced_again_under_a_new_ledger_key() {
     );
     let step = action(&plan.steps[0]);
     assert_eq!(step.kind, TechChanged);
-    assert_eq!(step.sms[0].key.tech_name.as_deref(), Some("Hulk Hogan#1"));
+    assert_eq!(
+        step.sms[0].key.change.as_deref(),
+        Some("joe malone->hulk hogan")
+    );
 }
 
 #[test]

@@ -150,7 +150,7 @@ async fn a_third_vendor_runs_through_the_engine_without_domain_changes() {
         .entries()
         .into_iter()
         .filter_map(|entry| match entry.event {
-            JournalEvent::Sms { to, text } => Some((to, text)),
+            JournalEvent::Sms { to, text, .. } => Some((to, text)),
             _ => None,
         })
         .collect();

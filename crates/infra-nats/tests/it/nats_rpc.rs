@@ -92,7 +92,7 @@ async fn any_2xx_is_success_and_other_statuses_are_rejections() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_request_without_reply_times_out_as_unavailable() {
+async fn a_request_without_reply_times_out_as_uncertain() {
     let nats = NatsServer::new();
     let _silent = responder(&nats.url(), "test.silent", |_| async { None }).await;
     let client = connected_client(&nats, Duration::from_millis(300), memory_store()).await;
@@ -104,10 +104,11 @@ async fn a_request_without_reply_times_out_as_unavailable() {
         failure,
         Err(RpcFailure::TimedOut(Duration::from_millis(300)))
     );
+    // The request went out: the service may have acted on it.
     let error = timeout(HANG_GUARD, client.call("test.silent", json!({})))
         .await
         .unwrap();
-    let Err(PortError::Unavailable(message)) = error else {
+    let Err(PortError::Uncertain(message)) = error else {
         panic!("{error:?}")
     };
     assert!(
@@ -133,7 +134,7 @@ async fn a_subject_without_responders_is_unavailable() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unparseable_replies_are_unavailable() {
+async fn unparseable_replies_are_uncertain() {
     let nats = NatsServer::new();
     let _junk = responder(&nats.url(), "test.junk", |_| async {
         Some(Bytes::from_static(b"<html>502 Bad Gateway</html>"))
@@ -154,7 +155,7 @@ async fn unparseable_replies_are_unavailable() {
     );
     assert!(matches!(
         client.call("test.junk", json!({})).await,
-        Err(PortError::Unavailable(_))
+        Err(PortError::Uncertain(_))
     ));
     let failure = client.request("test.nostatus", json!({})).await;
     assert!(
@@ -304,14 +305,22 @@ async fn notifications_use_their_own_wire_formats() {
 
     let phone = PhoneE164::parse_us("+1 212 359 5129").unwrap();
     notifier
-        .send_sms(&phone, "Your dispatch is confirmed")
+        .send_sms(
+            &phone,
+            "Your dispatch is confirmed",
+            "dev:LIT:DIS1:confirmed:12123595129",
+        )
         .await
         .unwrap();
     let request = sms.received.lock().unwrap()[0].clone();
     request_id_of(&request);
     assert_eq!(
         request["body"],
-        json!({"sms_to": "12123595129", "sms_data": "Your dispatch is confirmed"})
+        json!({
+            "sms_to": "12123595129",
+            "sms_data": "Your dispatch is confirmed",
+            "idempotency_key": "dev:LIT:DIS1:confirmed:12123595129"
+        })
     );
 
     notifier
@@ -498,4 +507,49 @@ async fn an_invalid_url_is_refused() {
         !error.to_string().contains("secret"),
         "the URL leaked: {error}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_url_speaks_tls_with_a_verified_certificate_and_never_plaintext() {
+    let tls = test_support::servers::TlsFiles::generate();
+    let nats = NatsServer::tls(&tls);
+    assert!(nats.url().starts_with("tls://"));
+    let ca = tls.ca_cert();
+    let client = NatsClient::connect_with(&nats.url(), TIMEOUT, memory_store(), Some(&ca))
+        .await
+        .unwrap();
+    assert!(
+        client.wait_until_connected(HANG_GUARD).await,
+        "no TLS connection"
+    );
+    let responder_client = async_nats::ConnectOptions::new()
+        .add_root_certificates(ca.clone())
+        .require_tls(true)
+        .connect(nats.url())
+        .await
+        .unwrap();
+    let mut requests = responder_client.subscribe("tls.echo").await.unwrap();
+    responder_client.flush().await.unwrap();
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        while let Some(message) = requests.next().await {
+            let request: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+            let reply =
+                json!({"request_id": request["request_id"], "status": 200, "body": "over TLS"});
+            let _ = responder_client
+                .publish(message.reply.unwrap(), reply.to_string().into())
+                .await;
+        }
+    });
+    assert_eq!(
+        client.call("tls.echo", json!({})).await.unwrap(),
+        json!("over TLS")
+    );
+
+    // Without the CA the server's certificate is not trusted: never connected.
+    let untrusted = NatsClient::connect(&nats.url(), TIMEOUT, memory_store())
+        .await
+        .unwrap();
+    assert!(!untrusted.wait_until_connected(Duration::from_secs(2)).await);
+    assert!(untrusted.call("tls.echo", json!({})).await.is_err());
 }

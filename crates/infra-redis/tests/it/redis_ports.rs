@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use domain::actions::{ActionKind, Recipient};
 use domain::ports::{
-    Claim, DispatchRegistry, LargeMessageStore, LeaseToken, LedgerKey, PortError, SmsLedger,
-    SmsPurpose, VendorLease,
+    Claim, DispatchRegistry, EntryState, LargeMessageStore, LeaseToken, LedgerEntry, LedgerKey,
+    PortError, SmsLedger, SmsPurpose, VendorLease,
 };
-use domain::{PhoneE164, VendorName};
-use fred::prelude::{Builder, Client, ClientLike, Config, KeysInterface};
+use domain::{DispatchNumber, PhoneE164, VendorName};
+use fred::prelude::{Builder, Client, ClientLike, Config, HashesInterface, KeysInterface};
 use infra_redis::{REGISTRY_TTL_SECS, RedisConnection};
 use serde_json::json;
 use test_support::servers::RedisServer;
@@ -49,12 +49,15 @@ async fn raw_client(server: &RedisServer) -> Client {
 fn ledger_key(purpose: SmsPurpose) -> LedgerKey {
     LedgerKey {
         vendor: VendorName::parse("LIT").unwrap(),
-        note_key: "DIS37405".into(),
+        dispatch_number: DispatchNumber::parse("DIS37405").unwrap(),
         purpose,
         recipient: PhoneE164::parse_us("+1 212 359 5129").unwrap(),
-        tech_name: None,
+        change: None,
     }
 }
+
+/// The claim TTL the tests use unless they test expiry.
+const CLAIM: Duration = Duration::from_secs(150);
 
 fn vendor() -> VendorName {
     VendorName::parse("cts").unwrap()
@@ -87,52 +90,129 @@ async fn registry_writes_a_key_once_with_a_three_day_ttl() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ledger_claims_marks_and_releases() {
+async fn ledger_claims_marks_and_releases_entries_of_one_hash_per_dispatch() {
     let server = RedisServer::new();
-    let redis = connect(&server).await;
-    let ledger = redis.ledger(ENV);
+    let ledger = connect(&server).await.ledger(ENV);
+    let other_replica = connect(&server).await.ledger(ENV);
     let raw = raw_client(&server).await;
     let key = ledger_key(SmsPurpose {
         kind: ActionKind::ConfirmedSms,
         to: Recipient::Client,
     });
-    let redis_key = "test-dispatch-monitor:sms:LIT:DIS37405:confirmed:+12123595129";
+    let (vendor, number) = (key.vendor.clone(), key.dispatch_number.clone());
+    let hash = "test-dispatch-monitor:ledger:LIT:DIS37405";
+    let note = "#*MetTel's IPA*# DIS37405\nDispatch confirmation SMS sent to +12123595129\n";
 
-    assert!(!ledger.is_sent(&key).await.unwrap());
-    assert_eq!(ledger.claim(&key).await.unwrap(), Claim::Claimed);
-    let ttl: i64 = raw.ttl(redis_key).await.unwrap();
-    assert!((290..=300).contains(&ttl), "claim ttl {ttl}");
-    assert_eq!(ledger.claim(&key).await.unwrap(), Claim::HeldElsewhere);
-
-    ledger.release(&key).await.unwrap();
-    assert_eq!(raw.exists::<i64, _>(redis_key).await.unwrap(), 0);
-    assert_eq!(ledger.claim(&key).await.unwrap(), Claim::Claimed);
-
-    ledger.mark_sent(&key).await.unwrap();
-    assert!(ledger.is_sent(&key).await.unwrap());
-    assert_eq!(ledger.claim(&key).await.unwrap(), Claim::AlreadySent);
-    let ttl: i64 = raw.ttl(redis_key).await.unwrap();
-    assert!(
-        ttl > 29 * 24 * 3600 && ttl <= 30 * 24 * 3600,
-        "sent ttl {ttl}"
-    );
-
-    // Releasing never forgets a sent SMS.
-    ledger.release(&key).await.unwrap();
-    assert!(ledger.is_sent(&key).await.unwrap());
-    assert_eq!(ledger.claim(&key).await.unwrap(), Claim::AlreadySent);
-
-    // Another purpose is another SMS.
+    assert_eq!(ledger.entries(&vendor, &number).await.unwrap(), vec![]);
     assert_eq!(
-        ledger
-            .claim(&ledger_key(SmsPurpose {
-                kind: ActionKind::Reminder { hours: 12 },
-                to: Recipient::Client
-            }))
-            .await
-            .unwrap(),
+        ledger.claim(&key, note, CLAIM).await.unwrap(),
         Claim::Claimed
     );
+    let fields: Vec<String> = raw.hkeys(hash).await.unwrap();
+    assert_eq!(fields, ["confirmed:12123595129"]);
+    let entries = ledger.entries(&vendor, &number).await.unwrap();
+    assert_eq!(
+        entries,
+        vec![LedgerEntry {
+            key: key.clone(),
+            state: EntryState::Claimed,
+            note: note.into()
+        }]
+    );
+    // Another replica finds it held; releasing someone else's claim does nothing.
+    assert_eq!(
+        other_replica.claim(&key, note, CLAIM).await.unwrap(),
+        Claim::HeldElsewhere
+    );
+    other_replica.release(&key).await.unwrap();
+    assert_eq!(
+        other_replica.claim(&key, note, CLAIM).await.unwrap(),
+        Claim::HeldElsewhere
+    );
+    // The holder releases it after a refusal: free again.
+    ledger.release(&key).await.unwrap();
+    assert_eq!(ledger.entries(&vendor, &number).await.unwrap(), vec![]);
+    assert_eq!(
+        other_replica.claim(&key, note, CLAIM).await.unwrap(),
+        Claim::Claimed
+    );
+
+    other_replica.mark_sent(&key).await.unwrap();
+    let entries = ledger.entries(&vendor, &number).await.unwrap();
+    assert_eq!(entries[0].state, EntryState::Sent);
+    assert_eq!(entries[0].note, note, "the note survives the mark");
+    assert_eq!(
+        ledger.claim(&key, note, CLAIM).await.unwrap(),
+        Claim::AlreadySent
+    );
+    let ttl: i64 = raw.ttl(hash).await.unwrap();
+    assert!(
+        ttl > 29 * 24 * 3600 && ttl <= 30 * 24 * 3600,
+        "ledger ttl {ttl}"
+    );
+    // Releasing never forgets a sent SMS.
+    other_replica.release(&key).await.unwrap();
+    assert_eq!(
+        ledger.claim(&key, note, CLAIM).await.unwrap(),
+        Claim::AlreadySent
+    );
+
+    // Another purpose is another entry of the same hash.
+    let reminder = ledger_key(SmsPurpose {
+        kind: ActionKind::Reminder { hours: 12 },
+        to: Recipient::Client,
+    });
+    assert_eq!(
+        ledger.claim(&reminder, "r", CLAIM).await.unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(ledger.entries(&vendor, &number).await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uncertain_entry_is_claimable_at_once_and_a_dead_claim_after_its_ttl() {
+    let server = RedisServer::new();
+    let ledger = connect(&server).await.ledger(ENV);
+    let other_replica = connect(&server).await.ledger(ENV);
+    let key = ledger_key(SmsPurpose {
+        kind: ActionKind::TechOnSite,
+        to: Recipient::Client,
+    });
+    assert_eq!(
+        ledger.claim(&key, "n", CLAIM).await.unwrap(),
+        Claim::Claimed
+    );
+    ledger.mark_uncertain(&key).await.unwrap();
+    let entries = ledger
+        .entries(&key.vendor, &key.dispatch_number)
+        .await
+        .unwrap();
+    assert_eq!(entries[0].state, EntryState::Uncertain);
+    assert_eq!(entries[0].note, "n");
+    assert_eq!(
+        other_replica.claim(&key, "n", CLAIM).await.unwrap(),
+        Claim::Claimed
+    );
+
+    // A replica that died holding a short claim frees it when the claim's TTL is over.
+    let short = ledger_key(SmsPurpose {
+        kind: ActionKind::ConfirmedTechSms,
+        to: Recipient::Tech,
+    });
+    let ttl = Duration::from_millis(300);
+    assert_eq!(
+        ledger.claim(&short, "n", ttl).await.unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        other_replica.claim(&short, "n", ttl).await.unwrap(),
+        Claim::HeldElsewhere
+    );
+    let deadline = Instant::now() + HANG_GUARD;
+    while other_replica.claim(&short, "n", ttl).await.unwrap() != Claim::Claimed {
+        assert!(Instant::now() < deadline, "the dead claim never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,7 +235,7 @@ async fn ledger_claim_race_has_exactly_one_winner() {
                 let (ledger, key, barrier) = (ledger.clone(), key.clone(), barrier.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    ledger.claim(&key).await.unwrap()
+                    ledger.claim(&key, "note", CLAIM).await.unwrap()
                 })
             })
             .collect();
@@ -310,10 +390,14 @@ async fn a_restarted_redis_is_used_again_by_the_same_client() {
     }
     let claim = timeout(
         HANG_GUARD,
-        ledger.claim(&ledger_key(SmsPurpose {
-            kind: ActionKind::TechOnSite,
-            to: Recipient::Client,
-        })),
+        ledger.claim(
+            &ledger_key(SmsPurpose {
+                kind: ActionKind::TechOnSite,
+                to: Recipient::Client,
+            }),
+            "note",
+            CLAIM,
+        ),
     )
     .await
     .expect("a claim hung while Redis was down");
@@ -332,10 +416,14 @@ async fn a_restarted_redis_is_used_again_by_the_same_client() {
     );
     assert_eq!(
         ledger
-            .claim(&ledger_key(SmsPurpose {
-                kind: ActionKind::TechOnSite,
-                to: Recipient::Client
-            }))
+            .claim(
+                &ledger_key(SmsPurpose {
+                    kind: ActionKind::TechOnSite,
+                    to: Recipient::Client
+                }),
+                "note",
+                CLAIM
+            )
             .await
             .unwrap(),
         Claim::Claimed
@@ -378,4 +466,46 @@ async fn an_invalid_url_is_refused() {
     let message = error.to_string();
     assert!(message.contains("invalid Redis URL"), "{message}");
     assert!(!message.contains("password"), "the URL leaked: {message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_url_speaks_tls_with_a_verified_certificate_and_never_plaintext() {
+    let tls = test_support::servers::TlsFiles::generate();
+    let server = RedisServer::tls(&tls);
+    assert!(server.url().starts_with("rediss://"));
+
+    // Trusting the test CA: commands work over TLS.
+    let redis = RedisConnection::connect_with(&server.url(), COMMAND_TIMEOUT, Some(&tls.ca_cert()))
+        .await
+        .unwrap();
+    wait_until_ready(&redis).await;
+    assert!(
+        redis
+            .registry(ENV)
+            .register("DIS1", &json!({"ticket_id": "1"}))
+            .await
+            .unwrap()
+    );
+
+    // Without the CA the certificate is not trusted: no connection, no fallback.
+    let untrusted = RedisConnection::connect(&server.url(), COMMAND_TIMEOUT)
+        .await
+        .unwrap();
+    sleep(Duration::from_millis(500)).await;
+    assert!(untrusted.ping().await.is_err());
+    assert!(!untrusted.is_connected());
+    // The plaintext scheme cannot reach the TLS-only port.
+    let plaintext_url = server.url().replacen("rediss://", "redis://", 1);
+    let plaintext = RedisConnection::connect(&plaintext_url, COMMAND_TIMEOUT)
+        .await
+        .unwrap();
+    assert!(plaintext.ping().await.is_err());
+
+    // A CA file that is not PEM is refused up front.
+    let bad = std::env::temp_dir().join(format!("not-a-ca-{}.pem", std::process::id()));
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let error = RedisConnection::connect_with(&server.url(), COMMAND_TIMEOUT, Some(&bad))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("TLS"), "{error}");
 }
