@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use domain::ports::{
     Claim, DispatchRegistry, Email, LedgerEntry, LedgerKey, Notifier, PortError, SmsLedger,
-    TicketRepository,
+    StepKey, TicketRepository,
 };
 use domain::rules::Step;
 use domain::{
@@ -59,6 +59,15 @@ impl SmsLedger for ReadOnly {
         Err(refused("ledger write"))
     }
     async fn release(&self, _: &LedgerKey) -> Result<(), PortError> {
+        Err(refused("ledger write"))
+    }
+    async fn claim_note(&self, _: &StepKey, _: Duration) -> Result<Claim, PortError> {
+        Err(refused("ledger claim"))
+    }
+    async fn note_appended(&self, _: &StepKey) -> Result<(), PortError> {
+        Err(refused("ledger write"))
+    }
+    async fn release_note(&self, _: &StepKey) -> Result<(), PortError> {
         Err(refused("ledger write"))
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::actions::ActionKind;
 use crate::alerts::{Alerts, Outcome};
 use crate::events::{SmsOutcome, StepEvent};
-use crate::ports::{Claim, Email, Notifier, PortError, SmsLedger, TicketRepository};
+use crate::ports::{Claim, Email, Notifier, PortError, SmsLedger, StepKey, TicketRepository};
 use crate::rules::{Action, PlannedSms, Step};
 use crate::{Dispatch, Templates};
 
@@ -92,7 +92,9 @@ impl Executor<'_> {
                 sent_to.push(sms.to.to_string());
             }
         }
-        self.append_note(dispatch, action).await?;
+        if !self.append_note(dispatch, action).await? {
+            return Ok(());
+        }
         let event = if sent_to.is_empty() {
             format!("{}: note appended", action.kind)
         } else {
@@ -231,33 +233,64 @@ impl Executor<'_> {
             .await
     }
 
-    async fn append_note(&self, dispatch: &Dispatch, action: &Action) -> Result<(), String> {
-        match self
-            .tickets
-            .append_note(&dispatch.ticket_id, &action.note)
-            .await
-        {
-            Ok(()) => {
-                self.emit(
-                    dispatch,
-                    StepEvent::NoteAppended {
-                        action: action.kind,
-                    },
-                );
-                Ok(())
+    /// Appends the action's note under its claim, so that two replicas never both append it;
+    /// whether it was appended now (not when another run already did).
+    async fn append_note(&self, dispatch: &Dispatch, action: &Action) -> Result<bool, String> {
+        let step = StepKey {
+            vendor: dispatch.vendor.clone(),
+            dispatch_number: dispatch.dispatch_number.clone(),
+            kind: action.kind,
+            change: action.sms.first().and_then(|sms| sms.key.change.clone()),
+        };
+        match self.ledger.claim_note(&step, self.claim_ttl).await {
+            Ok(Claim::Claimed) => {}
+            Ok(Claim::AlreadySent) => {
+                tracing::info!(action = %action.kind, "note already appended by another run");
+                return Ok(false);
+            }
+            Ok(Claim::HeldElsewhere) => {
+                tracing::info!(action = %action.kind, "note claimed by another run; the dispatch waits for the next cycle");
+                return Err(format!("{}: note claimed by another run", action.kind));
             }
             Err(error) => {
-                self.emit(
-                    dispatch,
-                    StepEvent::NoteFailed {
-                        action: action.kind,
-                        error: error.to_string(),
-                    },
-                );
-                let event = format!("{}: appending the note failed: {error}", action.kind);
-                self.fail(dispatch, event).await
+                let error = format!("SMS ledger unavailable: {error}");
+                let event = StepEvent::LedgerFailed {
+                    action: action.kind,
+                    error: error.clone(),
+                };
+                self.emit(dispatch, event);
+                let event = format!("{}: {error}", action.kind);
+                return self.fail(dispatch, event).await.map(|()| false);
             }
         }
+        let appended = self
+            .tickets
+            .append_note(&dispatch.ticket_id, &action.note)
+            .await;
+        if let Err(error) = appended {
+            self.emit(
+                dispatch,
+                StepEvent::NoteFailed {
+                    action: action.kind,
+                    error: error.to_string(),
+                },
+            );
+            if let Err(release_error) = self.ledger.release_note(&step).await {
+                tracing::warn!(%release_error, "could not release the note's claim; it expires by itself");
+            }
+            let event = format!("{}: appending the note failed: {error}", action.kind);
+            return self.fail(dispatch, event).await.map(|()| false);
+        }
+        self.emit(
+            dispatch,
+            StepEvent::NoteAppended {
+                action: action.kind,
+            },
+        );
+        if let Err(error) = self.ledger.note_appended(&step).await {
+            tracing::warn!(%error, "the note is on the ticket but the ledger could not record it");
+        }
+        Ok(true)
     }
 
     /// The cancellation email: its failure alerts but never stops the dispatch, since the note

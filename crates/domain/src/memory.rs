@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::engine::Ports;
 use crate::ports::{
     Claim, Clock, DispatchRegistry, DispatchSource, Email, EntryState, LargeMessageStore,
-    LeaseToken, LedgerEntry, LedgerKey, Notifier, PortError, SmsLedger, TicketRepository,
+    LeaseToken, LedgerEntry, LedgerKey, Notifier, PortError, SmsLedger, StepKey, TicketRepository,
     VendorLease,
 };
 use crate::{DispatchNumber, PhoneE164, RawTicketNote, TicketId, VendorName};
@@ -342,6 +342,12 @@ impl DispatchRegistry for MemoryRegistry {
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
     dispatches: Mutex<BTreeMap<(VendorName, DispatchNumber), BTreeMap<String, LedgerEntry>>>,
+    /// Notes claimed (false) or appended (true), by step.
+    notes: Mutex<BTreeMap<String, bool>>,
+}
+
+fn step_id(key: &StepKey) -> String {
+    format!("{}:{}:{}", key.vendor, key.dispatch_number, key.entry_id())
 }
 
 impl MemoryLedger {
@@ -399,6 +405,31 @@ impl SmsLedger for MemoryLedger {
 
     async fn mark_uncertain(&self, key: &LedgerKey) -> Result<(), PortError> {
         self.set_state(key, EntryState::Uncertain);
+        Ok(())
+    }
+
+    async fn claim_note(&self, key: &StepKey, _ttl: Duration) -> Result<Claim, PortError> {
+        let mut notes = lock(&self.notes);
+        match notes.get(&step_id(key)) {
+            Some(true) => Ok(Claim::AlreadySent),
+            Some(false) => Ok(Claim::HeldElsewhere),
+            None => {
+                notes.insert(step_id(key), false);
+                Ok(Claim::Claimed)
+            }
+        }
+    }
+
+    async fn note_appended(&self, key: &StepKey) -> Result<(), PortError> {
+        lock(&self.notes).insert(step_id(key), true);
+        Ok(())
+    }
+
+    async fn release_note(&self, key: &StepKey) -> Result<(), PortError> {
+        let mut notes = lock(&self.notes);
+        if notes.get(&step_id(key)) == Some(&false) {
+            notes.remove(&step_id(key));
+        }
         Ok(())
     }
 

@@ -77,6 +77,11 @@ impl MockPorts {
         self.ledger.expect_mark_sent().returning(|_| Ok(()));
         self.ledger.expect_mark_uncertain().returning(|_| Ok(()));
         self.ledger.expect_release().returning(|_| Ok(()));
+        self.ledger
+            .expect_claim_note()
+            .returning(|_, _| Ok(Claim::Claimed));
+        self.ledger.expect_note_appended().returning(|_| Ok(()));
+        self.ledger.expect_release_note().returning(|_| Ok(()));
         let now = self
             .now
             .unwrap_or(Rig::NOW.parse().expect("a valid instant"));

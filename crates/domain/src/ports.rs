@@ -144,6 +144,36 @@ impl LedgerKey {
     }
 }
 
+/// Identifies the note one step appends, so that two replicas never both append it (their
+/// leases can overlap when the lease store fails): the step's dispatch, kind and, for a tech
+/// change, which change.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StepKey {
+    /// The vendor.
+    pub vendor: VendorName,
+    /// The vendor's dispatch id.
+    pub dispatch_number: DispatchNumber,
+    /// The step.
+    pub kind: crate::actions::ActionKind,
+    /// For a tech change: `previous -> new`, both names normalised.
+    pub change: Option<String>,
+}
+
+impl StepKey {
+    /// The entry's id within its dispatch's ledger, e.g. `note:reminder_note:2`.
+    pub fn entry_id(&self) -> String {
+        let mut id = format!("note:{}", self.kind.row().note);
+        if let Some(hours) = self.kind.hours() {
+            id.push_str(&format!(":{hours}"));
+        }
+        if let Some(change) = &self.change {
+            id.push(':');
+            id.push_str(change);
+        }
+        id
+    }
+}
+
 /// Where an SMS's entry stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -180,8 +210,9 @@ pub enum Claim {
 }
 
 /// The SMS ledger that makes every SMS go out at most once per idempotency key (SPEC §7,
-/// §13): one record per dispatch, read whole in one round trip, kept 30 days after its last
-/// write. Implementations retry a failed write briefly before reporting it.
+/// §13) and every note be appended once even when two replicas act on one dispatch: one
+/// record per dispatch, read whole in one round trip, kept 30 days after its last write.
+/// Implementations retry a failed write briefly before reporting it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait SmsLedger: Send + Sync {
@@ -200,6 +231,12 @@ pub trait SmsLedger: Send + Sync {
     async fn mark_uncertain(&self, key: &LedgerKey) -> Result<(), PortError>;
     /// Drops this caller's claim after the notifier refused the SMS.
     async fn release(&self, key: &LedgerKey) -> Result<(), PortError>;
+    /// Claims the right to append a step's note: [`Claim::AlreadySent`] when it was appended.
+    async fn claim_note(&self, key: &StepKey, ttl: Duration) -> Result<Claim, PortError>;
+    /// Records that the step's note was appended.
+    async fn note_appended(&self, key: &StepKey) -> Result<(), PortError>;
+    /// Drops this caller's claim on a note after the append failed.
+    async fn release_note(&self, key: &StepKey) -> Result<(), PortError>;
 }
 
 /// A held vendor lease.

@@ -2,14 +2,15 @@
 //! `{ENVIRONMENT_NAME}-dispatch-monitor:ledger:{VENDOR}:{dispatch_number}`, one field per SMS
 //! (`reminder-2h:12123595129`), each a JSON entry with its state (`claimed`, `sent`,
 //! `uncertain`), the note that records it, and — while claimed — the holder and when the claim
-//! expires. Every write is one Lua script on that one key (one hash slot), and pushes the
+//! expires. Beside them, `note:` fields claim each step's note, so that two replicas never
+//! both append it. Every write is one Lua script on that one key (one hash slot), and pushes the
 //! hash's expiry 30 days out, so the ledger never grows without bound. A dispatch's whole
 //! ledger is one `HGETALL`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::ports::{Claim, EntryState, LedgerEntry, LedgerKey, PortError, SmsLedger};
+use domain::ports::{Claim, EntryState, LedgerEntry, LedgerKey, PortError, SmsLedger, StepKey};
 use domain::{DispatchNumber, VendorName};
 use fred::prelude::{Client, HashesInterface, LuaInterface};
 use serde::{Deserialize, Serialize};
@@ -112,23 +113,69 @@ impl RedisSmsLedger {
         self.redis_key(&key.vendor, &key.dispatch_number)
     }
 
-    async fn mark(&self, key: &LedgerKey, state: &str) -> Result<(), PortError> {
-        let key_json = serde_json::to_string(key)
-            .map_err(|error| PortError::Malformed(format!("ledger key: {error}")))?;
+    /// Sets the state of the entry `field` of the hash `hash`, retried (SPEC §13.2).
+    async fn mark<K: Serialize>(
+        &self,
+        hash: String,
+        field: String,
+        key: &K,
+        state: &str,
+    ) -> Result<(), PortError> {
         let args = vec![
-            key.entry_id(),
+            field,
             state.to_owned(),
-            key_json,
+            key_json(key)?,
             whole_millis(LEDGER_TTL).to_string(),
         ];
         retry(&MARK_RETRIES, || async {
             self.client
-                .eval::<i64, _, _, _>(MARK_SCRIPT, self.key_of(key), args.clone())
+                .eval::<i64, _, _, _>(MARK_SCRIPT, hash.clone(), args.clone())
                 .await
                 .map(drop)
                 .map_err(|error| unavailable("SMS ledger mark", &error))
         })
         .await
+    }
+
+    /// Claims the entry `field` of the hash `hash` for `ttl`.
+    async fn claim_entry<K: Serialize>(
+        &self,
+        hash: String,
+        field: String,
+        key: &K,
+        note: &str,
+        ttl: Duration,
+    ) -> Result<Claim, PortError> {
+        let args = vec![
+            field,
+            self.holder.clone(),
+            whole_millis(ttl).to_string(),
+            key_json(key)?,
+            note.to_owned(),
+            whole_millis(LEDGER_TTL).to_string(),
+        ];
+        let outcome: String = self
+            .client
+            .eval(CLAIM_SCRIPT, hash, args)
+            .await
+            .map_err(|error| unavailable("SMS ledger claim", &error))?;
+        match outcome.as_str() {
+            "claimed" => Ok(Claim::Claimed),
+            "sent" => Ok(Claim::AlreadySent),
+            "held" => Ok(Claim::HeldElsewhere),
+            other => Err(PortError::Malformed(format!(
+                "SMS ledger claim returned {other:?}"
+            ))),
+        }
+    }
+
+    /// Drops the entry `field` of the hash `hash` while this holder claims it.
+    async fn release_entry(&self, hash: String, field: String) -> Result<(), PortError> {
+        self.client
+            .eval::<i64, _, _, _>(RELEASE_SCRIPT, hash, vec![field, self.holder.clone()])
+            .await
+            .map(drop)
+            .map_err(|error| unavailable("SMS ledger release", &error))
     }
 }
 
@@ -162,7 +209,11 @@ impl SmsLedger for RedisSmsLedger {
             .await
             .map_err(|error| unavailable("SMS ledger read", &error))?;
         let mut entries = Vec::with_capacity(fields.len());
-        for (field, value) in fields {
+        // Notes' claims live beside the SMS entries; only SMS entries are returned.
+        for (field, value) in fields
+            .into_iter()
+            .filter(|(field, _)| !field.starts_with("note:"))
+        {
             let parsed = serde_json::from_str::<Stored>(&value).and_then(|stored| {
                 let key = serde_json::from_str(&stored.key_json)?;
                 Ok(LedgerEntry {
@@ -180,50 +231,42 @@ impl SmsLedger for RedisSmsLedger {
     }
 
     async fn claim(&self, key: &LedgerKey, note: &str, ttl: Duration) -> Result<Claim, PortError> {
-        let key_json = serde_json::to_string(key)
-            .map_err(|error| PortError::Malformed(format!("ledger key: {error}")))?;
-        let args = vec![
-            key.entry_id(),
-            self.holder.clone(),
-            whole_millis(ttl).to_string(),
-            key_json,
-            note.to_owned(),
-            whole_millis(LEDGER_TTL).to_string(),
-        ];
-        let outcome: String = self
-            .client
-            .eval(CLAIM_SCRIPT, self.key_of(key), args)
+        self.claim_entry(self.key_of(key), key.entry_id(), key, note, ttl)
             .await
-            .map_err(|error| unavailable("SMS ledger claim", &error))?;
-        match outcome.as_str() {
-            "claimed" => Ok(Claim::Claimed),
-            "sent" => Ok(Claim::AlreadySent),
-            "held" => Ok(Claim::HeldElsewhere),
-            other => Err(PortError::Malformed(format!(
-                "SMS ledger claim returned {other:?}"
-            ))),
-        }
     }
 
     async fn mark_sent(&self, key: &LedgerKey) -> Result<(), PortError> {
-        self.mark(key, "sent").await
+        self.mark(self.key_of(key), key.entry_id(), key, "sent")
+            .await
     }
 
     async fn mark_uncertain(&self, key: &LedgerKey) -> Result<(), PortError> {
-        self.mark(key, "uncertain").await
+        self.mark(self.key_of(key), key.entry_id(), key, "uncertain")
+            .await
     }
 
     async fn release(&self, key: &LedgerKey) -> Result<(), PortError> {
-        self.client
-            .eval::<i64, _, _, _>(
-                RELEASE_SCRIPT,
-                self.key_of(key),
-                vec![key.entry_id(), self.holder.clone()],
-            )
-            .await
-            .map(drop)
-            .map_err(|error| unavailable("SMS ledger release", &error))
+        self.release_entry(self.key_of(key), key.entry_id()).await
     }
+
+    async fn claim_note(&self, key: &StepKey, ttl: Duration) -> Result<Claim, PortError> {
+        let hash = self.redis_key(&key.vendor, &key.dispatch_number);
+        self.claim_entry(hash, key.entry_id(), key, "", ttl).await
+    }
+
+    async fn note_appended(&self, key: &StepKey) -> Result<(), PortError> {
+        let hash = self.redis_key(&key.vendor, &key.dispatch_number);
+        self.mark(hash, key.entry_id(), key, "sent").await
+    }
+
+    async fn release_note(&self, key: &StepKey) -> Result<(), PortError> {
+        let hash = self.redis_key(&key.vendor, &key.dispatch_number);
+        self.release_entry(hash, key.entry_id()).await
+    }
+}
+
+fn key_json<K: Serialize>(key: &K) -> Result<String, PortError> {
+    serde_json::to_string(key).map_err(|error| PortError::Malformed(format!("ledger key: {error}")))
 }
 
 #[cfg(test)]

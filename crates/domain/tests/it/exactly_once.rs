@@ -411,3 +411,31 @@ async fn one_slow_dispatch_never_holds_the_others_back_and_reports_keep_list_ord
         .collect();
     assert_eq!(numbers, ["D0", "D1", "D2", "D3", "D4", "D5", "D6", "D7"]);
 }
+
+#[tokio::test]
+async fn a_note_another_run_appended_or_is_appending_is_not_appended_again() {
+    let rig = rig();
+    let mut dispatch = rig.dispatch(Status::Canceled);
+    dispatch.tech_phone = None;
+    let plan = rig.plan(&dispatch, &[REQUESTED]);
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
+        .expect_claim_note()
+        .withf(|key, _| key.entry_id() == "note:cancelled_note")
+        .returning(|_, _| Ok(domain::ports::Claim::AlreadySent));
+    mocks.tickets.expect_append_note().never();
+    mocks.notifier.expect_post_slack().never();
+    let execution = rig.run(mocks, &dispatch, &plan.steps).await;
+    assert_eq!(execution, Execution::Completed { steps: 1 });
+
+    let rig = self::rig();
+    let mut mocks = MockPorts::new();
+    mocks
+        .ledger
+        .expect_claim_note()
+        .returning(|_, _| Ok(domain::ports::Claim::HeldElsewhere));
+    mocks.tickets.expect_append_note().never();
+    let execution = rig.run(mocks, &dispatch, &plan.steps).await;
+    assert!(matches!(execution, Execution::Stopped { steps: 0, .. }));
+}

@@ -509,3 +509,40 @@ async fn a_tls_url_speaks_tls_with_a_verified_certificate_and_never_plaintext() 
         .unwrap_err();
     assert!(error.to_string().contains("TLS"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_steps_note_is_claimed_by_one_replica_and_then_known_as_appended() {
+    let server = RedisServer::new();
+    let ledger = connect(&server).await.ledger(ENV);
+    let other_replica = connect(&server).await.ledger(ENV);
+    let step = domain::ports::StepKey {
+        vendor: VendorName::parse("LIT").unwrap(),
+        dispatch_number: DispatchNumber::parse("DIS37405").unwrap(),
+        kind: ActionKind::Cancelled,
+        change: None,
+    };
+    assert_eq!(
+        ledger.claim_note(&step, CLAIM).await.unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        other_replica.claim_note(&step, CLAIM).await.unwrap(),
+        Claim::HeldElsewhere
+    );
+    ledger.release_note(&step).await.unwrap();
+    assert_eq!(
+        other_replica.claim_note(&step, CLAIM).await.unwrap(),
+        Claim::Claimed
+    );
+    other_replica.note_appended(&step).await.unwrap();
+    assert_eq!(
+        ledger.claim_note(&step, CLAIM).await.unwrap(),
+        Claim::AlreadySent
+    );
+    // Notes' claims are not SMS entries.
+    let entries = ledger
+        .entries(&step.vendor, &step.dispatch_number)
+        .await
+        .unwrap();
+    assert!(entries.is_empty(), "{entries:?}");
+}
