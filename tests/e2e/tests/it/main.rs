@@ -2,4 +2,5 @@
 
 mod adding_a_vendor;
 mod default_day;
+mod faults;
 mod monitor_e2e;
