@@ -35,6 +35,10 @@ pub const COMMON: &[Source] = &[
         include_str!("../common/confirmed_tech_sms_note.hbs"),
     ),
     ("reminder_note", include_str!("../common/reminder_note.hbs")),
+    (
+        "reminder_quiet_hours_note",
+        include_str!("../common/reminder_quiet_hours_note.hbs"),
+    ),
     ("reminder_sms", include_str!("../common/reminder_sms.hbs")),
     (
         "reminder_tech_note",

@@ -2,7 +2,7 @@
 //! CTS dispatches moving through their statuses over a simulated day — printed as a timeline.
 //! Needs no NATS or Redis.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -10,7 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::America::Los_Angeles;
 use domain::memory::{JournalEntry, JournalEvent, ManualClock, MemoryWorld};
 use domain::ports::Clock;
-use domain::{Engine, EngineSettings, Mode, TicketId, VendorName};
+use domain::rules::{RuleSettings, Step};
+use domain::{CycleReport, Engine, EngineSettings, Mode, TicketId, VendorName};
 use serde_json::{Value, json};
 
 use crate::wiring;
@@ -171,8 +172,15 @@ pub async fn run() -> anyhow::Result<String> {
             start() - Duration::hours(1),
         );
     }
-    let mut engine = Engine::new(world.ports(), EngineSettings::default())
-        .with_common_templates(dispatch_templates::COMMON);
+    let settings = EngineSettings {
+        rules: RuleSettings {
+            quiet_hours: Some(DEMO_QUIET_HOURS.parse().map_err(anyhow::Error::msg)?),
+            ..RuleSettings::default()
+        },
+        ..EngineSettings::default()
+    };
+    let mut engine =
+        Engine::new(world.ports(), settings).with_common_templates(dispatch_templates::COMMON);
     for adapter in wiring::vendor_adapters() {
         engine = engine.with_vendor(adapter, &BTreeMap::new())?;
     }
@@ -186,15 +194,19 @@ pub async fn run() -> anyhow::Result<String> {
     )?;
     writeln!(
         timeline.out,
-        "Every note and SMS the monitor writes is listed; times are Pacific.\n"
+        "Every note and SMS the monitor writes is listed; times are Pacific."
+    )?;
+    writeln!(
+        timeline.out,
+        "Quiet hours are {DEMO_QUIET_HOURS} at the site (MONITOR_QUIET_HOURS).\n"
     )?;
     for minutes in (0..=h_total()).step_by(15) {
         clock.set(start() + Duration::minutes(minutes as i64));
         let (lit_list, cts_list) = lists_at(minutes as i64);
         world.source.set_list(&lit, lit_list);
         world.source.set_list(&cts, cts_list);
-        // The SMS gateway is down for one cycle when the first 12h reminder is due: the
-        // reminder waits for the next cycle and still goes out once.
+        // The SMS gateway is down for one cycle when the CTS 2h reminder is due: the reminder
+        // waits for the next cycle and still goes out once.
         let gateway_down = minutes == SMS_OUTAGE_AT;
         if gateway_down {
             let now = local(clock.now());
@@ -205,7 +217,8 @@ pub async fn run() -> anyhow::Result<String> {
         }
         world.notifier.set_sms_failing(gateway_down);
         for vendor in [&lit, &cts] {
-            engine.run_cycle(vendor, Mode::Execute).await?;
+            let report = engine.run_cycle(vendor, Mode::Execute).await?;
+            timeline.held(clock.now(), &report)?;
         }
         for entry in world.journal.drain() {
             timeline.write(entry)?;
@@ -218,12 +231,46 @@ pub async fn run() -> anyhow::Result<String> {
 #[derive(Debug, Default)]
 struct Timeline {
     out: String,
+    /// Texts held for quiet hours, listed the first cycle they wait.
+    held: BTreeSet<(String, String)>,
     sms: usize,
     notes: usize,
     alerts: usize,
 }
 
 impl Timeline {
+    /// Lists the texts a cycle held for quiet hours, each once.
+    fn held(&mut self, now: DateTime<Utc>, report: &CycleReport) -> std::fmt::Result {
+        for dispatch_report in &report.dispatches {
+            for step in &dispatch_report.steps {
+                let Step::Deferred(deferred) = step else {
+                    continue;
+                };
+                let to = deferred
+                    .to
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                let dispatch = &dispatch_report.dispatch;
+                let key = (
+                    dispatch.dispatch_number.to_string(),
+                    deferred.kind.to_string(),
+                );
+                if self.held.insert(key) {
+                    writeln!(
+                        self.out,
+                        "{}  HELD {} SMS to {to} ({}): {}; a later cycle sends it",
+                        local(now),
+                        deferred.kind,
+                        who(&to),
+                        deferred.reason
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn write(&mut self, entry: JournalEntry) -> std::fmt::Result {
         let at = local(entry.at);
         let out = &mut self.out;
@@ -274,8 +321,11 @@ impl Timeline {
     }
 }
 
-/// Minutes into the day when the SMS gateway fails for one cycle (22:15 Pacific).
-const SMS_OUTAGE_AT: usize = 14 * 60 + 15;
+/// Minutes into the day when the SMS gateway fails for one cycle (14:15 Pacific).
+const SMS_OUTAGE_AT: usize = 6 * 60 + 15;
+
+/// The demo runs with the quiet hours the README recommends.
+const DEMO_QUIET_HOURS: &str = "21:00-08:00";
 
 fn local(at: DateTime<Utc>) -> String {
     at.with_timezone(&Los_Angeles)

@@ -121,7 +121,8 @@ pub struct PlanRow {
     pub status: String,
     /// The action, e.g. `confirmation SMS to the client`.
     pub action: String,
-    /// `sms`, `note`, `email` or `blocked`.
+    /// `sms`, `note`, `email`, `blocked`, or for a client text in quiet hours (SPEC §15)
+    /// `deferred (quiet hours)` or `skipped (quiet hours)`.
     pub channel: String,
     /// Phone, ticket or addresses.
     pub recipient: String,
@@ -158,7 +159,27 @@ pub fn rows(reports: &[CycleReport]) -> Vec<PlanRow> {
                         blocked.reason.clone(),
                         false,
                     )),
+                    Step::Deferred(deferred) => rows.push(row(
+                        deferred.kind.to_string(),
+                        "deferred (quiet hours)",
+                        deferred
+                            .to
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                        deferred.reason.clone(),
+                        false,
+                    )),
                     Step::Act(action) => {
+                        for to in &action.withheld {
+                            rows.push(row(
+                                action.kind.to_string(),
+                                "skipped (quiet hours)",
+                                to.to_string(),
+                                String::new(),
+                                false,
+                            ));
+                        }
                         for sms in &action.sms {
                             rows.push(row(
                                 action.kind.to_string(),
@@ -243,30 +264,48 @@ pub fn render_text(reports: &[CycleReport]) -> String {
             }
             for (index, step) in dispatch_report.steps.iter().enumerate() {
                 out.push_str(&format!("   {}. {}\n", index + 1, step.kind()));
-                match step {
-                    Step::Blocked(blocked) => {
-                        out.push_str(&format!("      BLOCKED: {}\n", blocked.reason));
-                    }
-                    Step::Act(action) => {
-                        for sms in &action.sms {
-                            let note = if sms.already_sent {
-                                " (already sent; not again)"
-                            } else {
-                                ""
-                            };
-                            out.push_str(&format!("      SMS to {}{note}:\n", sms.to));
-                            out.push_str(&indent(&sms.text));
-                        }
-                        out.push_str(&format!("      note on ticket {}:\n", d.ticket_id));
-                        out.push_str(&indent(&action.note));
-                        if let Some(email) = &action.email {
-                            out.push_str(&format!(
-                                "      email to {}: {}\n",
-                                email.recipients, email.subject
-                            ));
-                        }
-                    }
-                }
+                out.push_str(&render_step(step, &d.ticket_id.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// One planned step's lines: its texts, or why it is blocked or waits.
+fn render_step(step: &Step, ticket_id: &str) -> String {
+    let mut out = String::new();
+    match step {
+        Step::Blocked(blocked) => {
+            out.push_str(&format!("      BLOCKED: {}\n", blocked.reason));
+        }
+        Step::Deferred(deferred) => {
+            let to = deferred.to.as_ref().map(|to| format!(" to {to}"));
+            out.push_str(&format!(
+                "      SMS{} deferred (quiet hours): {}\n",
+                to.unwrap_or_default(),
+                deferred.reason
+            ));
+        }
+        Step::Act(action) => {
+            for to in &action.withheld {
+                out.push_str(&format!("      SMS to {to} skipped (quiet hours)\n"));
+            }
+            for sms in &action.sms {
+                let note = if sms.already_sent {
+                    " (already sent; not again)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("      SMS to {}{note}:\n", sms.to));
+                out.push_str(&indent(&sms.text));
+            }
+            out.push_str(&format!("      note on ticket {}:\n", ticket_id));
+            out.push_str(&indent(&action.note));
+            if let Some(email) = &action.email {
+                out.push_str(&format!(
+                    "      email to {}: {}\n",
+                    email.recipients, email.subject
+                ));
             }
         }
     }

@@ -6,9 +6,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use domain::VendorName;
 use domain::alerts::AlertLevel;
 use domain::rules::RuleSettings;
+use domain::{QuietHours, VendorName};
 
 mod raw;
 pub mod values;
@@ -134,6 +134,7 @@ settings! {
     request_timeout: Secs = "MONITOR_REQUEST_TIMEOUT_SECS", (Secs::from_secs(60)), "NATS request timeout (at most 240)";
     alert_level: AlertLevel = "MONITOR_ALERT_LEVEL", (AlertLevel::default()), "Slack alerts for every outcome (`all`) or failures only (`errors`)";
     cancel_email_recipients: EmailList = "MONITOR_CANCEL_EMAIL_RECIPIENTS", optional, "comma-separated addresses emailed on a cancellation";
+    quiet_hours: Option<QuietHours> = "MONITOR_QUIET_HOURS", optional, "`HH:MM-HH:MM` at the site (may wrap midnight): client reminders due then are skipped with a note, other client texts wait; recommended `21:00-08:00`";
     completed_notes: bool = "MONITOR_COMPLETED_NOTES", (RuleSettings::default().completed_notes), "write Repair Completed notes";
     lease_ttl: Secs = "MONITOR_LEASE_TTL_SECS", (Secs::from_secs(60)), "vendor lease TTL, renewed every third of it while a cycle runs";
     shutdown_grace: Secs = "MONITOR_SHUTDOWN_GRACE_SECS", (Secs::from_secs(30)), "grace period for in-flight dispatches on shutdown";
@@ -221,6 +222,7 @@ impl Settings {
             reminder_hours: self.reminder_hours.0.clone(),
             completed_notes: self.completed_notes,
             cancel_email_recipients: self.cancel_email_recipients.0.clone(),
+            quiet_hours: self.quiet_hours,
         }
     }
 

@@ -58,6 +58,17 @@ impl NamesTech {
     }
 }
 
+/// What quiet hours at the site do to an action (SPEC §15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quiet {
+    /// Nothing: notes, texts to the tech, the tech-on-site text.
+    Unaffected,
+    /// The client's text waits for a later cycle: the step is not taken now.
+    Deferred,
+    /// The client's reminder is not sent, ever: this note (a template) records it instead.
+    SkippedWithNote(&'static str),
+}
+
 /// Which vendors need an action's templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NeededBy {
@@ -92,6 +103,8 @@ pub struct ActionRow {
     pub needed_by: NeededBy,
     /// Whether its note names the tech.
     pub names_tech: NamesTech,
+    /// What quiet hours at the site do to it.
+    pub quiet: Quiet,
 }
 
 /// What a step does. Reminders carry their hours.
@@ -139,6 +152,7 @@ const ACTIONS: [ActionRow; 10] = [
         sms: &[],
         needed_by: NeededBy::Every,
         names_tech: NamesTech::WhenConfirmedWithTech,
+        quiet: Quiet::Unaffected,
     },
     // ConfirmedSms: the client's confirmation.
     ActionRow {
@@ -152,6 +166,7 @@ const ACTIONS: [ActionRow; 10] = [
         }],
         needed_by: NeededBy::Every,
         names_tech: NamesTech::No,
+        quiet: Quiet::Deferred,
     },
     // FieldEngineerConfirmed: the client's field-engineer-assigned text (LIT).
     ActionRow {
@@ -165,6 +180,7 @@ const ACTIONS: [ActionRow; 10] = [
         }],
         needed_by: NeededBy::FieldEngineerStep,
         names_tech: NamesTech::Yes,
+        quiet: Quiet::Deferred,
     },
     // ConfirmedTechSms: the tech's confirmation.
     ActionRow {
@@ -178,6 +194,7 @@ const ACTIONS: [ActionRow; 10] = [
         }],
         needed_by: NeededBy::Every,
         names_tech: NamesTech::No,
+        quiet: Quiet::Unaffected,
     },
     // TechChanged: a tech change, told to the client and the new tech.
     ActionRow {
@@ -198,6 +215,7 @@ const ACTIONS: [ActionRow; 10] = [
         ],
         needed_by: NeededBy::Every,
         names_tech: NamesTech::Yes,
+        quiet: Quiet::Deferred,
     },
     // Reminder: the client's reminder.
     ActionRow {
@@ -211,6 +229,7 @@ const ACTIONS: [ActionRow; 10] = [
         }],
         needed_by: NeededBy::Every,
         names_tech: NamesTech::No,
+        quiet: Quiet::SkippedWithNote("reminder_quiet_hours_note"),
     },
     // ReminderTech: the tech's reminder.
     ActionRow {
@@ -224,6 +243,7 @@ const ACTIONS: [ActionRow; 10] = [
         }],
         needed_by: NeededBy::Every,
         names_tech: NamesTech::No,
+        quiet: Quiet::Unaffected,
     },
     // TechOnSite: the tech arrived.
     ActionRow {
@@ -237,6 +257,7 @@ const ACTIONS: [ActionRow; 10] = [
         }],
         needed_by: NeededBy::Every,
         names_tech: NamesTech::No,
+        quiet: Quiet::Unaffected,
     },
     // Cancelled: the Cancelled note.
     ActionRow {
@@ -246,6 +267,7 @@ const ACTIONS: [ActionRow; 10] = [
         sms: &[],
         needed_by: NeededBy::Every,
         names_tech: NamesTech::No,
+        quiet: Quiet::Unaffected,
     },
     // Completed: the Repair Completed note.
     ActionRow {
@@ -255,6 +277,7 @@ const ACTIONS: [ActionRow; 10] = [
         sms: &[],
         needed_by: NeededBy::Every,
         names_tech: NamesTech::No,
+        quiet: Quiet::Unaffected,
     },
 ];
 

@@ -18,6 +18,8 @@ pub enum SmsOutcome {
     Deduplicated,
     /// No answer came: it may have been delivered, and goes again with the same key.
     Uncertain,
+    /// Held or skipped: quiet hours at the site (SPEC §15).
+    QuietHours,
 }
 
 impl SmsOutcome {
@@ -28,6 +30,7 @@ impl SmsOutcome {
             SmsOutcome::Failed => "failed",
             SmsOutcome::Deduplicated => "deduplicated",
             SmsOutcome::Uncertain => "uncertain",
+            SmsOutcome::QuietHours => "quiet_hours",
         }
     }
 }
@@ -102,6 +105,9 @@ impl StepEvent {
                     }
                     SmsOutcome::Uncertain => {
                         tracing::warn!(%action, %to, detail, "SMS may have been delivered")
+                    }
+                    SmsOutcome::QuietHours => {
+                        tracing::info!(%action, %to, detail, "SMS not sent: quiet hours")
                     }
                 }
                 metrics::counter!(telemetry::SMS, "vendor" => vendor.to_string(), "outcome" => outcome.label())

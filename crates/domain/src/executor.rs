@@ -73,6 +73,15 @@ impl Executor<'_> {
                     self.fail(dispatch, event).await
                 }
                 Step::Act(action) => self.act(dispatch, action).await,
+                Step::Deferred(deferred) => {
+                    self.emit_quiet(
+                        dispatch,
+                        deferred.kind,
+                        deferred.to.as_ref(),
+                        "held for a later cycle",
+                    );
+                    Ok(())
+                }
             };
             if let Err(reason) = result {
                 return Execution::Stopped {
@@ -95,7 +104,22 @@ impl Executor<'_> {
         if !self.append_note(dispatch, action).await? {
             return Ok(());
         }
-        let event = if sent_to.is_empty() {
+        for to in &action.withheld {
+            self.emit_quiet(
+                dispatch,
+                action.kind,
+                Some(to),
+                "not sent; the note records it",
+            );
+        }
+        let event = if !action.withheld.is_empty() {
+            let withheld: Vec<String> = action.withheld.iter().map(ToString::to_string).collect();
+            format!(
+                "{}: SMS to {} not sent (quiet hours at the site) and note appended",
+                action.kind,
+                withheld.join(", ")
+            )
+        } else if sent_to.is_empty() {
             format!("{}: note appended", action.kind)
         } else {
             format!(
@@ -115,6 +139,25 @@ impl Executor<'_> {
             self.send_email(dispatch, email).await;
         }
         Ok(())
+    }
+
+    /// Counts and logs a client text held or skipped in quiet hours (SPEC §15).
+    fn emit_quiet(
+        &self,
+        dispatch: &Dispatch,
+        action: ActionKind,
+        to: Option<&crate::PhoneE164>,
+        detail: &str,
+    ) {
+        if let Some(to) = to {
+            let event = StepEvent::Sms {
+                action,
+                to: to.clone(),
+                outcome: SmsOutcome::QuietHours,
+                detail: Some(format!("quiet hours at the site: {detail}")),
+            };
+            self.emit(dispatch, event);
+        }
     }
 
     /// Sends one SMS under the ledger; whether it went out now. An error stops the dispatch.

@@ -14,6 +14,7 @@ mod appointment;
 mod dispatch;
 mod ids;
 mod notes;
+mod quiet;
 mod status;
 mod templates;
 mod vendor;
@@ -41,6 +42,7 @@ pub use notes::{
     DispatchNotes, LEGACY_WATERMARK, RawTicketNote, TicketNote, TicketNotes, WATERMARK, belongs_to,
     normalise_name, phrases, tech_names_in,
 };
+pub use quiet::QuietHours;
 pub use status::Status;
 
 // What the public signatures use, so users need not depend on the same versions themselves.

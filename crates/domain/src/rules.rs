@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use crate::actions::ActionKind;
-use crate::actions::{Recipient, SmsPurpose};
+use crate::actions::{Quiet, Recipient, SmsPurpose};
 use crate::notes::{normalise_name, phrases, tech_names_in};
 use crate::ports::{Email, EntryState, LedgerEntry, LedgerKey};
 use crate::{
-    Appointment, Dispatch, DispatchNotes, NoteKey, PhoneE164, Status, TemplateName, TemplateValues,
-    Templates, VendorPolicy,
+    Appointment, Dispatch, DispatchNotes, NoteKey, PhoneE164, QuietHours, Status, TemplateName,
+    TemplateValues, Templates, VendorPolicy,
 };
 
 /// Rule settings an operator can change.
@@ -27,6 +27,8 @@ pub struct RuleSettings {
     pub completed_notes: bool,
     /// Who gets an email when a dispatch is cancelled (default nobody).
     pub cancel_email_recipients: Vec<String>,
+    /// When client texts are held at the site (SPEC §15); off by default.
+    pub quiet_hours: Option<QuietHours>,
 }
 
 impl Default for RuleSettings {
@@ -35,6 +37,7 @@ impl Default for RuleSettings {
             reminder_hours: vec![12, 6, 2],
             completed_notes: true,
             cancel_email_recipients: vec![],
+            quiet_hours: None,
         }
     }
 }
@@ -102,6 +105,19 @@ pub struct Action {
     pub email: Option<Email>,
     /// Texts the action leaves out, and why; each is alerted when the action is taken.
     pub notices: Vec<String>,
+    /// SMS not sent on purpose: quiet hours at the site (SPEC §15); the note records it.
+    pub withheld: Vec<PhoneE164>,
+}
+
+/// A step that waits for a later cycle (the client's text in quiet hours, SPEC §15).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeferredAction {
+    /// What it would do.
+    pub kind: ActionKind,
+    /// Whom the held text is for.
+    pub to: Option<PhoneE164>,
+    /// Why it waits, e.g. `quiet hours 21:00-08:00 at the site`.
+    pub reason: String,
 }
 
 /// A step whose texts could not be rendered; it must not be taken.
@@ -121,6 +137,8 @@ pub enum Step {
     Act(Action),
     /// Raise an alert and stop the dispatch for this cycle.
     Blocked(BlockedAction),
+    /// Not now: a later cycle takes it. The dispatch's other steps go on.
+    Deferred(DeferredAction),
 }
 
 impl Step {
@@ -129,6 +147,7 @@ impl Step {
         match self {
             Step::Act(action) => action.kind,
             Step::Blocked(blocked) => blocked.kind,
+            Step::Deferred(deferred) => deferred.kind,
         }
     }
 }
@@ -149,7 +168,7 @@ impl Plan {
             .iter()
             .filter_map(|step| match step {
                 Step::Act(action) => Some(action.sms.iter().map(|sms| sms.key.clone())),
-                Step::Blocked(_) => None,
+                Step::Blocked(_) | Step::Deferred(_) => None,
             })
             .flatten()
             .collect()
@@ -430,6 +449,20 @@ impl<'i, 'a> Planner<'i, 'a> {
     /// whose recipient cannot be texted is left out. `tech_change` (`previous -> new`) names a
     /// tech change in its ledger keys.
     fn push_step(&mut self, kind: ActionKind, tech_change: Option<&str>) {
+        if let Some(quiet) = self.quiet_hours() {
+            match kind.row().quiet {
+                Quiet::Unaffected => {}
+                Quiet::Deferred => {
+                    let to = self.phone_of(Recipient::Client).cloned();
+                    let reason = format!("quiet hours {quiet} at the site");
+                    self.plan
+                        .steps
+                        .push(Step::Deferred(DeferredAction { kind, to, reason }));
+                    return;
+                }
+                Quiet::SkippedWithNote(_) => return self.push_quiet_note(kind, quiet),
+            }
+        }
         let step = match self.render(kind, tech_change) {
             Ok(action) => Step::Act(action),
             Err(error) => Step::Blocked(BlockedAction {
@@ -482,7 +515,44 @@ impl<'i, 'a> Planner<'i, 'a> {
             note,
             email: None,
             notices: Vec::new(),
+            withheld: Vec::new(),
         })
+    }
+
+    /// The quiet hours, when it is quiet hours at the site now.
+    fn quiet_hours(&self) -> Option<QuietHours> {
+        let quiet = self.input.settings.quiet_hours?;
+        let appointment = self.dispatch.appointment.as_ref()?;
+        quiet.at_site(appointment, self.input.now).then_some(quiet)
+    }
+
+    /// A client reminder due in quiet hours: not sent, ever; a note records it (SPEC §15).
+    fn push_quiet_note(&mut self, kind: ActionKind, quiet: QuietHours) {
+        let Some(client) = self.phone_of(Recipient::Client) else {
+            return;
+        };
+        let values = TemplateValues {
+            quiet_hours: Some(quiet.to_string()),
+            ..self.values_for(kind, client)
+        };
+        let rendered = TemplateName::quiet_note_of(kind)
+            .ok_or_else(|| crate::TemplateError::Missing(format!("quiet-hours note of {kind}")))
+            .and_then(|name| self.input.templates.render(name, &values));
+        let step = match rendered {
+            Ok(note) => Step::Act(Action {
+                kind,
+                sms: Vec::new(),
+                note,
+                email: None,
+                notices: Vec::new(),
+                withheld: vec![client.clone()],
+            }),
+            Err(error) => Step::Blocked(BlockedAction {
+                kind,
+                reason: error.to_string(),
+            }),
+        };
+        self.plan.steps.push(step);
     }
 
     /// The dispatch's values with the recipient's phone and the action's hours.
@@ -528,6 +598,7 @@ pub fn reconcile(plan: &Plan, entries: &[LedgerEntry], notes: &DispatchNotes) ->
                 note: entry.note.clone(),
                 email: None,
                 notices: Vec::new(),
+                withheld: Vec::new(),
             })),
         }
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::VendorPolicy;
-use crate::actions::{ActionKind, SmsPurpose};
+use crate::actions::{ActionKind, Quiet, SmsPurpose};
 
 /// Bruin rejects notes longer than this many characters.
 pub const MAX_NOTE_CHARS: usize = 1500;
@@ -37,6 +37,9 @@ impl TemplateName {
             let row = kind.row();
             names.push(TemplateName(row.note));
             names.extend(row.sms.iter().map(|sms| TemplateName(sms.template)));
+            if let Quiet::SkippedWithNote(note) = row.quiet {
+                names.push(TemplateName(note));
+            }
         }
         names.push(Self::ALERT);
         names
@@ -45,6 +48,14 @@ impl TemplateName {
     /// The note template of an action.
     pub fn note_of(kind: ActionKind) -> Self {
         TemplateName(kind.row().note)
+    }
+
+    /// The note recording an action's SMS not sent in quiet hours, when it has one.
+    pub fn quiet_note_of(kind: ActionKind) -> Option<Self> {
+        match kind.row().quiet {
+            Quiet::SkippedWithNote(note) => Some(TemplateName(note)),
+            _ => None,
+        }
     }
 
     /// The template of one SMS.
@@ -61,7 +72,7 @@ impl TemplateName {
     pub fn is_note(self) -> bool {
         ActionKind::every(0)
             .iter()
-            .any(|kind| kind.row().note == self.0)
+            .any(|kind| kind.row().note == self.0 || Self::quiet_note_of(*kind) == Some(self))
     }
 
     /// Whether a vendor with `policy` needs this template.
@@ -69,7 +80,11 @@ impl TemplateName {
         let rows_using: Vec<_> = ActionKind::every(0)
             .into_iter()
             .map(ActionKind::row)
-            .filter(|row| row.note == self.0 || row.sms.iter().any(|s| s.template == self.0))
+            .filter(|row| {
+                row.note == self.0
+                    || row.sms.iter().any(|s| s.template == self.0)
+                    || row.quiet == Quiet::SkippedWithNote(self.0)
+            })
             .collect();
         rows_using.is_empty() || rows_using.iter().any(|row| row.needed_by.includes(policy))
     }
@@ -172,6 +187,9 @@ pub struct TemplateValues<'a> {
     /// What happened, in alert lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<&'a str>,
+    /// The quiet hours as configured, e.g. `21:00-08:00` (the quiet-hours note).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<String>,
     /// The vendor's own extra values (see [`crate::Dispatch::template_fields`]).
     #[serde(flatten)]
     pub vendor_fields: BTreeMap<&'a str, &'a str>,
@@ -195,6 +213,7 @@ impl<'a> TemplateValues<'a> {
             phone: Some("+12125550100"),
             hours: Some(SAMPLE_HOURS),
             event: Some("event"),
+            quiet_hours: Some("21:00-08:00".to_owned()),
             vendor_fields: vendor_fields
                 .iter()
                 .map(|field| (*field, SAMPLE_VENDOR_VALUE))
@@ -268,12 +287,17 @@ impl Templates {
     ) -> Result<(), TemplateError> {
         let sample = TemplateValues::sample(vendor_fields);
         let watermark = format!("{} {SAMPLE_NOTE_KEY}", crate::WATERMARK);
-        for kind in ActionKind::every(SAMPLE_HOURS) {
+        let notes = ActionKind::every(SAMPLE_HOURS)
+            .into_iter()
+            .flat_map(|kind| {
+                let quiet = TemplateName::quiet_note_of(kind).map(|name| (kind, name, false));
+                std::iter::once((kind, TemplateName::note_of(kind), true)).chain(quiet)
+            });
+        for (kind, name, own_note) in notes {
             let row = kind.row();
             if !row.needed_by.includes(policy) {
                 continue;
             }
-            let name = TemplateName::note_of(kind);
             let text = self.render(name, &sample)?;
             let lacks = |missing: String| TemplateError::Interface {
                 name: name.to_string(),
@@ -290,7 +314,8 @@ impl Templates {
                 return Err(lacks(format!("its watermark phrase {phrase:?}")));
             }
             let names = crate::tech_names_in(&text);
-            if row.names_tech.applies(policy)
+            if own_note
+                && row.names_tech.applies(policy)
                 && names.last().map(String::as_str) != Some(SAMPLE_TECH_NAME)
             {
                 return Err(lacks(

@@ -73,7 +73,11 @@ async fn memory_stays_flat_over_500_cycles_without_a_scrape() {
     let stop = CancellationToken::new();
     if with_upkeep {
         let every = Duration::from_millis(200);
-        tokio::spawn(telemetry::keep_metrics_bounded(metrics.clone(), every, stop.clone()));
+        tokio::spawn(telemetry::keep_metrics_bounded(
+            metrics.clone(),
+            every,
+            stop.clone(),
+        ));
     }
     let infra = wiring::connect(&settings).await.unwrap();
     let engine = wiring::build_engine(&settings, infra.ports.clone()).unwrap();
@@ -101,7 +105,11 @@ async fn memory_stays_flat_over_500_cycles_without_a_scrape() {
         end as f64 / 1024.0,
         (end as f64 - warm as f64) / 1024.0
     );
-    assert_eq!(sim.outbox().sms.len(), dispatches, "one confirmation each, once");
+    assert_eq!(
+        sim.outbox().sms.len(),
+        dispatches,
+        "one confirmation each, once"
+    );
     if with_upkeep {
         assert!(
             end < warm + 24 * 1024,
@@ -109,5 +117,9 @@ async fn memory_stays_flat_over_500_cycles_without_a_scrape() {
         );
     }
     // The metrics are still there when someone scrapes at last.
-    assert!(metrics.render().contains("dispatch_monitor_rpc_duration_seconds"));
+    assert!(
+        metrics
+            .render()
+            .contains("dispatch_monitor_rpc_duration_seconds")
+    );
 }

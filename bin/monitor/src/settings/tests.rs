@@ -125,6 +125,8 @@ fn missing_and_invalid_settings_name_the_setting() {
         ("MONITOR_REQUEST_TIMEOUT_SECS", "600"),
         ("MONITOR_CANCEL_EMAIL_RECIPIENTS", "ops"),
         ("MONITOR_TEMPLATES_DIR", "/does/not/exist"),
+        ("MONITOR_QUIET_HOURS", "21:00"),
+        ("MONITOR_QUIET_HOURS", "08:00-08:00"),
     ];
     for (name, value) in invalid_cases {
         let mut pairs = base();
@@ -203,5 +205,20 @@ fn the_readme_table_is_the_settings_table() {
     assert!(
         readme.contains(&expected),
         "README.md's configuration table differs from the settings table; it should read:\n{expected}"
+    );
+}
+
+#[test]
+fn quiet_hours_are_off_by_default_and_read_as_a_window() {
+    assert_eq!(load(&base()).unwrap().rule_settings().quiet_hours, None);
+    let mut pairs = base();
+    pairs.push(("MONITOR_QUIET_HOURS", "21:00-08:00"));
+    let settings = load(&pairs).unwrap();
+    let quiet = settings.rule_settings().quiet_hours.unwrap();
+    assert_eq!(quiet.to_string(), "21:00-08:00");
+    assert!(
+        settings
+            .effective()
+            .contains(&("MONITOR_QUIET_HOURS".to_owned(), "21:00-08:00".to_owned()))
     );
 }

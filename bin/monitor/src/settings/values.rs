@@ -78,6 +78,15 @@ impl SettingValue for AlertLevel {
     }
 }
 
+impl SettingValue for domain::QuietHours {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse()
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
 impl SettingValue for std::net::IpAddr {
     fn parse(text: &str) -> Result<Self, String> {
         text.parse()

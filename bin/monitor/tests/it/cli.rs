@@ -84,6 +84,7 @@ fn an_invalid_setting_exits_2_naming_it() {
         ("MONITOR_REMINDER_HOURS", "12,six"),
         ("MONITOR_ALERT_LEVEL", "chatty"),
         ("MONITOR_LIT_INTERVAL_SECS", "0"),
+        ("MONITOR_QUIET_HOURS", "9pm-8am"),
     ] {
         let output = monitor(&["check-config"], &with(&[(name, value)]));
         assert_eq!(output.status.code(), Some(2), "{name}={value}");
@@ -254,9 +255,10 @@ fn once_exits_1_when_nothing_can_be_reached() {
 }
 
 /// The start of the demo's timeline, pinned byte for byte.
-const DEMO_OPENING: [&str; 17] = [
+const DEMO_OPENING: [&str; 18] = [
     "Dispatch monitor demo: a simulated day, one cycle per vendor every 15 minutes.",
     "Every note and SMS the monitor writes is listed; times are Pacific.",
+    "Quiet hours are 21:00-08:00 at the site (MONITOR_QUIET_HOURS).",
     "",
     "Mon Mar 16 08:00 PDT  REGISTERED DIS10001 = {\"ticket_id\":\"4000001\"}",
     "Mon Mar 16 08:00 PDT  REGISTERED S-20001 = {\"igz_dispatch_number\":\"IGZ_20001\",\"ticket_id\":\"4000003\"}",
@@ -288,7 +290,6 @@ fn demo_prints_the_whole_timeline_without_services() {
         "Dispatch confirmation SMS sent to +12125550101",
         "Dispatch Management - Field Engineer Confirmed",
         "Dispatch confirmation SMS tech sent to +12125550102",
-        "Dispatch 12h prior reminder SMS sent to +12125550101",
         "Dispatch 12h prior reminder tech SMS sent to +12125550102",
         "Dispatch 6h prior reminder SMS sent to +12025550104",
         "Dispatch 2h prior reminder tech SMS sent to +12125550103",
@@ -303,12 +304,31 @@ fn demo_prints_the_whole_timeline_without_services() {
     }
     assert!(!text.contains("ticket 4000002"), "DIS10002 is not ours");
     // The one-cycle SMS outage is alerted and the reminder goes out once, a cycle later.
-    assert!(text.contains("12h reminder SMS to the client to +12125550101 failed"));
+    assert!(text.contains(
+        "Mon Mar 16 14:15 PDT  ALERT [dispatch-monitor] [CTS] Dispatch [S-20001] in ticket_id: \
+         4000003 - 2h reminder SMS to the client to +12025550104 failed"
+    ));
     assert_eq!(
-        text.matches("Dispatch 12h prior reminder SMS sent to +12125550101")
+        text.matches("Dispatch 2h prior reminder SMS sent to +12025550104")
             .count(),
         1
     );
+    // Quiet hours at the site (SPEC §15): the night's client reminders are skipped with a note,
+    // the tech's go; the tech change at 06:00 waits for 08:00.
+    for expected in [
+        "Mon Mar 16 22:15 PDT  NOTE on ticket 4000001 (LIT DIS10001)\n      \
+         | #*MetTel's IPA*# DIS10001\n      \
+         | Dispatch 12h prior reminder SMS not sent to +12125550101: quiet hours 21:00-08:00 at the site\n",
+        "Dispatch 6h prior reminder SMS not sent to +12125550101: quiet hours 21:00-08:00 at the site",
+        "Tue Mar 17 04:15 PDT  SMS  to +12125550102 (LIT DIS10001 tech Joe Malone)",
+        "Tue Mar 17 06:00 PDT  HELD tech change SMS to +12125550101 (LIT DIS10001 site contact): \
+         quiet hours 21:00-08:00 at the site; a later cycle sends it\n\
+         Tue Mar 17 08:00 PDT  SMS  to +12125550101 (LIT DIS10001 site contact)",
+    ] {
+        assert!(text.contains(expected), "demo output lacks {expected:?}");
+    }
+    assert!(!text.contains("Dispatch 12h prior reminder SMS sent to +12125550101"));
+    assert!(!text.contains("Dispatch 6h prior reminder SMS sent to +12125550101"));
     // Every note is written once: no line of a recorded SMS repeats.
     let sms_notes: Vec<&str> = text
         .lines()
@@ -322,7 +342,7 @@ fn demo_prints_the_whole_timeline_without_services() {
     let at = |needle: &str| text.find(needle).unwrap();
     assert!(
         at("Dispatch confirmation SMS sent to +12125550101")
-            < at("Dispatch 12h prior reminder SMS sent to +12125550101")
+            < at("Dispatch 12h prior reminder SMS not sent to +12125550101")
     );
     assert!(
         at("Dispatch 2h prior reminder SMS sent to +12125550101")

@@ -6,6 +6,7 @@ mod engine_cycles;
 mod exactly_once;
 mod executor_mocked;
 mod notes_fixture;
+mod quiet_hours;
 mod rules_table;
 mod templates_match_spec;
 mod third_vendor;

@@ -483,7 +483,7 @@ fn single_plan(
 fn action(step: &Step) -> &rules::Action {
     match step {
         Step::Act(action) => action,
-        Step::Blocked(blocked) => panic!("blocked: {}", blocked.reason),
+        other => panic!("not an action: {other:?}"),
     }
 }
 
@@ -645,7 +645,7 @@ fn a_note_over_the_limit_blocks_its_step_before_any_sms() {
             assert_eq!(blocked.kind, FieldEngineerConfirmed);
             assert!(blocked.reason.contains("1500"), "{}", blocked.reason);
         }
-        Step::Act(_) => panic!("the step must be blocked"),
+        other => panic!("the step must be blocked: {other:?}"),
     }
 }
 

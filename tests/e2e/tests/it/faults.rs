@@ -326,7 +326,7 @@ struct Run {
     redis: RedisServer,
     sim: Sim,
     replicas: Vec<Replica>,
-    terminated: Vec<(usize, Option<i32>)>,
+    terminated: Vec<Terminated>,
 }
 
 impl Run {
@@ -371,7 +371,7 @@ impl Run {
     }
 
     /// Every line the replicas logged; stops those still running.
-    fn finish(self) -> (Outbox, Vec<String>, Vec<(usize, Option<i32>)>) {
+    fn finish(self) -> (Outbox, Vec<String>, Vec<Terminated>) {
         let outbox = self.sim.outbox();
         let logs = self
             .replicas
@@ -381,6 +381,9 @@ impl Run {
         (outbox, logs, self.terminated)
     }
 }
+
+/// A replica stopped by SIGTERM: its index and exit code.
+type Terminated = (usize, Option<i32>);
 
 fn sms_fault(no_reply: u32, bad_json: u32) -> Disruption {
     Disruption::Sim(Fault {

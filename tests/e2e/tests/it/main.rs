@@ -4,3 +4,4 @@ mod adding_a_vendor;
 mod default_day;
 mod faults;
 mod monitor_e2e;
+mod quiet_hours;
