@@ -15,9 +15,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::service::{self, LeasedCycle, Scheduler};
+use crate::service::{self, LeasedCycle, Scheduler, VendorControl};
 use crate::settings::Settings;
-use crate::{http, plan, telemetry, wiring};
+use crate::{api, http, plan, telemetry, wiring};
 
 /// How long queued Slack alerts may take to go out when the process ends.
 const ALERT_FLUSH: Duration = Duration::from_secs(5);
@@ -30,6 +30,7 @@ pub struct App {
     settings: Settings,
     infra: wiring::Infrastructure,
     engine: Arc<Engine>,
+    planner: Arc<Engine>,
     listener: TcpListener,
     metrics: PrometheusHandle,
 }
@@ -56,9 +57,10 @@ impl App {
     ) -> anyhow::Result<Self> {
         let metrics = telemetry::install_metrics()?;
         let infra = wiring::connect(&settings).await?;
-        let engine = Arc::new(wiring::build_engine_with(
+        let engine = Arc::new(infra.engine(&settings, adapters.clone())?);
+        let planner = Arc::new(wiring::build_engine_with(
             &settings,
-            infra.ports.clone(),
+            plan::read_only(infra.ports.clone()),
             adapters,
         )?);
         let address = SocketAddr::new(settings.http_address, settings.http_port);
@@ -70,6 +72,7 @@ impl App {
             settings,
             infra,
             engine,
+            planner,
             listener,
             metrics,
         })
@@ -105,7 +108,24 @@ impl App {
             METRICS_UPKEEP,
             stop.clone(),
         ));
-        let router = http::router(probe, self.metrics.clone());
+        let controls: Arc<Vec<Arc<VendorControl>>> = Arc::new(
+            settings
+                .vendors
+                .iter()
+                .map(|schedule| Arc::new(VendorControl::new(schedule)))
+                .collect(),
+        );
+        let api = api::ApiState {
+            journal: self.infra.journal.clone(),
+            lease: self.infra.lease.clone(),
+            controls: controls.clone(),
+            planner: self.planner.clone(),
+            token: settings.api_token.clone(),
+            masker: api::Masker {
+                show_phones: settings.api_show_phones,
+            },
+        };
+        let router = http::router(probe, self.metrics.clone()).merge(api::router(api));
         let http_task = tokio::spawn(http::serve(
             self.listener,
             router,
@@ -119,11 +139,11 @@ impl App {
             lease_ttl: settings.lease_ttl.0,
         };
         let mut schedules = JoinSet::new();
-        for schedule in settings.vendors.iter().filter(|v| v.enabled).cloned() {
-            tracing::info!(vendor = %schedule.name, interval_secs = schedule.interval.as_secs(), "vendor scheduled");
+        for control in controls.iter().filter(|c| c.enabled).cloned() {
+            tracing::info!(vendor = %control.name, interval_secs = control.interval.as_secs(), "vendor scheduled");
             let scheduler = scheduler.clone();
             let stop = stop.clone();
-            schedules.spawn(async move { scheduler.run_vendor(schedule, stop).await });
+            schedules.spawn(async move { scheduler.run_vendor(control, stop).await });
         }
 
         shutdown.await;
@@ -142,7 +162,7 @@ impl App {
             schedules.abort_all();
         }
         scheduler.held.release_all(scheduler.lease.as_ref()).await;
-        self.infra.flush_alerts(ALERT_FLUSH).await;
+        self.infra.flush(ALERT_FLUSH).await;
         if let Ok(Err(error)) = http_task.await {
             tracing::warn!(%error, "the HTTP server stopped with an error");
         }
@@ -188,10 +208,10 @@ pub async fn once_with(
     vendors: &[VendorName],
 ) -> anyhow::Result<Vec<LeasedCycle>> {
     let infra = wiring::connect(settings).await?;
-    let engine = wiring::build_engine_with(settings, infra.ports.clone(), adapters)?;
+    let engine = infra.engine(settings, adapters)?;
     let outcomes =
         service::run_once(&engine, infra.lease.as_ref(), settings.lease_ttl.0, vendors).await;
-    infra.flush_alerts(ALERT_FLUSH * 2).await;
+    infra.flush(ALERT_FLUSH * 2).await;
     Ok(outcomes)
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::America::Los_Angeles;
-use domain::memory::{JournalEntry, JournalEvent, ManualClock, MemoryWorld};
+use domain::memory::{ManualClock, MemoryWorld, WorldEntry, WorldEvent};
 use domain::ports::Clock;
 use domain::rules::{RuleSettings, Step};
 use domain::{CycleReport, Engine, EngineSettings, Mode, TicketId, VendorName};
@@ -220,7 +220,7 @@ pub async fn run() -> anyhow::Result<String> {
             let report = engine.run_cycle(vendor, Mode::Execute).await?;
             timeline.held(clock.now(), &report)?;
         }
-        for entry in world.journal.drain() {
+        for entry in world.log.drain() {
             timeline.write(entry)?;
         }
     }
@@ -271,33 +271,33 @@ impl Timeline {
         Ok(())
     }
 
-    fn write(&mut self, entry: JournalEntry) -> std::fmt::Result {
+    fn write(&mut self, entry: WorldEntry) -> std::fmt::Result {
         let at = local(entry.at);
         let out = &mut self.out;
         match entry.event {
-            JournalEvent::Sms { to, text, .. } => {
+            WorldEvent::Sms { to, text, .. } => {
                 self.sms += 1;
                 writeln!(out, "{at}  SMS  to {} ({})", to, who(to.as_str()))?;
                 write_indented(out, &text)
             }
-            JournalEvent::Note { ticket, text } => {
+            WorldEvent::Note { ticket, text } => {
                 self.notes += 1;
                 let label = ticket_label(ticket.as_str());
                 writeln!(out, "{at}  NOTE on ticket {ticket} ({label})")?;
                 write_indented(out, &text)
             }
-            JournalEvent::Registered {
+            WorldEvent::Registered {
                 dispatch_number,
                 value,
             } => writeln!(out, "{at}  REGISTERED {dispatch_number} = {value}"),
-            JournalEvent::Email(email) => {
+            WorldEvent::Email(email) => {
                 writeln!(
                     out,
                     "{at}  EMAIL to {}: {}",
                     email.recipients, email.subject
                 )
             }
-            JournalEvent::Slack(line) => {
+            WorldEvent::Slack(line) => {
                 self.alerts += 1;
                 if line.contains("failed") {
                     writeln!(out, "{at}  ALERT {line}")?;

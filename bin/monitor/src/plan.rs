@@ -109,7 +109,7 @@ pub fn read_only(ports: Ports) -> Ports {
 }
 
 /// One thing `plan` says would happen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PlanRow {
     /// The vendor.
     pub vendor: String,

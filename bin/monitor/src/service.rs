@@ -218,17 +218,22 @@ impl std::fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    /// Runs `schedule`'s cycles, the first at once, until `shutdown` is cancelled. Cycles of
+    /// Runs the vendor's cycles, the first at once, then one every interval from the previous
+    /// start, or at once when `control` is triggered, until `shutdown` is cancelled. Cycles of
     /// one vendor never overlap: the next starts only after the previous ended.
-    pub async fn run_vendor(&self, schedule: VendorSchedule, shutdown: CancellationToken) {
-        let vendor = schedule.name.clone();
-        let mut ticks = tokio::time::interval(schedule.interval);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    pub async fn run_vendor(&self, control: Arc<VendorControl>, shutdown: CancellationToken) {
+        let vendor = control.name.clone();
+        let mut next = tokio::time::Instant::now();
         loop {
+            control.set_next(Some(next));
             tokio::select! {
-                _ = ticks.tick() => {}
+                () = tokio::time::sleep_until(next) => {}
+                () = control.trigger.notified() => {}
                 () = shutdown.cancelled() => break,
             }
+            let started = tokio::time::Instant::now();
+            control.running.store(true, Ordering::SeqCst);
+            control.set_next(None);
             let outcome = leased_cycle(
                 &self.engine,
                 self.lease.as_ref(),
@@ -238,6 +243,7 @@ impl Scheduler {
                 &shutdown,
             )
             .await;
+            control.running.store(false, Ordering::SeqCst);
             metrics::counter!(telemetry::CYCLES, "vendor" => vendor.to_string(), "outcome" => cycle_label(&outcome)).increment(1);
             if let LeasedCycle::LeaseUnavailable(error) = &outcome {
                 let event = format!("cycle skipped: cannot take the vendor lease: {error}");
@@ -246,8 +252,79 @@ impl Scheduler {
                     tracing::warn!(%error, "could not post the Slack alert");
                 }
             }
+            next = (started + control.interval).max(tokio::time::Instant::now());
         }
+        control.set_next(None);
         tracing::info!(%vendor, "schedule stopped");
+    }
+}
+
+/// One vendor's schedule on this replica, as the operator API sees and drives it.
+#[derive(Debug)]
+pub struct VendorControl {
+    /// The vendor.
+    pub name: VendorName,
+    /// Whether its cycles run here.
+    pub enabled: bool,
+    /// Time between cycle starts.
+    pub interval: Duration,
+    running: AtomicBool,
+    next: Mutex<Option<tokio::time::Instant>>,
+    trigger: tokio::sync::Notify,
+}
+
+/// What asking for a cycle now did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Triggered {
+    /// The schedule starts a cycle now.
+    Started,
+    /// A cycle is running on this replica.
+    AlreadyRunning,
+    /// The vendor is disabled here.
+    Disabled,
+}
+
+impl VendorControl {
+    /// The control of `schedule`, idle.
+    pub fn new(schedule: &VendorSchedule) -> Self {
+        Self {
+            name: schedule.name.clone(),
+            enabled: schedule.enabled,
+            interval: schedule.interval,
+            running: AtomicBool::new(false),
+            next: Mutex::new(None),
+            trigger: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Whether a cycle is running here now.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// When the next cycle starts here, if scheduled.
+    pub fn next_cycle(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let next = (*self.next.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let wait = next.saturating_duration_since(tokio::time::Instant::now());
+        chrono::Duration::from_std(wait)
+            .ok()
+            .map(|wait| chrono::Utc::now() + wait)
+    }
+
+    /// Starts a cycle now unless one is running or the vendor is disabled.
+    pub fn trigger(&self) -> Triggered {
+        if !self.enabled {
+            return Triggered::Disabled;
+        }
+        if self.is_running() {
+            return Triggered::AlreadyRunning;
+        }
+        self.trigger.notify_one();
+        Triggered::Started
+    }
+
+    fn set_next(&self, next: Option<tokio::time::Instant>) {
+        *self.next.lock().unwrap_or_else(|p| p.into_inner()) = next;
     }
 }
 

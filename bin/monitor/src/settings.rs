@@ -15,8 +15,8 @@ pub mod values;
 
 pub use raw::{RawSettings, environment};
 use values::{
-    CaFile, EmailList, Host, LogFormat, NatsUrls, ReminderHours, SecretUrl, Secs, SettingValue,
-    TemplatesDir, mask_credentials,
+    ApiToken, CaFile, EmailList, Host, LogFormat, NatsUrls, ReminderHours, SecretUrl, Secs,
+    SettingValue, TemplatesDir, mask_credentials,
 };
 
 /// A setting is missing or invalid; the message names it in one line.
@@ -127,7 +127,7 @@ settings! {
     redis_hostname: Option<Host> = "REDIS_HOSTNAME", optional, "Redis host name or address, port 6379 (required unless `REDIS_URL` is set)";
     environment_name: String = "ENVIRONMENT_NAME", required, "registry key prefix (`{ENVIRONMENT_NAME}-{dispatch_number}`)";
     current_environment: String = "CURRENT_ENVIRONMENT", ("dev".to_owned()), "label shown in logs";
-    http_port: u16 = "DISPATCH_MONITOR_SERVER_PORT", (5000), "HTTP port of `/_health` and `/metrics` (0: any free port)";
+    http_port: u16 = "DISPATCH_MONITOR_SERVER_PORT", (5000), "HTTP port of `/_health`, `/metrics`, the operator API and the dashboard (0: any free port)";
     http_address: IpAddr = "DISPATCH_MONITOR_SERVER_ADDRESS", (IpAddr::from([0, 0, 0, 0])), "address the HTTP server listens on (`127.0.0.1`: this machine only)";
     concurrency: usize = "MONITOR_CONCURRENCY", (domain::EngineSettings::default().concurrency), "dispatches processed at once per vendor cycle";
     reminder_hours: ReminderHours = "MONITOR_REMINDER_HOURS", (ReminderHours(RuleSettings::default().reminder_hours)), "reminder hours before the appointment (1–168)";
@@ -140,6 +140,9 @@ settings! {
     shutdown_grace: Secs = "MONITOR_SHUTDOWN_GRACE_SECS", (Secs::from_secs(30)), "grace period for in-flight dispatches on shutdown";
     log_format: LogFormat = "MONITOR_LOG_FORMAT", (LogFormat::Text), "`text` or `json` (one JSON object per line)";
     tls_ca_file: Option<CaFile> = "MONITOR_TLS_CA_FILE", optional, "PEM file of CA certificates trusted, besides the system's, for `rediss://` and `tls://` URLs";
+    replica_name: Option<String> = "MONITOR_REPLICA_NAME", optional, "this replica's name in the journal and on vendor leases (default `host:pid`)";
+    api_token: Option<ApiToken> = "MONITOR_API_TOKEN", optional, "bearer token for `POST /api/v1/vendors/{vendor}/cycle` (at least 16 characters); unset: acting through HTTP is off (403)";
+    api_show_phones: bool = "MONITOR_API_SHOW_PHONES", (false), "show whole phone numbers in the API and dashboard (default: last 4 digits)";
     templates_dir: Option<TemplatesDir> = "MONITOR_TEMPLATES_DIR", optional, "folder of template overrides: `common/<name>.hbs` or `<vendor>/<name>.hbs`";
 }
 

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use domain::journal::Journal;
 use domain::ports::{Notifier, VendorLease};
 use domain::{Engine, EngineSettings, Ports, VendorAdapter, VendorName};
 use infra_nats::NatsClient;
-use infra_redis::RedisConnection;
+use infra_redis::{RedisConnection, RedisJournal};
 
 use crate::alert_queue::AlertQueue;
 use crate::settings::Settings;
@@ -39,7 +40,23 @@ pub fn engine_settings(settings: &Settings) -> EngineSettings {
         alert_level: settings.alert_level,
         environment: settings.environment_name.clone(),
         claim_ttl: EngineSettings::claim_ttl_for(settings.request_timeout.0),
+        replica: replica_name(settings),
     }
+}
+
+/// This replica's name in the journal and on the leases it holds: `MONITOR_REPLICA_NAME`, or
+/// `host:pid`.
+pub fn replica_name(settings: &Settings) -> String {
+    if let Some(name) = &settings.replica_name {
+        return name.clone();
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
 }
 
 /// Reads operator template overrides: `<dir>/common/<name>.hbs` for every vendor, then
@@ -122,12 +139,25 @@ pub struct Infrastructure {
     pub notifier: Arc<dyn Notifier>,
     /// The queue Slack alerts go through.
     pub alerts: Arc<AlertQueue>,
+    /// The operator journal (SPEC §14).
+    pub journal: Arc<RedisJournal>,
 }
 
 impl Infrastructure {
-    /// Waits (at most `limit`) until queued Slack alerts are posted; call before exiting.
-    pub async fn flush_alerts(&self, limit: Duration) {
-        self.alerts.flush(limit).await;
+    /// Waits (at most `limit`) until queued Slack alerts are posted and journal writes made;
+    /// call before exiting.
+    pub async fn flush(&self, limit: Duration) {
+        tokio::join!(self.alerts.flush(limit), self.journal.flush(limit));
+    }
+
+    /// The engine over these ports with `adapters`, journaling what it does.
+    pub fn engine(
+        &self,
+        settings: &Settings,
+        adapters: Vec<Arc<dyn VendorAdapter>>,
+    ) -> anyhow::Result<Engine> {
+        let journal: Arc<dyn Journal> = self.journal.clone();
+        Ok(build_engine_with(settings, self.ports.clone(), adapters)?.with_journal(journal))
     }
 }
 
@@ -168,7 +198,12 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
         ledger: Arc::new(redis.ledger(environment)),
         clock: Arc::new(domain::ports::SystemClock),
     };
-    let lease: Arc<dyn VendorLease> = Arc::new(redis.lease(environment));
+    let lease: Arc<dyn VendorLease> = Arc::new(
+        redis
+            .lease(environment)
+            .with_replica(&replica_name(settings)),
+    );
+    let journal = Arc::new(redis.journal(environment));
     Ok(Infrastructure {
         nats,
         redis,
@@ -176,6 +211,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
         lease,
         notifier,
         alerts,
+        journal,
     })
 }
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
+use domain::memory::{ManualClock, MemoryWorld, WorldEvent};
 use domain::phrases::{CONFIRMED, CONFIRMED_SMS, CONFIRMED_SMS_TECH, FE_CONFIRMED, REQUESTED};
 use domain::rules::{RuleInput, RuleSettings, plan};
 use domain::{Engine, EngineSettings, Mode, Status, TicketId, VendorName};
@@ -159,18 +159,18 @@ fn bench_cycle(c: &mut Criterion) {
             .block_on(check.engine.run_cycle(&check.vendor, Mode::Execute))
             .unwrap();
         assert!(again.dispatches.iter().all(|d| d.steps.is_empty()));
-        let count = |kind: fn(&JournalEvent) -> bool| {
+        let count = |kind: fn(&WorldEvent) -> bool| {
             check
                 .world
-                .journal
+                .log
                 .entries()
                 .iter()
                 .filter(|entry| kind(&entry.event))
                 .count()
         };
-        assert_eq!(count(|e| matches!(e, JournalEvent::Sms { .. })), n * 3);
-        assert_eq!(count(|e| matches!(e, JournalEvent::Note { .. })), n * 4);
-        assert_eq!(count(|e| matches!(e, JournalEvent::Registered { .. })), n);
+        assert_eq!(count(|e| matches!(e, WorldEvent::Sms { .. })), n * 3);
+        assert_eq!(count(|e| matches!(e, WorldEvent::Note { .. })), n * 4);
+        assert_eq!(count(|e| matches!(e, WorldEvent::Registered { .. })), n);
 
         group.bench_function(format!("first/{n}"), |b| {
             b.iter_batched(

@@ -78,26 +78,43 @@ impl<'a> Alerts<'a> {
         dispatch: &Dispatch,
         outcome: Outcome,
         event: &str,
-    ) {
+    ) -> Option<Posted> {
         if outcome == Outcome::Success && self.level == AlertLevel::Errors {
-            return;
+            return None;
         }
         let line = dispatch_line(templates, dispatch, event);
-        self.post(&line).await;
+        let error = self.post(&line).await.err();
+        Some(Posted {
+            line,
+            ok: error.is_none(),
+            error,
+        })
     }
 
     /// `[dispatch-monitor] [LIT] <event>`; vendor-level alerts are always posted.
     pub async fn vendor(&self, templates: &Templates, vendor: &VendorName, event: &str) {
-        self.post(&vendor_line(templates, vendor, event)).await;
+        let _ = self.post(&vendor_line(templates, vendor, event)).await;
     }
 
-    async fn post(&self, line: &str) {
+    async fn post(&self, line: &str) -> Result<(), String> {
         metrics::counter!(telemetry::ALERTS).increment(1);
-        if let Err(error) = self.notifier.post_slack(line).await {
+        self.notifier.post_slack(line).await.map_err(|error| {
             metrics::counter!(telemetry::ALERT_FAILURES).increment(1);
             tracing::warn!(%error, alert = line, "could not post the Slack alert");
-        }
+            error.to_string()
+        })
     }
+}
+
+/// An alert line handed to Slack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// The line.
+    pub line: String,
+    /// Whether Slack (or the alert queue) took it.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
 }
 
 /// The start of every alert line: `[dispatch-monitor] [LIT]`.

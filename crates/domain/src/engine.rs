@@ -12,6 +12,9 @@ use tracing::Instrument;
 
 use crate::alerts::{AlertLevel, Alerts, Outcome};
 use crate::executor::{Execution, Executor};
+use crate::journal::{
+    self, CycleRecord, DispatchSnapshot, EntryBuffer, EntryStamp, Journal, LastAction, NoJournal,
+};
 use crate::notes::phrases;
 use crate::ports::{
     Clock, DispatchRegistry, DispatchSource, Notifier, PortError, SmsLedger, TicketRepository,
@@ -59,6 +62,8 @@ pub struct EngineSettings {
     /// How long an SMS claim lasts: twice the request timeout plus 30 s (SPEC §13.3; 150 s
     /// with the default 60 s timeout).
     pub claim_ttl: Duration,
+    /// This replica's name in the journal (SPEC §14), e.g. `host:pid`.
+    pub replica: String,
 }
 
 impl EngineSettings {
@@ -76,6 +81,7 @@ impl Default for EngineSettings {
             alert_level: AlertLevel::All,
             environment: "dev".to_owned(),
             claim_ttl: Self::claim_ttl_for(Duration::from_secs(60)),
+            replica: "local".to_owned(),
         }
     }
 }
@@ -144,6 +150,10 @@ pub struct DispatchReport {
     pub steps: Vec<Step>,
     /// Rules skipped for lack of data.
     pub skipped_rules: Vec<String>,
+    /// SMS, notes and emails that went out for it this cycle.
+    pub actions: usize,
+    /// The last of them.
+    pub last_action: Option<LastAction>,
 }
 
 /// What one vendor cycle did.
@@ -155,8 +165,10 @@ pub struct CycleReport {
     pub records: usize,
     /// Records that could not be mapped.
     pub skipped_records: Vec<SkipReason>,
-    /// Every mapped dispatch, in list order.
+    /// Every mapped dispatch processed, in list order.
     pub dispatches: Vec<DispatchReport>,
+    /// Dispatches left for the next cycle (shutdown, or a lost lease).
+    pub left: usize,
 }
 
 #[derive(Debug)]
@@ -264,17 +276,31 @@ pub struct Engine {
     settings: EngineSettings,
     common_templates: Vec<TemplateSource>,
     vendors: Vec<VendorEntry>,
+    journal: Arc<dyn Journal>,
+}
+
+impl std::fmt::Debug for dyn Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
 }
 
 impl Engine {
-    /// An engine with no vendors yet.
+    /// An engine with no vendors yet, journaling nothing.
     pub fn new(ports: Ports, settings: EngineSettings) -> Self {
         Self {
             ports,
             settings,
             common_templates: Vec::new(),
             vendors: Vec::new(),
+            journal: Arc::new(NoJournal),
         }
+    }
+
+    /// Records what each executed cycle does in `journal` (SPEC §14).
+    pub fn with_journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = journal;
+        self
     }
 
     /// Sets the texts every vendor shares (e.g. `dispatch_templates::COMMON`); add them before
@@ -352,6 +378,7 @@ impl Engine {
             .find(|entry| entry.adapter.name() == vendor)
             .ok_or_else(|| CycleError::UnknownVendor(vendor.to_string()))?;
         let started = Instant::now();
+        let started_at = self.ports.clock.now();
         let result = self
             .cycle(entry, mode, stop)
             .instrument(tracing::info_span!("cycle", vendor = %vendor))
@@ -359,7 +386,56 @@ impl Engine {
         let outcome = if result.is_ok() { "ok" } else { "failed" };
         metrics::histogram!(telemetry::CYCLE_DURATION, "vendor" => vendor.to_string(), "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
+        if mode == Mode::Execute {
+            self.record_cycle(vendor, started_at, &result).await;
+        }
         result
+    }
+
+    /// Journals the cycle and the snapshots of its dispatches; a failure is logged and counted.
+    async fn record_cycle(
+        &self,
+        vendor: &VendorName,
+        started: chrono::DateTime<chrono::Utc>,
+        result: &Result<CycleReport, CycleError>,
+    ) {
+        let finished = self.ports.clock.now();
+        let mut cycle = CycleRecord {
+            vendor: vendor.to_string(),
+            replica: self.settings.replica.clone(),
+            started,
+            finished,
+            outcome: "ok".to_owned(),
+            error: None,
+            records: 0,
+            ours: 0,
+            actions: 0,
+            failures: 0,
+        };
+        let snapshots = match result {
+            Ok(report) => {
+                cycle.records = report.records;
+                cycle.count(&report.dispatches);
+                if report.left > 0 {
+                    cycle.outcome = "stopped".to_owned();
+                }
+                Some(
+                    report
+                        .dispatches
+                        .iter()
+                        .map(|r| DispatchSnapshot::of(r, finished))
+                        .collect(),
+                )
+            }
+            Err(error) => {
+                cycle.outcome = "failed".to_owned();
+                cycle.error = Some(error.to_string());
+                None
+            }
+        };
+        if let Err(error) = self.journal.record_cycle(cycle, snapshots).await {
+            journal_failed(&error);
+        }
     }
 
     async fn cycle(
@@ -410,6 +486,7 @@ impl Engine {
             vendor: entry.adapter.name().clone(),
             records: record_count,
             skipped_records,
+            left: total - reports.len(),
             dispatches: reports,
         })
     }
@@ -440,10 +517,49 @@ impl Engine {
         result
     }
 
+    /// One dispatch (see [`steps`](Self::steps)); what an executed one did is journaled.
+    async fn process(&self, entry: &VendorEntry, dispatch: Dispatch, mode: Mode) -> DispatchReport {
+        let buffer = EntryBuffer::default();
+        let mut report = self.steps(entry, dispatch, mode, &buffer).await;
+        if mode == Mode::DryRun {
+            return report;
+        }
+        let stamp = EntryStamp {
+            at: self.ports.clock.now(),
+            replica: &self.settings.replica,
+        };
+        let mut entries = journal::outcome_entries(
+            stamp,
+            &report.dispatch,
+            &report.outcome,
+            &report.skipped_rules,
+        );
+        entries.extend(buffer.take());
+        report.actions = entries.iter().filter(|e| e.is_action()).count();
+        report.last_action = journal::last_action(&entries);
+        if !entries.is_empty() {
+            let dispatch = &report.dispatch;
+            let recorded = self
+                .journal
+                .record_entries(&dispatch.vendor, dispatch.dispatch_number.as_str(), entries)
+                .await;
+            if let Err(error) = recorded {
+                journal_failed(&error);
+            }
+        }
+        report
+    }
+
     /// One dispatch, in phases: observe its notes and ownership, register it, plan its steps,
     /// read its ledger (marking SMS already sent, and adding the notes of sent SMS that are
     /// missing), then execute (or, in a dry run, only report).
-    async fn process(&self, entry: &VendorEntry, dispatch: Dispatch, mode: Mode) -> DispatchReport {
+    async fn steps(
+        &self,
+        entry: &VendorEntry,
+        dispatch: Dispatch,
+        mode: Mode,
+        journal: &EntryBuffer,
+    ) -> DispatchReport {
         metrics::counter!(
             telemetry::DISPATCHES_SEEN,
             "vendor" => dispatch.vendor.to_string(),
@@ -470,7 +586,9 @@ impl Engine {
         let outcome = match mode {
             Mode::DryRun => DispatchOutcome::Planned,
             Mode::Execute => DispatchOutcome::Executed(
-                self.executor(entry).execute(&dispatch, &plan.steps).await,
+                self.executor(entry, journal)
+                    .execute(&dispatch, &plan.steps)
+                    .await,
             ),
         };
         DispatchReport::planned(dispatch, outcome, plan)
@@ -585,8 +703,11 @@ impl Engine {
         Ok(())
     }
 
-    fn executor<'a>(&'a self, entry: &'a VendorEntry) -> Executor<'a> {
+    fn executor<'a>(&'a self, entry: &'a VendorEntry, journal: &'a EntryBuffer) -> Executor<'a> {
         Executor {
+            journal,
+            clock: self.ports.clock.as_ref(),
+            replica: &self.settings.replica,
             environment: &self.settings.environment,
             claim_ttl: self.settings.claim_ttl,
             tickets: self.ports.tickets.as_ref(),
@@ -624,6 +745,8 @@ impl DispatchReport {
             outcome,
             steps: vec![],
             skipped_rules: vec![],
+            actions: 0,
+            last_action: None,
         }
     }
 
@@ -633,8 +756,16 @@ impl DispatchReport {
             outcome,
             steps: plan.steps,
             skipped_rules: plan.skipped,
+            actions: 0,
+            last_action: None,
         }
     }
+}
+
+/// A journal write failed: logged and counted, never failing the dispatch (SPEC §14).
+fn journal_failed(error: &PortError) {
+    tracing::warn!(%error, "could not write the journal");
+    metrics::counter!(telemetry::JOURNAL_FAILURES).increment(1);
 }
 
 /// Maps every record; a dispatch listed twice keeps its later record, so that each dispatch

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use crate::actions::ActionKind;
-use crate::{PhoneE164, VendorName, telemetry};
+use crate::journal::{EntryKind, EntryStamp, JournalEntry};
+use crate::{Dispatch, PhoneE164, VendorName, telemetry};
 
 /// What happened to one SMS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -132,6 +133,61 @@ impl StepEvent {
             StepEvent::Blocked { action, reason } => {
                 tracing::warn!(%action, reason, "step blocked")
             }
+        }
+    }
+}
+
+impl StepEvent {
+    /// The journal entry recording the event (SPEC §14); `text` is what was sent or appended.
+    pub fn journal_entry(
+        &self,
+        stamp: EntryStamp<'_>,
+        dispatch: &Dispatch,
+        text: Option<&str>,
+    ) -> JournalEntry {
+        let ticket = || Some(format!("ticket {}", dispatch.ticket_id));
+        let base = |kind, outcome: &str, action: Option<&ActionKind>| JournalEntry {
+            action: action.map(ToString::to_string),
+            text: text.map(str::to_owned),
+            ..stamp.entry(kind, outcome)
+        };
+        match self {
+            StepEvent::Sms {
+                action,
+                to,
+                outcome,
+                detail,
+            } => JournalEntry {
+                to: Some(to.to_string()),
+                detail: detail.clone(),
+                ..base(EntryKind::Sms, outcome.label(), Some(action))
+            },
+            StepEvent::NoteAppended { action } => JournalEntry {
+                to: ticket(),
+                ..base(EntryKind::Note, "appended", Some(action))
+            },
+            StepEvent::NoteFailed { action, error } => JournalEntry {
+                to: ticket(),
+                detail: Some(error.clone()),
+                ..base(EntryKind::Note, "failed", Some(action))
+            },
+            StepEvent::LedgerFailed { action, error } => JournalEntry {
+                detail: Some(error.clone()),
+                ..base(EntryKind::Ledger, "failed", Some(action))
+            },
+            StepEvent::Email { to, error } => JournalEntry {
+                to: Some(to.clone()),
+                detail: error.clone(),
+                ..base(
+                    EntryKind::Email,
+                    if error.is_some() { "failed" } else { "sent" },
+                    None,
+                )
+            },
+            StepEvent::Blocked { action, reason } => JournalEntry {
+                detail: Some(reason.clone()),
+                ..base(EntryKind::Blocked, "blocked", Some(action))
+            },
         }
     }
 }

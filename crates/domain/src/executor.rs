@@ -7,7 +7,10 @@ use serde::Serialize;
 use crate::actions::ActionKind;
 use crate::alerts::{Alerts, Outcome};
 use crate::events::{SmsOutcome, StepEvent};
-use crate::ports::{Claim, Email, Notifier, PortError, SmsLedger, StepKey, TicketRepository};
+use crate::journal::{EntryBuffer, EntryKind, EntryStamp, JournalEntry};
+use crate::ports::{
+    Claim, Clock, Email, Notifier, PortError, SmsLedger, StepKey, TicketRepository,
+};
 use crate::rules::{Action, PlannedSms, Step};
 use crate::{Dispatch, Templates};
 
@@ -46,6 +49,12 @@ pub struct Executor<'a> {
     pub alerts: Alerts<'a>,
     /// The vendor's templates, for alert lines.
     pub templates: &'a Templates,
+    /// Collects the dispatch's journal entries (SPEC §14).
+    pub journal: &'a EntryBuffer,
+    /// Stamps journal entries.
+    pub clock: &'a dyn Clock,
+    /// The replica, for journal entries.
+    pub replica: &'a str,
 }
 
 impl std::fmt::Debug for Executor<'_> {
@@ -255,7 +264,7 @@ impl Executor<'_> {
             outcome,
             detail: result.as_ref().err().map(ToString::to_string),
         };
-        self.emit(dispatch, event);
+        self.emit_with_text(dispatch, event, Some(&sms.text));
         let Err(error) = result else {
             return Ok(());
         };
@@ -324,11 +333,12 @@ impl Executor<'_> {
             let event = format!("{}: appending the note failed: {error}", action.kind);
             return self.fail(dispatch, event).await.map(|()| false);
         }
-        self.emit(
+        self.emit_with_text(
             dispatch,
             StepEvent::NoteAppended {
                 action: action.kind,
             },
+            Some(&action.note),
         );
         if let Err(error) = self.ledger.note_appended(&step).await {
             tracing::warn!(%error, "the note is on the ticket but the ledger could not record it");
@@ -360,13 +370,38 @@ impl Executor<'_> {
     }
 
     fn emit(&self, dispatch: &Dispatch, event: StepEvent) {
+        self.emit_with_text(dispatch, event, None);
+    }
+
+    /// Logs and counts the event, and journals it with the text sent, if any.
+    fn emit_with_text(&self, dispatch: &Dispatch, event: StepEvent, text: Option<&str>) {
         event.emit(&dispatch.vendor);
+        self.journal
+            .push(event.journal_entry(self.stamp(), dispatch, text));
+    }
+
+    fn stamp(&self) -> EntryStamp<'_> {
+        EntryStamp {
+            at: self.clock.now(),
+            replica: self.replica,
+        }
     }
 
     async fn alert(&self, dispatch: &Dispatch, outcome: Outcome, event: &str) {
-        self.alerts
+        if let Some(posted) = self
+            .alerts
             .dispatch(self.templates, dispatch, outcome, event)
-            .await;
+            .await
+        {
+            self.journal.push(JournalEntry {
+                text: Some(posted.line),
+                detail: posted.error,
+                ..self.stamp().entry(
+                    EntryKind::Alert,
+                    if posted.ok { "posted" } else { "failed" },
+                )
+            });
+        }
     }
 
     /// Alerts a failure and stops the dispatch for this cycle.

@@ -24,6 +24,7 @@ pub mod alerts;
 pub mod engine;
 pub mod events;
 pub mod executor;
+pub mod journal;
 pub mod memory;
 #[cfg(feature = "mocks")]
 pub mod mocks;

@@ -1,5 +1,5 @@
 //! In-memory implementations of every port, for the demo, tests and other services' examples.
-//! They share one [`Journal`] so a run can be printed as a timeline.
+//! They share one [`WorldLog`] so a run can be printed as a timeline.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -51,7 +51,7 @@ impl Clock for ManualClock {
 
 /// What a port did, for the timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JournalEvent {
+pub enum WorldEvent {
     /// An SMS went out.
     Sms {
         /// The recipient.
@@ -81,32 +81,32 @@ pub enum JournalEvent {
     },
 }
 
-/// One journal line with its (clock) time.
+/// One log line with its (clock) time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JournalEntry {
+pub struct WorldEntry {
     /// When it happened, by the world's clock.
     pub at: DateTime<Utc>,
     /// What happened.
-    pub event: JournalEvent,
+    pub event: WorldEvent,
 }
 
 /// The shared record of everything the in-memory ports did.
 #[derive(Clone)]
-pub struct Journal {
-    entries: Arc<Mutex<Vec<JournalEntry>>>,
+pub struct WorldLog {
+    entries: Arc<Mutex<Vec<WorldEntry>>>,
     clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Journal {
+impl std::fmt::Debug for WorldLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Journal")
+        f.debug_struct("WorldLog")
             .field("entries", &lock(&self.entries).len())
             .finish()
     }
 }
 
-impl Journal {
-    /// An empty journal stamped by `clock`.
+impl WorldLog {
+    /// An empty log stamped by `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             entries: Arc::default(),
@@ -114,20 +114,20 @@ impl Journal {
         }
     }
 
-    fn record(&self, event: JournalEvent) {
-        lock(&self.entries).push(JournalEntry {
+    fn record(&self, event: WorldEvent) {
+        lock(&self.entries).push(WorldEntry {
             at: self.clock.now(),
             event,
         });
     }
 
     /// Every entry so far.
-    pub fn entries(&self) -> Vec<JournalEntry> {
+    pub fn entries(&self) -> Vec<WorldEntry> {
         lock(&self.entries).clone()
     }
 
     /// Removes and returns every entry so far.
-    pub fn drain(&self) -> Vec<JournalEntry> {
+    pub fn drain(&self) -> Vec<WorldEntry> {
         std::mem::take(&mut *lock(&self.entries))
     }
 }
@@ -165,22 +165,22 @@ impl DispatchSource for MemorySource {
 pub struct MemoryTickets {
     notes: Mutex<HashMap<TicketId, Vec<RawTicketNote>>>,
     failing_appends: Mutex<HashSet<TicketId>>,
-    journal: Journal,
+    log: WorldLog,
     next_id: Mutex<i64>,
 }
 
 impl MemoryTickets {
     /// No tickets yet.
-    pub fn new(journal: Journal) -> Self {
+    pub fn new(log: WorldLog) -> Self {
         Self {
             notes: Mutex::default(),
             failing_appends: Mutex::default(),
-            journal,
+            log,
             next_id: Mutex::new(1),
         }
     }
 
-    /// Adds a note as another service (the portal) would, without journaling it.
+    /// Adds a note as another service (the portal) would, without logging it.
     pub fn seed_note(&self, ticket: &TicketId, text: &str, created: DateTime<Utc>) {
         let id = self.take_id();
         lock(&self.notes)
@@ -232,7 +232,7 @@ impl TicketRepository for MemoryTickets {
             });
         }
         let id = self.take_id();
-        let created = self.journal.clock.now();
+        let created = self.log.clock.now();
         lock(&self.notes)
             .entry(ticket.clone())
             .or_default()
@@ -241,7 +241,7 @@ impl TicketRepository for MemoryTickets {
                 note_value: Some(note.to_owned()),
                 created_date: Some(created.to_rfc3339()),
             });
-        self.journal.record(JournalEvent::Note {
+        self.log.record(WorldEvent::Note {
             ticket: ticket.clone(),
             text: note.to_owned(),
         });
@@ -249,18 +249,18 @@ impl TicketRepository for MemoryTickets {
     }
 }
 
-/// A notifier that journals what it sends.
+/// A notifier that logs what it sends.
 #[derive(Debug)]
 pub struct MemoryNotifier {
-    journal: Journal,
+    log: WorldLog,
     failing_sms: Mutex<bool>,
 }
 
 impl MemoryNotifier {
-    /// Journals into `journal`.
-    pub fn new(journal: Journal) -> Self {
+    /// Records into `log`.
+    pub fn new(log: WorldLog) -> Self {
         Self {
-            journal,
+            log,
             failing_sms: Mutex::new(false),
         }
     }
@@ -277,7 +277,7 @@ impl Notifier for MemoryNotifier {
         if *lock(&self.failing_sms) {
             return Err(PortError::Unavailable("SMS gateway is down".into()));
         }
-        self.journal.record(JournalEvent::Sms {
+        self.log.record(WorldEvent::Sms {
             to: to.clone(),
             text: text.to_owned(),
             key: key.to_owned(),
@@ -286,12 +286,12 @@ impl Notifier for MemoryNotifier {
     }
 
     async fn post_slack(&self, message: &str) -> Result<(), PortError> {
-        self.journal.record(JournalEvent::Slack(message.to_owned()));
+        self.log.record(WorldEvent::Slack(message.to_owned()));
         Ok(())
     }
 
     async fn send_email(&self, email: &Email) -> Result<(), PortError> {
-        self.journal.record(JournalEvent::Email(email.clone()));
+        self.log.record(WorldEvent::Email(email.clone()));
         Ok(())
     }
 }
@@ -300,15 +300,15 @@ impl Notifier for MemoryNotifier {
 #[derive(Debug)]
 pub struct MemoryRegistry {
     keys: Mutex<BTreeMap<String, serde_json::Value>>,
-    journal: Journal,
+    log: WorldLog,
 }
 
 impl MemoryRegistry {
     /// Empty.
-    pub fn new(journal: Journal) -> Self {
+    pub fn new(log: WorldLog) -> Self {
         Self {
             keys: Mutex::default(),
-            journal,
+            log,
         }
     }
 
@@ -330,7 +330,7 @@ impl DispatchRegistry for MemoryRegistry {
             return Ok(false);
         }
         keys.insert(dispatch_number.to_owned(), value.clone());
-        self.journal.record(JournalEvent::Registered {
+        self.log.record(WorldEvent::Registered {
             dispatch_number: dispatch_number.to_owned(),
             value: value.clone(),
         });
@@ -516,13 +516,13 @@ impl LargeMessageStore for MemoryLargeMessages {
     }
 }
 
-/// A whole in-memory world: every port, one journal, one clock.
+/// A whole in-memory world: every port, one log, one clock.
 #[derive(Debug, Clone)]
 pub struct MemoryWorld {
     /// The clock.
     pub clock: Arc<ManualClock>,
-    /// The journal all ports write to.
-    pub journal: Journal,
+    /// The log all ports write to.
+    pub log: WorldLog,
     /// Vendor lists.
     pub source: Arc<MemorySource>,
     /// Tickets.
@@ -540,15 +540,15 @@ pub struct MemoryWorld {
 impl MemoryWorld {
     /// A fresh world at the clock's time.
     pub fn new(clock: Arc<ManualClock>) -> Self {
-        let journal = Journal::new(clock.clone());
+        let log = WorldLog::new(clock.clone());
         Self {
             source: Arc::default(),
-            tickets: Arc::new(MemoryTickets::new(journal.clone())),
-            notifier: Arc::new(MemoryNotifier::new(journal.clone())),
-            registry: Arc::new(MemoryRegistry::new(journal.clone())),
+            tickets: Arc::new(MemoryTickets::new(log.clone())),
+            notifier: Arc::new(MemoryNotifier::new(log.clone())),
+            registry: Arc::new(MemoryRegistry::new(log.clone())),
             ledger: Arc::default(),
             lease: Arc::default(),
-            journal,
+            log,
             clock,
         }
     }
@@ -563,5 +563,108 @@ impl MemoryWorld {
             ledger: self.ledger.clone(),
             clock: self.clock.clone(),
         }
+    }
+}
+
+/// The journal in memory (SPEC §14), with the same bounds as the Redis one.
+#[derive(Debug, Default)]
+pub struct MemoryJournal {
+    state: Mutex<JournalState>,
+}
+
+#[derive(Debug, Default)]
+struct JournalState {
+    entries: HashMap<(String, String), Vec<crate::journal::JournalEntry>>,
+    cycles: HashMap<String, Vec<crate::journal::CycleRecord>>,
+    dispatches: HashMap<String, Vec<crate::journal::DispatchSnapshot>>,
+}
+
+#[async_trait]
+impl crate::journal::Journal for MemoryJournal {
+    async fn record_entries(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &str,
+        entries: Vec<crate::journal::JournalEntry>,
+    ) -> Result<(), PortError> {
+        let mut state = lock(&self.state);
+        let kept = state
+            .entries
+            .entry((vendor.to_string(), dispatch_number.to_owned()))
+            .or_default();
+        kept.extend(entries);
+        let excess = kept.len().saturating_sub(crate::journal::MAX_ENTRIES);
+        kept.drain(..excess);
+        Ok(())
+    }
+
+    async fn record_cycle(
+        &self,
+        cycle: crate::journal::CycleRecord,
+        snapshots: Option<Vec<crate::journal::DispatchSnapshot>>,
+    ) -> Result<(), PortError> {
+        let mut state = lock(&self.state);
+        if let Some(mut snapshots) = snapshots {
+            let previous = state.dispatches.remove(&cycle.vendor).unwrap_or_default();
+            for snapshot in &mut snapshots {
+                if snapshot.last_action.is_none() {
+                    snapshot.last_action = previous
+                        .iter()
+                        .find(|p| p.dispatch_number == snapshot.dispatch_number)
+                        .and_then(|p| p.last_action.clone());
+                }
+            }
+            state.dispatches.insert(cycle.vendor.clone(), snapshots);
+        }
+        let cycles = state.cycles.entry(cycle.vendor.clone()).or_default();
+        cycles.insert(0, cycle);
+        cycles.truncate(crate::journal::MAX_CYCLES);
+        Ok(())
+    }
+
+    async fn cycles(
+        &self,
+        vendor: &VendorName,
+        limit: usize,
+    ) -> Result<Vec<crate::journal::CycleRecord>, PortError> {
+        let state = lock(&self.state);
+        let cycles = state
+            .cycles
+            .get(vendor.as_str())
+            .cloned()
+            .unwrap_or_default();
+        Ok(cycles.into_iter().take(limit).collect())
+    }
+
+    async fn dispatches(
+        &self,
+        vendor: &VendorName,
+    ) -> Result<Vec<crate::journal::DispatchSnapshot>, PortError> {
+        let state = lock(&self.state);
+        Ok(state
+            .dispatches
+            .get(vendor.as_str())
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn dispatch(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &str,
+    ) -> Result<Option<crate::journal::DispatchHistory>, PortError> {
+        let state = lock(&self.state);
+        let snapshot = state.dispatches.get(vendor.as_str()).and_then(|list| {
+            list.iter()
+                .find(|s| s.dispatch_number == dispatch_number)
+                .cloned()
+        });
+        let entries = state
+            .entries
+            .get(&(vendor.to_string(), dispatch_number.to_owned()))
+            .cloned()
+            .unwrap_or_default();
+        Ok((snapshot.is_some() || !entries.is_empty())
+            .then_some(crate::journal::DispatchHistory { snapshot, entries }))
     }
 }

@@ -227,7 +227,11 @@ impl Rig {
     /// Takes `steps` through the executor over the mocked ports.
     pub async fn run(&self, mocks: MockPorts, dispatch: &Dispatch, steps: &[Step]) -> Execution {
         let ports = mocks.into_ports();
+        let journal = crate::journal::EntryBuffer::default();
         let executor = Executor {
+            journal: &journal,
+            clock: ports.clock.as_ref(),
+            replica: "test",
             environment: "test",
             claim_ttl: std::time::Duration::from_secs(150),
             tickets: ports.tickets.as_ref(),

@@ -262,6 +262,12 @@ pub trait VendorLease: Send + Sync {
     async fn renew(&self, token: &LeaseToken, ttl: Duration) -> Result<bool, PortError>;
     /// Gives the lease up; `false` when the token did not hold it.
     async fn release(&self, token: &LeaseToken) -> Result<bool, PortError>;
+    /// Who holds the vendor's lease now (the replica's name), for operators; `None` when free
+    /// or unknown.
+    async fn holder(&self, vendor: &VendorName) -> Result<Option<String>, PortError> {
+        let _ = vendor;
+        Ok(None)
+    }
 }
 
 /// Stores large message payloads for the NATS transport (SPEC §3 large messages).

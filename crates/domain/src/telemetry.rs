@@ -15,6 +15,8 @@ pub const NOTES: &str = "dispatch_monitor_notes_total";
 pub const ALERTS: &str = "dispatch_monitor_alerts_total";
 /// Slack alert lines that failed.
 pub const ALERT_FAILURES: &str = "dispatch_monitor_alert_failures_total";
+/// Journal writes that failed or were dropped (SPEC §14).
+pub const JOURNAL_FAILURES: &str = "dispatch_monitor_journal_failures_total";
 /// NATS request latency (histogram; `subject`).
 pub const RPC_DURATION: &str = "dispatch_monitor_rpc_duration_seconds";
 /// NATS request failures (`subject`, `reason`).
@@ -53,6 +55,11 @@ pub const CATALOG: &[(&str, MetricKind, &str)] = &[
         "Ticket notes appended or failed.",
     ),
     (ALERTS, MetricKind::Counter, "Slack alert lines posted."),
+    (
+        JOURNAL_FAILURES,
+        MetricKind::Counter,
+        "Journal writes that failed or were dropped.",
+    ),
     (
         ALERT_FAILURES,
         MetricKind::Counter,

@@ -147,6 +147,12 @@ impl RedisConnection {
         RedisLease::new(self.client.clone(), env_name)
     }
 
+    /// The journal under `{env_name}-dispatch-monitor:`; its writer task starts on the current
+    /// Tokio runtime.
+    pub fn journal(&self, env_name: &str) -> crate::RedisJournal {
+        crate::RedisJournal::start(self.client.clone(), env_name)
+    }
+
     /// The large-message store; its keys are the bare tokens other services expect (SPEC §3).
     pub fn large_messages(&self) -> RedisLargeMessageStore {
         RedisLargeMessageStore::new(self.client.clone())

@@ -33,6 +33,7 @@ return 0
 pub struct RedisLease {
     client: Client,
     prefix: String,
+    replica: String,
 }
 
 impl RedisLease {
@@ -40,7 +41,15 @@ impl RedisLease {
         Self {
             client,
             prefix: format!("{}lease:", own_prefix(env_name)),
+            replica: "replica".to_owned(),
         }
+    }
+
+    /// Names the replica in the leases it takes (`{replica}/{random}`), so that operators can
+    /// see who holds one.
+    pub fn with_replica(mut self, replica: &str) -> Self {
+        self.replica = replica.replace('/', "_");
+        self
     }
 
     /// The Redis key of a vendor's lease, e.g. `production-dispatch-monitor:lease:LIT`.
@@ -56,7 +65,7 @@ impl VendorLease for RedisLease {
         vendor: &VendorName,
         ttl: Duration,
     ) -> Result<Option<LeaseToken>, PortError> {
-        let holder = uuid::Uuid::new_v4().to_string();
+        let holder = format!("{}/{}", self.replica, uuid::Uuid::new_v4());
         let written: Option<String> = self
             .client
             .set(
@@ -85,6 +94,18 @@ impl VendorLease for RedisLease {
             .await
             .map_err(|error| unavailable("lease renew", &error))?;
         Ok(renewed == 1)
+    }
+
+    async fn holder(&self, vendor: &VendorName) -> Result<Option<String>, PortError> {
+        let holder: Option<String> = self
+            .client
+            .get(self.redis_key(vendor))
+            .await
+            .map_err(|error| unavailable("lease read", &error))?;
+        Ok(holder.map(|h| {
+            h.rsplit_once('/')
+                .map_or(h.clone(), |(replica, _)| replica.to_owned())
+        }))
     }
 
     async fn release(&self, token: &LeaseToken) -> Result<bool, PortError> {

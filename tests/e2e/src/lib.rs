@@ -59,6 +59,23 @@ pub async fn start(nats_url: &str, vendors: Vec<Arc<dyn VendorAdapter>>) -> Sim 
         .expect("the simulated bridges start")
 }
 
+/// The monitor's binary, built beside the test binaries by the workspace's tests.
+pub fn monitor_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("dispatch-monitor");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the workspace's tests (`cargo test --workspace`), which build it",
+        binary.display()
+    );
+    binary
+}
+
 /// `docs/adding-a-vendor.md`, whose worked example is compiled and run as a doc test here.
 #[doc = include_str!("../../../docs/adding-a-vendor.md")]
 pub mod adding_a_vendor_guide {}

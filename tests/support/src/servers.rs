@@ -488,7 +488,7 @@ impl Drop for ServerProcess {
 }
 
 /// A port that was free a moment ago: bind port 0 on loopback and read what the OS chose.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .unwrap_or_else(|error| panic!("cannot bind a loopback port: {error}"));
     listener

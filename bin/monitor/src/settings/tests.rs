@@ -222,3 +222,23 @@ fn quiet_hours_are_off_by_default_and_read_as_a_window() {
             .contains(&("MONITOR_QUIET_HOURS".to_owned(), "21:00-08:00".to_owned()))
     );
 }
+
+#[test]
+fn the_api_token_is_never_shown() {
+    let mut pairs = base();
+    pairs.push(("MONITOR_API_TOKEN", "secret-operator-token-42"));
+    let settings = load(&pairs).unwrap();
+    let shown = format!("{:?} {:?}", settings.effective(), settings);
+    assert!(!shown.contains("secret-operator-token-42"), "{shown}");
+    assert!(
+        settings
+            .effective()
+            .contains(&("MONITOR_API_TOKEN".to_owned(), "***".to_owned()))
+    );
+    pairs.pop();
+    pairs.push(("MONITOR_API_TOKEN", "short"));
+    assert!(matches!(
+        load(&pairs),
+        Err(SettingsError::Invalid { name, .. }) if name == "MONITOR_API_TOKEN"
+    ));
+}

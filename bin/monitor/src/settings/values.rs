@@ -371,3 +371,33 @@ pub fn mask_credentials(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// A bearer token: `Debug`, `Display` and `check-config` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    /// Whether `given` is the token, compared in constant time.
+    pub fn matches(&self, given: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.0.as_bytes().ct_eq(given.as_bytes()))
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiToken(***)")
+    }
+}
+
+impl SettingValue for ApiToken {
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.len() < 16 || text.chars().any(char::is_whitespace) {
+            return Err("expected at least 16 characters without spaces".to_owned());
+        }
+        Ok(Self(text.to_owned()))
+    }
+    fn show(&self) -> String {
+        "***".to_owned()
+    }
+}

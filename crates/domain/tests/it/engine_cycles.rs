@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::common::*;
 use async_trait::async_trait;
-use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
+use domain::memory::{ManualClock, MemoryWorld, WorldEvent};
 use domain::ports::{MockSmsLedger, MockTicketRepository, PortError, TicketRepository};
 use domain::*;
 use serde_json::{Value, json};
@@ -47,20 +47,20 @@ fn seed_requested(world: &MemoryWorld, ticket: &str, key: &str) {
 
 fn sms_count(world: &MemoryWorld) -> usize {
     world
-        .journal
+        .log
         .entries()
         .iter()
-        .filter(|e| matches!(e.event, JournalEvent::Sms { .. }))
+        .filter(|e| matches!(e.event, WorldEvent::Sms { .. }))
         .count()
 }
 
 fn slack_lines(world: &MemoryWorld) -> Vec<String> {
     world
-        .journal
+        .log
         .entries()
         .into_iter()
         .filter_map(|e| match e.event {
-            JournalEvent::Slack(line) => Some(line),
+            WorldEvent::Slack(line) => Some(line),
             _ => None,
         })
         .collect()
@@ -105,7 +105,7 @@ async fn dispatches_without_our_requested_note_are_left_alone() {
         DispatchOutcome::NotOurs { .. }
     ));
     assert_eq!(s.world.registry.get("DIS2"), None);
-    assert!(s.world.journal.entries().is_empty());
+    assert!(s.world.log.entries().is_empty());
 }
 
 #[tokio::test]
@@ -193,7 +193,7 @@ async fn a_dry_run_plans_but_changes_nothing() {
     assert_eq!(report.dispatches[0].outcome, DispatchOutcome::Planned);
     assert_eq!(report.dispatches[0].steps.len(), 4);
     assert!(
-        s.world.journal.entries().is_empty(),
+        s.world.log.entries().is_empty(),
         "no SMS, note, Slack or registry write"
     );
     assert_eq!(s.world.registry.get("DIS6"), None);
@@ -236,10 +236,10 @@ async fn a_failed_note_is_retried_next_cycle_without_a_second_sms() {
     s.engine.run_cycle(&s.vendor, Mode::Execute).await.unwrap();
     let client_sms = s
         .world
-        .journal
+        .log
         .entries()
         .iter()
-        .filter(|e| matches!(&e.event, JournalEvent::Sms { text, .. } if text.contains("A dispatch has been confirmed")))
+        .filter(|e| matches!(&e.event, WorldEvent::Sms { text, .. } if text.contains("A dispatch has been confirmed")))
         .count();
     assert_eq!(
         client_sms, 1,

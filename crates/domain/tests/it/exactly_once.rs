@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use domain::actions::{ActionKind, Recipient};
 use domain::alerts::AlertLevel;
 use domain::executor::Execution;
-use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
+use domain::memory::{ManualClock, MemoryWorld, WorldEvent};
 use domain::mocks::{MockPorts, Rig};
 use domain::phrases::*;
 use domain::ports::{
@@ -159,10 +159,10 @@ async fn a_lost_note_of_a_sent_sms_is_written_after_the_status_moved_on() {
     assert_eq!(texts[1], note, "the reminder's note first");
     assert!(texts[2].contains(CANCELLED));
     let sms = world
-        .journal
+        .log
         .entries()
         .iter()
-        .filter(|e| matches!(e.event, JournalEvent::Sms { .. }))
+        .filter(|e| matches!(e.event, WorldEvent::Sms { .. }))
         .count();
     assert_eq!(sms, 0, "nothing is sent again");
 

@@ -5,6 +5,7 @@ mod common;
 mod engine_cycles;
 mod exactly_once;
 mod executor_mocked;
+mod journal;
 mod notes_fixture;
 mod quiet_hours;
 mod rules_table;

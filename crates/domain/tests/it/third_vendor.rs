@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use domain::memory::{JournalEvent, ManualClock, MemoryWorld};
+use domain::memory::{ManualClock, MemoryWorld, WorldEvent};
 use domain::*;
 use serde_json::{Value, json};
 
@@ -146,11 +146,11 @@ async fn a_third_vendor_runs_through_the_engine_without_domain_changes() {
 
     let client = PhoneE164::parse_us("+1 212 359 5129").unwrap();
     let sms: Vec<(PhoneE164, String)> = world
-        .journal
+        .log
         .entries()
         .into_iter()
         .filter_map(|entry| match entry.event {
-            JournalEvent::Sms { to, text, .. } => Some((to, text)),
+            WorldEvent::Sms { to, text, .. } => Some((to, text)),
             _ => None,
         })
         .collect();
@@ -178,11 +178,11 @@ async fn a_third_vendor_runs_through_the_engine_without_domain_changes() {
     );
     assert_eq!(world.registry.get("ACME-2"), None);
     let alerts: Vec<String> = world
-        .journal
+        .log
         .entries()
         .into_iter()
         .filter_map(|entry| match entry.event {
-            JournalEvent::Slack(line) => Some(line),
+            WorldEvent::Slack(line) => Some(line),
             _ => None,
         })
         .collect();
@@ -194,16 +194,16 @@ async fn a_third_vendor_runs_through_the_engine_without_domain_changes() {
     );
 
     // The next cycle finds everything done: no second SMS, no second note.
-    world.journal.drain();
+    world.log.drain();
     world.clock.advance(chrono::Duration::minutes(15));
     engine.run_cycle(&acme, Mode::Execute).await.unwrap();
-    let repeated = world.journal.entries().into_iter().any(|entry| {
+    let repeated = world.log.entries().into_iter().any(|entry| {
         matches!(
             entry.event,
-            JournalEvent::Sms { .. } | JournalEvent::Note { .. }
+            WorldEvent::Sms { .. } | WorldEvent::Note { .. }
         )
     });
-    assert!(!repeated, "{:?}", world.journal.entries());
+    assert!(!repeated, "{:?}", world.log.entries());
     assert_eq!(world.tickets.texts(&ours).len(), 3);
 }
 
@@ -220,8 +220,8 @@ async fn a_malformed_third_vendor_list_fails_the_cycle_with_an_alert() {
     let error = engine.run_cycle(&acme, Mode::Execute).await.unwrap_err();
     assert!(matches!(error, CycleError::Malformed(_)), "{error}");
     let alerted =
-        world.journal.entries().into_iter().any(
-            |entry| matches!(&entry.event, JournalEvent::Slack(line) if line.contains("[ACME]")),
+        world.log.entries().into_iter().any(
+            |entry| matches!(&entry.event, WorldEvent::Slack(line) if line.contains("[ACME]")),
         );
     assert!(alerted);
 }

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,23 +20,6 @@ use regex::Regex;
 use serde_json::Value;
 use test_support::servers::{NatsServer, RedisServer};
 
-/// The monitor's binary, built beside this test binary by the workspace's tests.
-fn monitor_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("dispatch-monitor");
-    assert!(
-        binary.exists(),
-        "{} is missing: run the workspace's tests (`cargo test --workspace`), which build it",
-        binary.display()
-    );
-    binary
-}
-
 /// One `dispatch-monitor run` process and the lines it logs.
 struct Replica {
     child: Child,
@@ -47,7 +29,7 @@ struct Replica {
 
 impl Replica {
     fn start(nats: &NatsServer, redis: &RedisServer) -> Self {
-        let mut child = Command::new(monitor_binary())
+        let mut child = Command::new(e2e::monitor_binary())
             .arg("run")
             .env_clear()
             .envs([

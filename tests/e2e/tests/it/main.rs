@@ -1,7 +1,9 @@
 //! End-to-end tests, one binary: the monitor's production wiring against real servers.
 
 mod adding_a_vendor;
+mod dashboard;
 mod default_day;
 mod faults;
 mod monitor_e2e;
+mod operator_api;
 mod quiet_hours;

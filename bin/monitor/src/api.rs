@@ -1,0 +1,669 @@
+//! The operator API (SPEC §14) under `/api/v1`, its OpenAPI 3.1 document at `/openapi.json`
+//! (generated from the handlers and the response types, so it cannot drift), Swagger UI at
+//! `/docs` (its assets are in the binary), and the dashboard at `/`.
+//!
+//! Reads come from the journal every replica writes, so any replica answers for all. The one
+//! endpoint that acts needs `Authorization: Bearer <MONITOR_API_TOKEN>`, compared in constant
+//! time and never logged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use domain::journal::{CycleRecord, DispatchHistory, DispatchSnapshot, Journal, JournalEntry};
+use domain::ports::VendorLease;
+use domain::{DispatchNumber, Engine, Mode, Status};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::plan::{self, PlanRow};
+use crate::service::{Triggered, VendorControl};
+use crate::settings::values::ApiToken;
+
+mod mask;
+
+pub use mask::{Masker, mask_phones};
+
+/// Every API route: method, path and meaning (the README's API table is made from it, and a
+/// test checks the OpenAPI document lists exactly these).
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "/api/v1/vendors",
+        "per vendor: enabled, interval, last cycle, next cycle on this replica, lease holder",
+    ),
+    (
+        "GET",
+        "/api/v1/cycles",
+        "recent cycles, newest first (`vendor`, `limit` ≤ 100, default 20)",
+    ),
+    (
+        "GET",
+        "/api/v1/dispatches",
+        "the dispatches of each vendor's last cycle (`vendor`, `status`, `q` = dispatch number or ticket, `limit` ≤ 5000, default 500)",
+    ),
+    (
+        "GET",
+        "/api/v1/dispatches/{vendor}/{dispatch_number}",
+        "one dispatch's last snapshot and its journal, oldest first; 404 when never seen",
+    ),
+    (
+        "GET",
+        "/api/v1/plan",
+        "the rows `plan --format json` prints, computed now, read-only (`vendor`)",
+    ),
+    (
+        "POST",
+        "/api/v1/vendors/{vendor}/cycle",
+        "starts a cycle now: 202 started, 409 running or leased elsewhere, 401 wrong token, 403 no token configured",
+    ),
+];
+
+/// The most cycles one request returns.
+const MAX_CYCLES_LIMIT: usize = 100;
+/// The most dispatches one request returns.
+const MAX_DISPATCHES_LIMIT: usize = 5000;
+
+/// What the API reads and drives.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The journal every replica writes.
+    pub journal: Arc<dyn Journal>,
+    /// The vendor leases, for their holders.
+    pub lease: Arc<dyn VendorLease>,
+    /// This replica's schedules, in wiring order.
+    pub controls: Arc<Vec<Arc<VendorControl>>>,
+    /// An engine over read-only ports, for `/plan`.
+    pub planner: Arc<Engine>,
+    /// `MONITOR_API_TOKEN`.
+    pub token: Option<ApiToken>,
+    /// `MONITOR_API_SHOW_PHONES`.
+    pub masker: Masker,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState").finish_non_exhaustive()
+    }
+}
+
+/// The OpenAPI document's frame; the paths come from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Dispatch monitor operator API",
+        description = "What the dispatch monitor did to each dispatch, its vendor cycles, what it would do now, and a way to start a cycle (SPEC §14)."
+    ),
+    tags((name = "operator", description = "The operator API")),
+    modifiers(&BearerToken)
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` security scheme the cycle trigger uses.
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, document: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        document
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Every API route with its OpenAPI path: one list, so the two cannot differ.
+fn api_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_vendors))
+        .routes(routes!(list_cycles))
+        .routes(routes!(list_dispatches))
+        .routes(routes!(get_dispatch))
+        .routes(routes!(get_plan))
+        .routes(routes!(trigger_cycle))
+}
+
+/// The API, `/openapi.json`, `/docs` and the dashboard.
+pub fn router(state: ApiState) -> Router {
+    let (api, document) = api_routes().with_state(state).split_for_parts();
+    api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .route("/", axum::routing::get(dashboard))
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// The dashboard: one page, its styles and script inline.
+async fn dashboard() -> Html<&'static str> {
+    Html(include_str!("../assets/dashboard.html"))
+}
+
+/// An error answer: `{"error": "<text>"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiError {
+    /// What went wrong.
+    pub error: String,
+    #[serde(skip)]
+    status: StatusCode,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            status,
+        }
+    }
+
+    fn bad_parameter(name: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid parameter {name}: {why}"),
+        )
+    }
+
+    fn unavailable(error: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the journal cannot be read: {error}"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// A vendor's schedule on this replica and its last cycle.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VendorView {
+    /// The vendor, e.g. `LIT`.
+    pub name: String,
+    /// Whether its cycles run on this replica.
+    pub enabled: bool,
+    /// Seconds between cycle starts.
+    pub interval_secs: u64,
+    /// Its last cycle, on any replica.
+    pub last_cycle: Option<CycleRecord>,
+    /// When this replica starts its next cycle.
+    pub next_cycle: Option<DateTime<Utc>>,
+    /// The replica holding its lease now (a cycle is running there).
+    pub lease_holder: Option<String>,
+}
+
+/// A dispatch's last snapshot and its journal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DispatchView {
+    /// The dispatch as the last cycle saw it.
+    pub snapshot: Option<DispatchSnapshot>,
+    /// What was done, oldest first (at most 200 entries, 30 days).
+    pub journal: Vec<JournalEntry>,
+}
+
+/// A cycle started on request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CycleStarted {
+    /// The vendor.
+    pub vendor: String,
+    /// Always `started`.
+    pub status: String,
+}
+
+/// The query parameters, checked by name.
+struct Params(HashMap<String, String>);
+
+impl Params {
+    fn read(
+        query: Result<Query<HashMap<String, String>>, QueryRejection>,
+        known: &[&str],
+    ) -> Result<Self, ApiError> {
+        let Query(params) = query.map_err(|rejection| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("invalid query string: {rejection}"),
+            )
+        })?;
+        if let Some(name) = params.keys().find(|name| !known.contains(&name.as_str())) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("unknown parameter {name}; expected {}", known.join(", ")),
+            ));
+        }
+        Ok(Self(params))
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn limit(&self, default: usize, max: usize) -> Result<usize, ApiError> {
+        let Some(text) = self.text("limit") else {
+            return Ok(default);
+        };
+        match text.parse::<usize>() {
+            Ok(limit) if (1..=max).contains(&limit) => Ok(limit),
+            _ => Err(ApiError::bad_parameter(
+                "limit",
+                format!("expected a whole number from 1 to {max}, got {text:?}"),
+            )),
+        }
+    }
+}
+
+impl ApiState {
+    /// The controls of `vendor` (404 when no such vendor), or of every vendor when `None`.
+    fn vendors(&self, vendor: Option<&str>) -> Result<Vec<&Arc<VendorControl>>, ApiError> {
+        match vendor {
+            None => Ok(self.controls.iter().collect()),
+            Some(name) => self
+                .controls
+                .iter()
+                .find(|c| c.name.as_str().eq_ignore_ascii_case(name))
+                .map(|c| vec![c])
+                .ok_or_else(|| {
+                    ApiError::new(StatusCode::NOT_FOUND, format!("unknown vendor {name}"))
+                }),
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/vendors",
+    tag = "operator",
+    responses(
+        (status = 200, description = "Every wired vendor", body = Vec<VendorView>),
+        (status = 503, description = "The journal cannot be read", body = ApiError),
+    )
+)]
+async fn list_vendors(State(state): State<ApiState>) -> ApiResult<Vec<VendorView>> {
+    let mut views = Vec::new();
+    for control in state.controls.iter() {
+        let mut last_cycle = state
+            .journal
+            .cycles(&control.name, 1)
+            .await
+            .map_err(ApiError::unavailable)?
+            .into_iter()
+            .next();
+        if let Some(cycle) = &mut last_cycle {
+            state.masker.cycle(cycle);
+        }
+        let lease_holder = state.lease.holder(&control.name).await.unwrap_or(None);
+        views.push(VendorView {
+            name: control.name.to_string(),
+            enabled: control.enabled,
+            interval_secs: control.interval.as_secs(),
+            last_cycle,
+            next_cycle: control.next_cycle(),
+            lease_holder,
+        });
+    }
+    Ok(Json(views))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/cycles",
+    tag = "operator",
+    params(
+        ("vendor" = Option<String>, Query, description = "One vendor, e.g. `LIT`; all when absent"),
+        ("limit" = Option<usize>, Query, description = "At most this many, 1 to 100 (default 20)"),
+    ),
+    responses(
+        (status = 200, description = "Recent cycles, newest first", body = Vec<CycleRecord>),
+        (status = 400, description = "A parameter is invalid", body = ApiError),
+        (status = 404, description = "Unknown vendor", body = ApiError),
+        (status = 503, description = "The journal cannot be read", body = ApiError),
+    )
+)]
+async fn list_cycles(
+    State(state): State<ApiState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult<Vec<CycleRecord>> {
+    let params = Params::read(query, &["vendor", "limit"])?;
+    let limit = params.limit(20, MAX_CYCLES_LIMIT)?;
+    let mut cycles = Vec::new();
+    for control in state.vendors(params.text("vendor"))? {
+        let recorded = state.journal.cycles(&control.name, limit).await;
+        cycles.extend(recorded.map_err(ApiError::unavailable)?);
+    }
+    cycles.sort_by_key(|c| std::cmp::Reverse(c.started));
+    cycles.truncate(limit);
+    cycles.iter_mut().for_each(|c| state.masker.cycle(c));
+    Ok(Json(cycles))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/dispatches",
+    tag = "operator",
+    params(
+        ("vendor" = Option<String>, Query, description = "One vendor; all when absent"),
+        ("status" = Option<String>, Query, description = "`requested`, `confirmed`, `tech_on_site`, `canceled`, `completed` or `not_monitored`"),
+        ("q" = Option<String>, Query, description = "Part of a dispatch number or ticket id (case-insensitive)"),
+        ("limit" = Option<usize>, Query, description = "At most this many, 1 to 5000 (default 500)"),
+    ),
+    responses(
+        (status = 200, description = "The dispatches of each vendor's last cycle", body = Vec<DispatchSnapshot>),
+        (status = 400, description = "A parameter is invalid", body = ApiError),
+        (status = 404, description = "Unknown vendor", body = ApiError),
+        (status = 503, description = "The journal cannot be read", body = ApiError),
+    )
+)]
+async fn list_dispatches(
+    State(state): State<ApiState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult<Vec<DispatchSnapshot>> {
+    let params = Params::read(query, &["vendor", "status", "q", "limit"])?;
+    let limit = params.limit(500, MAX_DISPATCHES_LIMIT)?;
+    let status = params.text("status").map(parse_status).transpose()?;
+    let needle = params.text("q").map(str::to_lowercase);
+    let mut dispatches = Vec::new();
+    for control in state.vendors(params.text("vendor"))? {
+        let seen = state.journal.dispatches(&control.name).await;
+        dispatches.extend(seen.map_err(ApiError::unavailable)?);
+    }
+    dispatches.retain(|d| {
+        status.is_none_or(|s| d.status == s.label())
+            && needle.as_deref().is_none_or(|q| {
+                d.dispatch_number.to_lowercase().contains(q) || d.ticket_id.contains(q)
+            })
+    });
+    dispatches.truncate(limit);
+    dispatches.iter_mut().for_each(|d| state.masker.snapshot(d));
+    Ok(Json(dispatches))
+}
+
+fn parse_status(text: &str) -> Result<Status, ApiError> {
+    const ALL: [Status; 6] = [
+        Status::Requested,
+        Status::Confirmed,
+        Status::TechOnSite,
+        Status::Canceled,
+        Status::Completed,
+        Status::NotMonitored,
+    ];
+    ALL.into_iter()
+        .find(|s| s.label().eq_ignore_ascii_case(text))
+        .ok_or_else(|| {
+            let labels: Vec<&str> = ALL.iter().map(|s| s.label()).collect();
+            ApiError::bad_parameter(
+                "status",
+                format!("expected one of {}, got {text:?}", labels.join(", ")),
+            )
+        })
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/dispatches/{vendor}/{dispatch_number}",
+    tag = "operator",
+    params(
+        ("vendor" = String, Path, description = "The vendor, e.g. `LIT`"),
+        ("dispatch_number" = String, Path, description = "The vendor's dispatch id, e.g. `DIS37405`"),
+    ),
+    responses(
+        (status = 200, description = "The dispatch's snapshot and journal", body = DispatchView),
+        (status = 400, description = "The dispatch number is invalid", body = ApiError),
+        (status = 404, description = "Unknown vendor, or a dispatch the monitor never saw", body = ApiError),
+        (status = 503, description = "The journal cannot be read", body = ApiError),
+    )
+)]
+async fn get_dispatch(
+    State(state): State<ApiState>,
+    Path((vendor, number)): Path<(String, String)>,
+) -> ApiResult<DispatchView> {
+    let control = state.vendors(Some(&vendor))?[0].clone();
+    let number = DispatchNumber::parse(&number)
+        .map_err(|error| ApiError::bad_parameter("dispatch_number", error))?;
+    let found = state
+        .journal
+        .dispatch(&control.name, number.as_str())
+        .await
+        .map_err(ApiError::unavailable)?;
+    let Some(DispatchHistory {
+        mut snapshot,
+        entries: mut journal,
+    }) = found
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "the monitor has never seen {} dispatch {number}",
+                control.name
+            ),
+        ));
+    };
+    if let Some(snapshot) = &mut snapshot {
+        state.masker.snapshot(snapshot);
+    }
+    journal.iter_mut().for_each(|e| state.masker.entry(e));
+    Ok(Json(DispatchView { snapshot, journal }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/plan",
+    tag = "operator",
+    params(("vendor" = Option<String>, Query, description = "One vendor; every enabled vendor when absent")),
+    responses(
+        (status = 200, description = "What a cycle would do now; nothing is sent or written", body = Vec<PlanRow>),
+        (status = 400, description = "A parameter is invalid", body = ApiError),
+        (status = 404, description = "Unknown vendor", body = ApiError),
+        (status = 502, description = "A vendor's list could not be fetched", body = ApiError),
+    )
+)]
+async fn get_plan(
+    State(state): State<ApiState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult<Vec<PlanRow>> {
+    let params = Params::read(query, &["vendor"])?;
+    let asked = params.text("vendor");
+    let mut reports = Vec::new();
+    for control in state.vendors(asked)? {
+        if asked.is_none() && !control.enabled {
+            continue;
+        }
+        let report = state
+            .planner
+            .run_cycle(&control.name, Mode::DryRun)
+            .await
+            .map_err(|error| ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()))?;
+        reports.push(report);
+    }
+    let mut rows = plan::rows(&reports);
+    rows.iter_mut().for_each(|r| state.masker.plan_row(r));
+    Ok(Json(rows))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/vendors/{vendor}/cycle",
+    tag = "operator",
+    params(("vendor" = String, Path, description = "The vendor, e.g. `LIT`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "The cycle starts now", body = CycleStarted),
+        (status = 401, description = "No or wrong bearer token", body = ApiError),
+        (status = 403, description = "No token is configured: acting through HTTP is off", body = ApiError),
+        (status = 404, description = "Unknown vendor", body = ApiError),
+        (status = 409, description = "A cycle is running, or another replica holds the lease", body = ApiError),
+        (status = 503, description = "The lease store cannot be read", body = ApiError),
+    )
+)]
+async fn trigger_cycle(
+    State(state): State<ApiState>,
+    Path(vendor): Path<String>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<CycleStarted>), ApiError> {
+    authorize(state.token.as_ref(), &headers)?;
+    let control = state.vendors(Some(&vendor))?[0].clone();
+    let conflict = |why: String| ApiError::new(StatusCode::CONFLICT, why);
+    if control.is_running() {
+        return Err(conflict(format!("a {} cycle is running", control.name)));
+    }
+    let holder = state
+        .lease
+        .holder(&control.name)
+        .await
+        .map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()))?;
+    if let Some(holder) = holder {
+        return Err(conflict(format!(
+            "replica {holder} holds the {} lease: a cycle is running there",
+            control.name
+        )));
+    }
+    match control.trigger() {
+        Triggered::Started => {
+            tracing::info!(vendor = %control.name, "cycle requested through the API");
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(CycleStarted {
+                    vendor: control.name.to_string(),
+                    status: "started".to_owned(),
+                }),
+            ))
+        }
+        Triggered::AlreadyRunning => Err(conflict(format!("a {} cycle is running", control.name))),
+        Triggered::Disabled => Err(conflict(format!(
+            "{} is disabled on this replica (MONITOR_{}_ENABLED)",
+            control.name,
+            control.name.as_str().replace('-', "_")
+        ))),
+    }
+}
+
+/// 403 when no token is configured, 401 unless the bearer token matches. The token is never
+/// logged.
+fn authorize(token: Option<&ApiToken>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = token else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "acting through the API is off: set MONITOR_API_TOKEN to enable it",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if token.matches(given.trim()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "a valid Authorization: Bearer token is required",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_lists_every_api_route() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md at the workspace root");
+        let mut table = String::from("| Method | Path | Answers |\n|---|---|---|\n");
+        for (method, path, meaning) in ROUTES {
+            table.push_str(&format!("| `{method}` | `{path}` | {meaning} |\n"));
+        }
+        assert!(
+            readme.contains(&table),
+            "README.md's API table should read:\n{table}"
+        );
+    }
+
+    #[test]
+    fn the_document_has_exactly_the_routes() {
+        let document = serde_json::to_value(openapi()).unwrap();
+        let mut documented: Vec<(String, String)> = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                let methods: Vec<String> = item.as_object().unwrap().keys().cloned().collect();
+                methods
+                    .into_iter()
+                    .map(move |method| (method.to_uppercase(), path.clone()))
+            })
+            .collect();
+        documented.sort();
+        let mut routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(method, path, _)| ((*method).to_owned(), (*path).to_owned()))
+            .collect();
+        routes.sort();
+        assert_eq!(documented, routes);
+        assert_eq!(document["openapi"], "3.1.0");
+        for schema in [
+            "JournalEntry",
+            "CycleRecord",
+            "DispatchSnapshot",
+            "PlanRow",
+            "ApiError",
+        ] {
+            assert!(
+                document["components"]["schemas"][schema].is_object(),
+                "{schema} is described"
+            );
+        }
+    }
+
+    #[test]
+    fn the_token_is_required_and_compared_whole() {
+        let token = <ApiToken as crate::settings::values::SettingValue>::parse(
+            "a-long-enough-operator-token",
+        )
+        .unwrap();
+        let headers = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            headers
+        };
+        let status = |result: Result<(), ApiError>| result.map_err(|e| e.status).err();
+        assert_eq!(
+            status(authorize(None, &headers("Bearer x"))),
+            Some(StatusCode::FORBIDDEN)
+        );
+        for wrong in [
+            "Bearer a-long-enough-operator-toke",
+            "Bearer a-long-enough-operator-token-",
+            "a-long-enough-operator-token",
+            "Basic a-long-enough-operator-token",
+        ] {
+            assert_eq!(
+                status(authorize(Some(&token), &headers(wrong))),
+                Some(StatusCode::UNAUTHORIZED),
+                "{wrong}"
+            );
+        }
+        assert_eq!(
+            status(authorize(
+                Some(&token),
+                &headers("Bearer a-long-enough-operator-token")
+            )),
+            None
+        );
+        assert_eq!(format!("{token:?}"), "ApiToken(***)");
+    }
+}

@@ -1,0 +1,285 @@
+//! The journal (SPEC §14) against a real `redis-server`: its bounds, its TTLs, repeated entries
+//! written once, writes that never block, and two replicas' records readable from either.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use domain::VendorName;
+use domain::journal::{
+    CycleRecord, DispatchHistory, DispatchSnapshot, EntryKind, Journal, JournalEntry, LastAction,
+};
+use fred::prelude::{Builder, Client, ClientLike, Config, KeysInterface, ListInterface};
+use infra_redis::{JOURNAL_QUEUE, RedisConnection};
+use test_support::servers::RedisServer;
+use tokio::time::{Instant, sleep};
+
+const ENV: &str = "test";
+const THIRTY_DAYS_MS: i64 = 30 * 24 * 3600 * 1000;
+
+async fn connect(server: &RedisServer) -> RedisConnection {
+    let connection = RedisConnection::connect(&server.url(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while connection.ping().await.is_err() {
+        assert!(Instant::now() < deadline, "Redis did not become reachable");
+        sleep(Duration::from_millis(50)).await;
+    }
+    connection
+}
+
+async fn raw_client(server: &RedisServer) -> Client {
+    let client = Builder::from_config(Config::from_url(&server.url()).unwrap())
+        .build()
+        .unwrap();
+    client.init().await.unwrap();
+    client
+}
+
+fn at(second: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + second, 0).unwrap()
+}
+
+fn sent(second: i64, replica: &str) -> JournalEntry {
+    JournalEntry {
+        at: at(second),
+        kind: EntryKind::Sms,
+        action: Some("12h reminder SMS to the client".into()),
+        outcome: "sent".into(),
+        to: Some("+12123595129".into()),
+        text: Some(format!("reminder {second}")),
+        detail: None,
+        replica: replica.into(),
+    }
+}
+
+fn skipped(second: i64) -> JournalEntry {
+    JournalEntry {
+        at: at(second),
+        kind: EntryKind::Skipped,
+        action: None,
+        outcome: "skipped".into(),
+        to: None,
+        text: None,
+        detail: Some("Tech on site rule skipped: the vendor shows no check-in yet".into()),
+        replica: "a".into(),
+    }
+}
+
+fn cycle(vendor: &str, second: i64, replica: &str) -> CycleRecord {
+    CycleRecord {
+        vendor: vendor.into(),
+        replica: replica.into(),
+        started: at(second),
+        finished: at(second + 1),
+        outcome: "ok".into(),
+        error: None,
+        records: 2,
+        ours: 1,
+        actions: 1,
+        failures: 0,
+    }
+}
+
+fn snapshot(vendor: &str, number: &str, last_action: Option<LastAction>) -> DispatchSnapshot {
+    DispatchSnapshot {
+        vendor: vendor.into(),
+        dispatch_number: number.into(),
+        ticket_id: "3544800".into(),
+        status: "confirmed".into(),
+        vendor_status: "Request Confirmed".into(),
+        appointment: Some("Mar 16, 2020 @ 04:00 PM Pacific".into()),
+        ours: true,
+        tech_name: None,
+        tech_phone: None,
+        client_phone: Some("+12123595129".into()),
+        site: None,
+        street: None,
+        skipped_rules: vec![],
+        seen: at(0),
+        last_action,
+    }
+}
+
+fn lit() -> VendorName {
+    VendorName::fixed("LIT")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dispatch_keeps_its_last_200_entries_for_30_days() {
+    let server = RedisServer::new();
+    let journal = connect(&server).await.journal(ENV);
+    for batch in 0..5 {
+        let entries = (0..50).map(|i| sent(batch * 50 + i, "a")).collect();
+        journal
+            .record_entries(&lit(), "DIS37405", entries)
+            .await
+            .unwrap();
+    }
+    journal.flush(Duration::from_secs(10)).await;
+
+    let DispatchHistory { snapshot, entries } =
+        journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();
+    assert_eq!(snapshot, None);
+    assert_eq!(entries.len(), 200);
+    assert_eq!(entries[0].at, at(50), "the oldest 50 were dropped");
+    assert_eq!(entries[199].at, at(249), "oldest first");
+
+    let raw = raw_client(&server).await;
+    let key = "test-dispatch-monitor:journal:LIT:DIS37405";
+    assert_eq!(raw.llen::<i64, _>(key).await.unwrap(), 200);
+    let ttl: i64 = raw.pttl(key).await.unwrap();
+    assert!(
+        (THIRTY_DAYS_MS - 60_000..=THIRTY_DAYS_MS).contains(&ttl),
+        "{ttl}"
+    );
+    assert_eq!(journal.dispatch(&lit(), "DIS99999").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_that_repeats_each_cycle_is_written_once() {
+    let server = RedisServer::new();
+    let journal = connect(&server).await.journal(ENV);
+    for second in 0..4 {
+        journal
+            .record_entries(&lit(), "DIS37405", vec![skipped(second)])
+            .await
+            .unwrap();
+    }
+    journal
+        .record_entries(&lit(), "DIS37405", vec![sent(10, "a")])
+        .await
+        .unwrap();
+    journal.flush(Duration::from_secs(10)).await;
+    let DispatchHistory {
+        snapshot: _,
+        entries,
+    } = journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();
+    let kinds: Vec<EntryKind> = entries.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EntryKind::Skipped, EntryKind::Sms]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vendor_keeps_its_last_100_cycles_newest_first_and_its_last_dispatch_list() {
+    let server = RedisServer::new();
+    let journal = connect(&server).await.journal(ENV);
+    let reminded = LastAction {
+        at: at(5),
+        text: "12h reminder SMS to the client: sent to +12123595129".into(),
+    };
+    journal
+        .record_cycle(
+            cycle("LIT", 0, "a"),
+            Some(vec![snapshot("LIT", "DIS37405", Some(reminded.clone()))]),
+        )
+        .await
+        .unwrap();
+    for second in 1..120 {
+        let snapshots = vec![
+            snapshot("LIT", "DIS37405", None),
+            snapshot("LIT", "DIS37406", None),
+        ];
+        journal
+            .record_cycle(cycle("LIT", second, "a"), Some(snapshots))
+            .await
+            .unwrap();
+    }
+    // A cycle whose list could not be fetched leaves the dispatch list as it was.
+    let mut failed = cycle("LIT", 200, "a");
+    failed.outcome = "failed".into();
+    journal.record_cycle(failed, None).await.unwrap();
+    journal.flush(Duration::from_secs(10)).await;
+
+    let cycles = journal.cycles(&lit(), 1000).await.unwrap();
+    assert_eq!(cycles.len(), 100);
+    assert_eq!(cycles[0].outcome, "failed");
+    assert_eq!(cycles[1].started, at(119));
+    assert_eq!(journal.cycles(&lit(), 3).await.unwrap().len(), 3);
+
+    let dispatches = journal.dispatches(&lit()).await.unwrap();
+    assert_eq!(dispatches.len(), 2);
+    // A dispatch without a new action keeps its last one.
+    assert_eq!(dispatches[0].last_action, Some(reminded.clone()));
+    let DispatchHistory {
+        snapshot,
+        entries: _,
+    } = journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();
+    assert_eq!(snapshot.unwrap().last_action, Some(reminded));
+
+    let raw = raw_client(&server).await;
+    for key in [
+        "test-dispatch-monitor:cycles:LIT",
+        "test-dispatch-monitor:dispatches:LIT",
+        "test-dispatch-monitor:snapshot:LIT:DIS37406",
+    ] {
+        let ttl: i64 = raw.pttl(key).await.unwrap();
+        assert!(
+            (THIRTY_DAYS_MS - 60_000..=THIRTY_DAYS_MS).contains(&ttl),
+            "{key}: {ttl}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_records_are_read_by_either() {
+    let server = RedisServer::new();
+    let replica_a = connect(&server).await.journal(ENV);
+    let replica_b = connect(&server).await.journal(ENV);
+    replica_a
+        .record_entries(&lit(), "DIS37405", vec![sent(1, "a")])
+        .await
+        .unwrap();
+    replica_b
+        .record_entries(&lit(), "DIS37405", vec![sent(2, "b")])
+        .await
+        .unwrap();
+    replica_b
+        .record_cycle(
+            cycle("CTS", 3, "b"),
+            Some(vec![snapshot("CTS", "S-12345", None)]),
+        )
+        .await
+        .unwrap();
+    replica_a.flush(Duration::from_secs(10)).await;
+    replica_b.flush(Duration::from_secs(10)).await;
+    for journal in [&replica_a, &replica_b] {
+        let DispatchHistory {
+            snapshot: _,
+            entries,
+        } = journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();
+        let replicas: Vec<&str> = entries.iter().map(|e| e.replica.as_str()).collect();
+        assert_eq!(replicas, ["a", "b"]);
+        let cts = VendorName::fixed("CTS");
+        assert_eq!(journal.cycles(&cts, 5).await.unwrap()[0].replica, "b");
+        assert_eq!(journal.dispatches(&cts).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_never_wait_for_a_redis_that_is_down() {
+    let mut server = RedisServer::new();
+    let journal = connect(&server).await.journal(ENV);
+    server.stop();
+    // Queued: each call returns at once, while the writer waits on Redis, then logs and counts
+    // what it cannot write. Once the queue is full, writes are dropped with an error.
+    let queued = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut refused = None;
+        for second in 0..(JOURNAL_QUEUE as i64 + 100) {
+            let result = journal
+                .record_entries(&lit(), "DIS37405", vec![sent(second, "a")])
+                .await;
+            if let Err(error) = result {
+                refused = Some(error);
+                break;
+            }
+        }
+        refused
+    })
+    .await
+    .expect("journal writes must not wait for Redis");
+    let refused = queued.expect("a full queue refuses writes");
+    assert!(refused.to_string().contains("queue is full"), "{refused}");
+    // Reads say why they fail.
+    let error = journal.cycles(&lit(), 5).await.unwrap_err();
+    assert!(error.to_string().contains("unavailable"), "{error}");
+}

@@ -1,0 +1,349 @@
+//! The operator API (SPEC §14) end to end: two replicas of the service over real `nats-server`
+//! and `redis-server` and the simulated bridges, each answering for what both did.
+
+use std::time::{Duration, Instant};
+
+use dispatch_monitor::api::{self, ROUTES};
+use dispatch_monitor::app::{App, RunningApp};
+use dispatch_monitor::settings::{RawSettings, Settings};
+use dispatch_monitor::wiring;
+use domain::VendorName;
+use e2e::bridge_sim::{Fault, Sim, list_subject};
+use e2e::{http_get, http_request, redis};
+use serde_json::Value;
+use test_support::servers::{NatsServer, RedisServer};
+
+const TOKEN: &str = "operator-token-0123456789";
+
+/// A replica running `vendor` only, hourly (so cycles run at start and when asked).
+fn settings(nats: &NatsServer, redis: &RedisServer, replica: &str, vendor: &str) -> Settings {
+    let mut pairs = vec![
+        ("NATS_SERVER1", nats.url()),
+        ("REDIS_URL", redis.url()),
+        ("ENVIRONMENT_NAME", "api".to_owned()),
+        ("MONITOR_REQUEST_TIMEOUT_SECS", "5".to_owned()),
+        ("MONITOR_REPLICA_NAME", replica.to_owned()),
+        ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1".to_owned()),
+        ("DISPATCH_MONITOR_SERVER_PORT", "0".to_owned()),
+    ];
+    for name in ["LIT", "CTS"] {
+        pairs.push((
+            if name == "LIT" {
+                "MONITOR_LIT_ENABLED"
+            } else {
+                "MONITOR_CTS_ENABLED"
+            },
+            (name == vendor).to_string(),
+        ));
+    }
+    pairs.push(("MONITOR_LIT_INTERVAL_SECS", "3600".to_owned()));
+    pairs.push(("MONITOR_CTS_INTERVAL_SECS", "3600".to_owned()));
+    if replica == "replica-a" {
+        pairs.push(("MONITOR_API_TOKEN", TOKEN.to_owned()));
+    }
+    let raw = RawSettings::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+    Settings::from_raw(&raw, &wiring::vendor_names()).unwrap()
+}
+
+struct World {
+    _nats: NatsServer,
+    redis: RedisServer,
+    sim: Sim,
+    a: RunningApp,
+    b: RunningApp,
+}
+
+/// Replica A runs LIT and has a token; replica B runs CTS and has none.
+async fn world() -> World {
+    let nats = NatsServer::new();
+    let redis = RedisServer::new();
+    let sim = e2e::spec_world(&nats.url(), wiring::vendor_adapters()).await;
+    let a = App::build(settings(&nats, &redis, "replica-a", "LIT"))
+        .await
+        .unwrap()
+        .spawn();
+    let b = App::build(settings(&nats, &redis, "replica-b", "CTS"))
+        .await
+        .unwrap()
+        .spawn();
+    let w = World {
+        _nats: nats,
+        redis,
+        sim,
+        a,
+        b,
+    };
+    for vendor in ["LIT", "CTS"] {
+        wait_for_cycles(w.a.port, vendor, 1).await;
+    }
+    w
+}
+
+async fn get_json(port: u16, path: &str) -> (u16, Value) {
+    let (status, body) = http_get(port, path).await;
+    let json = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {body}"));
+    (status, json)
+}
+
+/// Waits until `vendor` has at least `count` cycles in the journal.
+async fn wait_for_cycles(port: u16, vendor: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, cycles) = get_json(port, &format!("/api/v1/cycles?vendor={vendor}")).await;
+        let cycles = cycles.as_array().cloned().unwrap_or_default();
+        if cycles.len() >= count {
+            return cycles;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{vendor} has {} cycles",
+            cycles.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn assert_error(status: u16, body: &str, expected_status: u16, mentions: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    let json: Value = serde_json::from_str(body).unwrap();
+    let error = json["error"].as_str().unwrap_or_else(|| panic!("{body}"));
+    assert!(
+        error.contains(mentions),
+        "{error:?} should mention {mentions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_api_answers_for_every_replica() {
+    let w = world().await;
+
+    // Vendors: A schedules LIT, and sees the CTS cycle B ran.
+    let (status, vendors) = get_json(w.a.port, "/api/v1/vendors").await;
+    assert_eq!(status, 200);
+    let lit = &vendors[0];
+    assert_eq!(lit["name"], "LIT");
+    assert_eq!(lit["enabled"], true);
+    assert_eq!(lit["interval_secs"], 3600);
+    assert_eq!(lit["last_cycle"]["outcome"], "ok");
+    assert_eq!(lit["last_cycle"]["replica"], "replica-a");
+    assert!(lit["next_cycle"].is_string(), "{lit}");
+    let cts = &vendors[1];
+    assert_eq!(cts["enabled"], false);
+    assert_eq!(cts["next_cycle"], Value::Null);
+    assert_eq!(cts["last_cycle"]["replica"], "replica-b");
+
+    // Cycles, newest first, with their counts.
+    let (_, cycles) = get_json(w.b.port, "/api/v1/cycles?vendor=LIT&limit=5").await;
+    let cycle = &cycles[0];
+    assert_eq!(cycle["vendor"], "LIT");
+    assert_eq!(
+        (cycle["records"].as_u64(), cycle["ours"].as_u64()),
+        (Some(6), Some(3))
+    );
+    assert!(cycle["actions"].as_u64().unwrap() > 0);
+    let (_, all) = get_json(w.a.port, "/api/v1/cycles").await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+
+    // Dispatches of the last cycles, filtered, phones masked.
+    let (_, dispatches) = get_json(w.a.port, "/api/v1/dispatches").await;
+    let numbers: Vec<&str> = dispatches
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["dispatch_number"].as_str().unwrap())
+        .collect();
+    assert!(
+        numbers.contains(&"DIS37405") && numbers.contains(&"S-12345"),
+        "{numbers:?}"
+    );
+    let (_, found) = get_json(w.b.port, "/api/v1/dispatches?q=3544800").await;
+    let found = found.as_array().unwrap();
+    assert_eq!(found.len(), 1);
+    let dis37405 = &found[0];
+    assert_eq!(dis37405["client_phone"], "+1******5129");
+    assert_eq!(dis37405["tech_phone"], "+1******5130");
+    assert_eq!(dis37405["ours"], true);
+    assert!(
+        dis37405["last_action"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("+1******")
+    );
+    let (_, on_site) = get_json(
+        w.a.port,
+        "/api/v1/dispatches?status=tech_on_site&vendor=lit",
+    )
+    .await;
+    assert!(
+        on_site
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "tech_on_site" && d["vendor"] == "LIT")
+    );
+
+    // One dispatch's journal: what was sent, by which replica, oldest first.
+    let (status, view) = get_json(w.a.port, "/api/v1/dispatches/CTS/S-12345").await;
+    assert_eq!(status, 200);
+    assert_eq!(view["snapshot"]["ticket_id"], "4694961");
+    let journal = view["journal"].as_array().unwrap();
+    let sent: Vec<&Value> = journal
+        .iter()
+        .filter(|e| e["kind"] == "sms" && e["outcome"] == "sent")
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|e| e["replica"] == "replica-b"));
+    assert!(
+        sent[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("This is an automated message from MetTel.")
+    );
+    assert!(journal.iter().all(|e| {
+        let text = e.to_string();
+        !text.contains("2027723610") && !text.contains("12123595130")
+    }));
+    let times: Vec<&str> = journal.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+
+    // Plan: read-only rows.
+    let before = w.sim.outbox().sms.len();
+    let (status, rows) = get_json(w.a.port, "/api/v1/plan?vendor=LIT").await;
+    assert_eq!(status, 200, "{rows}");
+    assert!(rows.is_array());
+    assert_eq!(w.sim.outbox().sms.len(), before);
+
+    bad_requests_name_the_parameter(w.a.port).await;
+    the_cycle_trigger_is_guarded(&w).await;
+    the_document_lists_every_route(w.b.port).await;
+
+    w.a.stop().await.unwrap();
+    w.b.stop().await.unwrap();
+}
+
+async fn bad_requests_name_the_parameter(port: u16) {
+    for (path, status, mentions) in [
+        ("/api/v1/cycles?vendor=ACME", 404, "unknown vendor ACME"),
+        ("/api/v1/cycles?limit=0", 400, "limit"),
+        ("/api/v1/cycles?limit=lots", 400, "limit"),
+        ("/api/v1/cycles?limit=101", 400, "limit"),
+        ("/api/v1/dispatches?status=happy", 400, "status"),
+        ("/api/v1/dispatches?colour=red", 400, "colour"),
+        ("/api/v1/dispatches?limit=-1", 400, "limit"),
+        ("/api/v1/dispatches/ACME/DIS1", 404, "unknown vendor ACME"),
+        ("/api/v1/dispatches/LIT/DIS00000", 404, "never seen"),
+        ("/api/v1/dispatches/LIT/%20", 400, "dispatch_number"),
+        ("/api/v1/plan?vendor=ACME", 404, "unknown vendor"),
+    ] {
+        let (got, body) = http_get(port, path).await;
+        assert_error(got, &body, status, mentions);
+    }
+}
+
+async fn the_cycle_trigger_is_guarded(w: &World) {
+    let post = |port: u16, vendor: &'static str, token: Option<&'static str>| async move {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| vec![("Authorization", b)])
+            .unwrap_or_default();
+        http_request(
+            port,
+            "POST",
+            &format!("/api/v1/vendors/{vendor}/cycle"),
+            &headers,
+            "",
+        )
+        .await
+    };
+    let (status, body) = post(w.b.port, "CTS", Some(TOKEN)).await;
+    assert_error(status, &body, 403, "MONITOR_API_TOKEN");
+    let (status, body) = post(w.a.port, "LIT", None).await;
+    assert_error(status, &body, 401, "Bearer");
+    let (status, body) = post(w.a.port, "LIT", Some("operator-token-wrong-guess")).await;
+    assert_error(status, &body, 401, "Bearer");
+    let (status, body) = post(w.a.port, "ACME", Some(TOKEN)).await;
+    assert_error(status, &body, 404, "ACME");
+
+    // Another replica holds the lease: 409 naming it.
+    let lease = "api-dispatch-monitor:lease:LIT";
+    redis(
+        &w.redis.url(),
+        &["SET", lease, "replica-z/123", "PX", "60000"],
+    )
+    .await;
+    let (status, body) = post(w.a.port, "LIT", Some(TOKEN)).await;
+    assert_error(status, &body, 409, "replica-z");
+    redis(&w.redis.url(), &["DEL", lease]).await;
+
+    // Started: 202, and while the (slowed) cycle runs, 409.
+    w.sim.add_fault(&Fault {
+        subject: list_subject(&VendorName::fixed("LIT")),
+        latency_ms: Some(1500),
+        ..Fault::default()
+    });
+    let (status, body) = post(w.a.port, "LIT", Some(TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "started");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = post(w.a.port, "LIT", Some(TOKEN)).await;
+        if status == 409 {
+            assert!(body.contains("running"), "{body}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw the cycle running: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    w.sim.clear_faults();
+    wait_for_cycles(w.a.port, "LIT", 2).await;
+}
+
+async fn the_document_lists_every_route(port: u16) {
+    let (status, document) = get_json(port, "/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(document["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut routed: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(method, path, _)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
+    routed.sort();
+    assert_eq!(documented, routed);
+    assert_eq!(
+        serde_json::to_value(api::openapi()).unwrap(),
+        document,
+        "the served document is the one generated from the code"
+    );
+    // Every documented route is served (no 404 from the router itself).
+    for (method, path) in &routed {
+        let concrete = path
+            .replace("{vendor}", "LIT")
+            .replace("{dispatch_number}", "DIS37405");
+        let (status, body) = http_request(port, method, &concrete, &[], "").await;
+        assert!(
+            status != 404 && status != 405,
+            "{method} {concrete}: {status} {body}"
+        );
+    }
+    // Swagger UI with its own assets: no internet needed.
+    let (status, page) = http_get(port, "/docs/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("swagger-ui"), "{page}");
+    let (status, bundle) = http_get(port, "/docs/swagger-ui-bundle.js").await;
+    assert_eq!(status, 200);
+    assert!(bundle.len() > 100_000);
+    let (status, dashboard) = http_get(port, "/").await;
+    assert_eq!(status, 200);
+    assert!(dashboard.contains("id=\"dispatch-rows\""));
+}
