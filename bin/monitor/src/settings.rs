@@ -122,7 +122,7 @@ macro_rules! settings {
 }
 
 settings! {
-    nats_urls: NatsUrls = "NATS_SERVER1", required, "NATS URL, e.g. `nats://nats-server:4222`";
+    nats_urls: NatsUrls = "NATS_SERVER1", required, "NATS URL, e.g. `nats://nats-server:4222`, or a cluster's seed list separated by commas; `NATS_SERVER2` … `NATS_SERVER9`, when set, are added to it";
     redis_url: Option<SecretUrl> = "REDIS_URL", optional, "full Redis URL; overrides `REDIS_HOSTNAME`";
     redis_hostname: Option<Host> = "REDIS_HOSTNAME", optional, "Redis host name or address, port 6379 (required unless `REDIS_URL` is set)";
     environment_name: String = "ENVIRONMENT_NAME", required, "registry key prefix (`{ENVIRONMENT_NAME}-{dispatch_number}`)";
@@ -154,6 +154,8 @@ const VENDOR_ROWS: [(&str, &str); 2] = [
 /// The per-vendor defaults.
 const VENDOR_ENABLED: bool = true;
 const VENDOR_INTERVAL: Secs = Secs::from_secs(900);
+/// `NATS_SERVER1` … `NATS_SERVER9` (SPEC §16).
+const MAX_NATS_SERVERS: u32 = 9;
 /// The longest request timeout; SMS claims are sized from it.
 const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(240);
 
@@ -176,6 +178,11 @@ impl Settings {
     /// Validates the raw values for the given vendors. The first problem is returned.
     pub fn from_raw(raw: &RawSettings, vendors: &[VendorName]) -> Result<Self, SettingsError> {
         let mut settings = Self::parse_table(raw)?;
+        for number in 2..=MAX_NATS_SERVERS {
+            if let Some(more) = raw.parse::<NatsUrls>(&format!("NATS_SERVER{number}"))? {
+                settings.nats_urls = settings.nats_urls.with(&more);
+            }
+        }
         if settings.redis_url.is_none() {
             let Some(host) = &settings.redis_hostname else {
                 return Err(SettingsError::Missing("REDIS_HOSTNAME".into()));

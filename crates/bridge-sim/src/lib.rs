@@ -148,7 +148,14 @@ impl Sim {
             .name("dispatch-sim")
             .retry_on_initial_connect()
             .max_reconnects(None)
-            .connect(&config.nats_url)
+            .connect(
+                config
+                    .nats_url
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|seed| !seed.is_empty())
+                    .collect::<Vec<_>>(),
+            )
             .await
             .map_err(|error| SimError::Nats(error.to_string()))?;
         let store: Option<Arc<dyn LargeMessageStore>> = match &config.redis_url {

@@ -125,7 +125,14 @@ impl NatsClient {
                 let disconnected_tx = Arc::clone(&disconnected_tx);
                 async move { on_event(event, &disconnected_tx) }
             });
-        let client = options.connect(url).await.map_err(NatsError::Connect)?;
+        // A seed list (`nats://n1:4222,nats://n2:4222`): the client connects to any reachable
+        // member, learns the cluster's others from it, and fails over between them (SPEC §16).
+        let seeds: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|seed| !seed.is_empty())
+            .collect();
+        let client = options.connect(seeds).await.map_err(NatsError::Connect)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -160,6 +167,12 @@ impl NatsClient {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         true
+    }
+
+    /// The port of the server the client is connected to (of a cluster's members, SPEC §16).
+    pub fn server_port(&self) -> Option<u16> {
+        self.is_connected()
+            .then(|| self.inner.client.server_info().port)
     }
 
     /// The timeout applied to every request.

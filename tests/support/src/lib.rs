@@ -1,6 +1,7 @@
 //! Test helpers shared by the workspace's tests: the SPEC fixtures, arbitrary JSON for
 //! property tests, the contract every vendor adapter keeps ([`adapter`]), real `nats-server`
-//! and `redis-server` processes started on free loopback ports ([`servers`]), and raw Redis
+//! and `redis-server` processes started on free loopback ports ([`servers`]) and highly
+//! available topologies of them ([`ha`]), and raw Redis
 //! and HTTP requests ([`wire`]).
 //!
 //! Only tests depend on this crate; it must never become a dependency of production code.
@@ -10,5 +11,6 @@
 pub mod adapter;
 pub mod arbitrary;
 pub mod fixtures;
+pub mod ha;
 pub mod servers;
 pub mod wire;

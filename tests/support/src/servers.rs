@@ -172,6 +172,31 @@ impl RedisServer {
     }
 }
 
+/// A `redis-server --sentinel` process on a free loopback port.
+#[derive(Debug)]
+pub struct RedisSentinel {
+    process: ServerProcess,
+}
+
+impl RedisSentinel {
+    /// Starts a sentinel watching `primary` (its service name) at `127.0.0.1:primary_port`,
+    /// with a 1 s down-after and quorum 2; its config file goes in `dir`.
+    pub fn new(dir: &Path, primary: &str, primary_port: u16) -> Self {
+        Self {
+            process: ServerProcess::spawn_on_free_port(Kind::Sentinel {
+                dir: dir.to_path_buf(),
+                primary: primary.to_owned(),
+                primary_port,
+            }),
+        }
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.process.port
+    }
+}
+
 impl Default for RedisServer {
     fn default() -> Self {
         Self::new()
@@ -192,13 +217,22 @@ enum Kind {
     RedisTls(TlsFiles),
     /// Redis with extra arguments (replication, sentinel, cluster options).
     RedisWith(Vec<String>),
+    /// `redis-server --sentinel` watching the primary `primary` on `127.0.0.1:port` (its
+    /// config file is written in `dir`).
+    Sentinel {
+        dir: PathBuf,
+        primary: String,
+        primary_port: u16,
+    },
 }
 
 impl Kind {
     fn binary_name(&self) -> &'static str {
         match self {
             Kind::Nats | Kind::NatsWith { .. } => "nats-server",
-            Kind::Redis | Kind::RedisTls(_) | Kind::RedisWith(_) => "redis-server",
+            Kind::Redis | Kind::RedisTls(_) | Kind::RedisWith(_) | Kind::Sentinel { .. } => {
+                "redis-server"
+            }
         }
     }
 
@@ -233,6 +267,24 @@ impl Kind {
                 args
             }
             Kind::Redis => redis("--port", Vec::new()),
+            Kind::Sentinel {
+                dir,
+                primary,
+                primary_port,
+            } => {
+                // Sentinel rewrites its config file, so each one has its own.
+                let conf = dir.join(format!("sentinel-{port}.conf"));
+                let text = format!(
+                    "sentinel monitor {primary} 127.0.0.1 {primary_port} 2\n\
+                     sentinel down-after-milliseconds {primary} 1000\n\
+                     sentinel failover-timeout {primary} 5000\n\
+                     sentinel parallel-syncs {primary} 1\n"
+                );
+                std::fs::write(&conf, text).expect("the sentinel config is written");
+                let mut args = vec![conf.display().to_string(), "--sentinel".to_owned()];
+                args.extend(text_args(&["--port", &port, "--bind", "127.0.0.1"]));
+                args
+            }
             Kind::RedisWith(extra) => redis("--port", extra.clone()),
             Kind::RedisTls(tls) => {
                 let files = [
@@ -265,7 +317,7 @@ impl Kind {
         let expected: &[u8] = match self {
             Kind::RedisTls(_) => return true,
             Kind::Nats | Kind::NatsWith { .. } => b"INFO",
-            Kind::Redis | Kind::RedisWith(_) => {
+            Kind::Redis | Kind::RedisWith(_) | Kind::Sentinel { .. } => {
                 if stream.write_all(b"PING\r\n").is_err() {
                     return false;
                 }
@@ -485,6 +537,10 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn text_args(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
 }
 
 /// A port that was free a moment ago: bind port 0 on loopback and read what the OS chose.

@@ -242,3 +242,57 @@ fn the_api_token_is_never_shown() {
         Err(SettingsError::Invalid { name, .. }) if name == "MONITOR_API_TOKEN"
     ));
 }
+
+#[test]
+fn nats_seed_lists_and_redis_sentinel_and_cluster_urls_are_read_and_masked() {
+    let mut pairs = vec![
+        ("NATS_SERVER1", "nats://n1:4222, nats://user:pw@n2:4222"),
+        ("NATS_SERVER2", "nats://n3:4222"),
+        ("NATS_SERVER4", "tls://n4:4222"),
+        (
+            "REDIS_URL",
+            "redis-sentinel://user:secret@s1:26379/0?sentinelServiceName=primary&node=s2:26379&node=s3:26379&sentinelPassword=hidden",
+        ),
+        ("ENVIRONMENT_NAME", "dev"),
+    ];
+    let settings = load(&pairs).unwrap();
+    assert_eq!(
+        settings.nats_urls.0.expose(),
+        "nats://n1:4222,nats://user:pw@n2:4222,nats://n3:4222,tls://n4:4222"
+    );
+    assert_eq!(settings.nats_urls.len(), 4);
+    let shown = format!("{:?}", settings.effective());
+    for secret in ["pw@", "secret", "hidden"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(shown.contains("sentinelPassword=***"), "{shown}");
+    assert!(shown.contains("nats://***@n2:4222"), "{shown}");
+
+    for url in [
+        "redis-cluster://c1:7000?node=c2:7001&node=c3:7002",
+        "rediss-cluster://:pw@c1:7000",
+        "rediss-sentinel://s1:26379?sentinelServiceName=primary",
+    ] {
+        pairs[3] = ("REDIS_URL", url);
+        assert!(load(&pairs).is_ok(), "{url}");
+    }
+    for url in [
+        "redis-sentinel://s1:26379",
+        "redis-sentinel://s1:26379?sentinelServiceName=",
+        "redis-cluster://c1:7000?node=c2",
+        "redis-cluster://c1:7000?node=c2:port",
+        "redis-swarm://c1:7000",
+    ] {
+        pairs[3] = ("REDIS_URL", url);
+        assert!(
+            matches!(load(&pairs), Err(SettingsError::Invalid { name, .. }) if name == "REDIS_URL"),
+            "{url}"
+        );
+    }
+    pairs[3] = ("REDIS_URL", "redis://r:6379");
+    pairs[0] = ("NATS_SERVER1", "nats://n1:4222,,nats://n2:4222");
+    assert!(matches!(
+        load(&pairs),
+        Err(SettingsError::Invalid { name, .. }) if name == "NATS_SERVER1"
+    ));
+}

@@ -296,9 +296,48 @@ impl fmt::Display for SecretUrl {
     }
 }
 
+/// The Redis URL forms (SPEC §4, §13.12, §16): a server, a Sentinel deployment, a Cluster.
+pub const REDIS_SCHEMES: [&str; 6] = [
+    "redis",
+    "rediss",
+    "redis-sentinel",
+    "rediss-sentinel",
+    "redis-cluster",
+    "rediss-cluster",
+];
+
 impl SettingValue for SecretUrl {
+    /// `redis://`, `rediss://`, and fred's `redis-sentinel://host:port[/db]?sentinelServiceName=
+    /// NAME&node=host2:port2…` and `redis-cluster://host:port?node=host2:port2…` (and their
+    /// `rediss-` TLS forms); every `node` must be `host:port`.
     fn parse(text: &str) -> Result<Self, String> {
-        Self::parse_with(text, &["redis", "rediss"])
+        let url = Self::parse_with(text, &REDIS_SCHEMES)?;
+        let scheme = url.scheme();
+        let query = text.split_once('?').map_or("", |(_, query)| query);
+        let params: Vec<(&str, &str)> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+            .collect();
+        for (_, node) in params.iter().filter(|(name, _)| *name == "node") {
+            let has_port = node
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.parse::<u16>().is_ok_and(|p| p > 0));
+            if !has_port || check_url(&format!("redis://{node}"), &["redis"]).is_err() {
+                return Err(format!("node={node:?} is not host:port"));
+            }
+        }
+        if scheme.ends_with("-sentinel")
+            && !params
+                .iter()
+                .any(|(name, value)| *name == "sentinelServiceName" && !value.is_empty())
+        {
+            return Err(
+                "a Sentinel URL needs ?sentinelServiceName=NAME (the monitored primary's name)"
+                    .to_owned(),
+            );
+        }
+        Ok(url)
     }
     fn show(&self) -> String {
         self.to_string()
@@ -309,9 +348,34 @@ impl SettingValue for SecretUrl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatsUrls(pub SecretUrl);
 
+impl NatsUrls {
+    /// The seed list with `more` URLs added (`NATS_SERVER2` … `NATS_SERVER9`).
+    pub fn with(&self, more: &NatsUrls) -> NatsUrls {
+        NatsUrls(SecretUrl(format!("{},{}", self.0.0, more.0.0)))
+    }
+
+    /// How many URLs the seed list holds.
+    pub fn len(&self) -> usize {
+        self.0.0.split(',').count()
+    }
+
+    /// Whether the list is empty (it never is once parsed).
+    pub fn is_empty(&self) -> bool {
+        self.0.0.is_empty()
+    }
+}
+
 impl SettingValue for NatsUrls {
+    /// One URL, or several separated by commas (a cluster's seed list, SPEC §16).
     fn parse(text: &str) -> Result<Self, String> {
-        SecretUrl::parse_with(text, &["nats", "tls"]).map(Self)
+        let seeds: Vec<&str> = text.split(',').map(str::trim).collect();
+        for seed in &seeds {
+            if seed.is_empty() {
+                return Err("an empty URL in the list: separate URLs with single commas".to_owned());
+            }
+            check_url(seed, &["nats", "tls"])?;
+        }
+        Ok(Self(SecretUrl(seeds.join(","))))
     }
     fn show(&self) -> String {
         self.0.show()
@@ -355,21 +419,39 @@ fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
 }
 
 /// Hides the credentials of every URL in `text`: `redis://:secret@host:6379` becomes
-/// `redis://***@host:6379`.
+/// `redis://***@host:6379`, and a `sentinelPassword=` query value becomes `***`.
 pub fn mask_credentials(text: &str) -> String {
     text.split(',')
         .map(|part| match part.split_once("://") {
             Some((scheme, rest)) => {
                 let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+                let tail = mask_query_secrets(&rest[authority_end..]);
                 match rest[..authority_end].rsplit_once('@') {
-                    Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
-                    None => part.to_owned(),
+                    Some((_, host)) => format!("{scheme}://***@{host}{tail}"),
+                    None => format!("{scheme}://{}{tail}", &rest[..authority_end]),
                 }
             }
             None => part.to_owned(),
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `?a=1&sentinelPassword=secret` → `?a=1&sentinelPassword=***`.
+fn mask_query_secrets(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                format!("{name}=***")
+            }
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
 }
 
 /// A bearer token: `Debug`, `Display` and `check-config` never show it.

@@ -37,7 +37,8 @@ where
     F: Fn(Value) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Option<Bytes>> + Send + 'static,
 {
-    let client = async_nats::connect(url).await.unwrap();
+    let seeds: Vec<&str> = url.split(',').collect();
+    let client = async_nats::connect(seeds).await.unwrap();
     let mut subscriber = client.subscribe(subject.to_owned()).await.unwrap();
     client.flush().await.unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));

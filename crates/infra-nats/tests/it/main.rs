@@ -2,6 +2,7 @@
 //! through a real Redis, and RPC metrics.
 
 #[allow(dead_code)]
+mod cluster;
 mod common;
 mod large_messages;
 mod nats_rpc;

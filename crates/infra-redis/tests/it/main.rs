@@ -1,4 +1,5 @@
 //! The Redis ports against a real `redis-server`, one binary.
 
+mod ha;
 mod journal;
 mod redis_ports;

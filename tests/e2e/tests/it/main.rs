@@ -4,6 +4,7 @@ mod adding_a_vendor;
 mod dashboard;
 mod default_day;
 mod faults;
+mod ha;
 mod monitor_e2e;
 mod operator_api;
 mod quiet_hours;
