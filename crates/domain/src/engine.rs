@@ -412,7 +412,7 @@ impl Engine {
             actions: 0,
             failures: 0,
         };
-        let snapshots = match result {
+        let seen = match result {
             Ok(report) => {
                 cycle.records = report.records;
                 cycle.count(&report.dispatches);
@@ -423,7 +423,7 @@ impl Engine {
                     report
                         .dispatches
                         .iter()
-                        .map(|r| DispatchSnapshot::of(r, finished))
+                        .map(|r| r.dispatch.dispatch_number.to_string())
                         .collect(),
                 )
             }
@@ -433,7 +433,7 @@ impl Engine {
                 None
             }
         };
-        if let Err(error) = self.journal.record_cycle(cycle, snapshots).await {
+        if let Err(error) = self.journal.record_cycle(cycle, seen).await {
             journal_failed(&error);
         }
     }
@@ -446,8 +446,7 @@ impl Engine {
     ) -> Result<CycleReport, CycleError> {
         let records = self.fetch_records(entry, mode).await?;
         let record_count = records.len();
-        let (dispatches, skipped_records) = map_records(entry.adapter.as_ref(), &records);
-        drop(records);
+        let (dispatches, skipped_records) = map_records(entry.adapter.as_ref(), records);
 
         // A free slot starts the next dispatch at once, so one slow dispatch never holds the
         // others back (SPEC §13.7); the reports are put back in list order.
@@ -537,15 +536,9 @@ impl Engine {
         entries.extend(buffer.take());
         report.actions = entries.iter().filter(|e| e.is_action()).count();
         report.last_action = journal::last_action(&entries);
-        if !entries.is_empty() {
-            let dispatch = &report.dispatch;
-            let recorded = self
-                .journal
-                .record_entries(&dispatch.vendor, dispatch.dispatch_number.as_str(), entries)
-                .await;
-            if let Err(error) = recorded {
-                journal_failed(&error);
-            }
+        let snapshot = DispatchSnapshot::of(&report, stamp.at);
+        if let Err(error) = self.journal.record_dispatch(snapshot, entries).await {
+            journal_failed(&error);
         }
         report
     }
@@ -772,13 +765,15 @@ fn journal_failed(error: &PortError) {
 /// gets one ticket-details request per cycle.
 fn map_records(
     adapter: &dyn VendorAdapter,
-    records: &[crate::RawRecord],
+    records: Vec<crate::RawRecord>,
 ) -> (Vec<Dispatch>, Vec<SkipReason>) {
     let mut skipped = Vec::new();
-    let mut dispatches: Vec<Dispatch> = Vec::new();
-    let mut index_by_number: HashMap<String, usize> = HashMap::new();
+    let mut dispatches: Vec<Dispatch> = Vec::with_capacity(records.len());
+    let mut index_by_number: HashMap<String, usize> = HashMap::with_capacity(records.len());
+    // Each raw record is freed once mapped, so the list and its dispatches are never both
+    // whole in memory.
     for record in records {
-        match adapter.map_record(record) {
+        match adapter.map_record(&record) {
             Ok(dispatch) => {
                 let number = dispatch.dispatch_number.to_string();
                 if let Some(&earlier) = index_by_number.get(&number) {

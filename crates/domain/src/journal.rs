@@ -1,7 +1,7 @@
 //! The journal (SPEC §14): what the monitor did to each dispatch, and each vendor cycle, kept
 //! where every replica can read it. The engine collects a dispatch's entries while it works on
-//! it and hands them to the [`Journal`] port once the dispatch is done; the cycle and the
-//! snapshot of every dispatch it saw go at the cycle's end. Journaling never fails or delays a
+//! it and hands them, with the dispatch's snapshot, to the [`Journal`] port once the dispatch
+//! is done; the cycle's record goes at its end. Journaling never fails or delays a
 //! dispatch: a port that cannot write logs and counts it.
 
 use std::sync::Mutex;
@@ -247,19 +247,19 @@ pub struct DispatchHistory {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Journal: Send + Sync {
-    /// Appends a dispatch's entries (at most [`MAX_ENTRIES`] are kept).
-    async fn record_entries(
+    /// Records a dispatch a cycle just finished: its snapshot (a dispatch without a new action
+    /// keeps its last one) and its new entries (at most [`MAX_ENTRIES`] are kept).
+    async fn record_dispatch(
         &self,
-        vendor: &VendorName,
-        dispatch_number: &str,
+        snapshot: DispatchSnapshot,
         entries: Vec<JournalEntry>,
     ) -> Result<(), PortError>;
-    /// Records a cycle and, when it ran, the snapshots of every dispatch it saw (a dispatch
-    /// without a new action keeps its last one).
+    /// Records a finished cycle. When it ran, `seen` lists its dispatch numbers: the
+    /// snapshots of the vendor's other dispatches (no longer listed) are dropped.
     async fn record_cycle(
         &self,
         cycle: CycleRecord,
-        snapshots: Option<Vec<DispatchSnapshot>>,
+        seen: Option<Vec<String>>,
     ) -> Result<(), PortError>;
     /// The vendor's last `limit` cycles, newest first.
     async fn cycles(
@@ -283,19 +283,14 @@ pub struct NoJournal;
 
 #[async_trait]
 impl Journal for NoJournal {
-    async fn record_entries(
+    async fn record_dispatch(
         &self,
-        _: &VendorName,
-        _: &str,
+        _: DispatchSnapshot,
         _: Vec<JournalEntry>,
     ) -> Result<(), PortError> {
         Ok(())
     }
-    async fn record_cycle(
-        &self,
-        _: CycleRecord,
-        _: Option<Vec<DispatchSnapshot>>,
-    ) -> Result<(), PortError> {
+    async fn record_cycle(&self, _: CycleRecord, _: Option<Vec<String>>) -> Result<(), PortError> {
         Ok(())
     }
     async fn cycles(&self, _: &VendorName, _: usize) -> Result<Vec<CycleRecord>, PortError> {

@@ -576,45 +576,47 @@ pub struct MemoryJournal {
 struct JournalState {
     entries: HashMap<(String, String), Vec<crate::journal::JournalEntry>>,
     cycles: HashMap<String, Vec<crate::journal::CycleRecord>>,
-    dispatches: HashMap<String, Vec<crate::journal::DispatchSnapshot>>,
+    dispatches: HashMap<String, BTreeMap<String, crate::journal::DispatchSnapshot>>,
 }
 
 #[async_trait]
 impl crate::journal::Journal for MemoryJournal {
-    async fn record_entries(
+    async fn record_dispatch(
         &self,
-        vendor: &VendorName,
-        dispatch_number: &str,
+        mut snapshot: crate::journal::DispatchSnapshot,
         entries: Vec<crate::journal::JournalEntry>,
     ) -> Result<(), PortError> {
         let mut state = lock(&self.state);
-        let kept = state
-            .entries
-            .entry((vendor.to_string(), dispatch_number.to_owned()))
-            .or_default();
-        kept.extend(entries);
-        let excess = kept.len().saturating_sub(crate::journal::MAX_ENTRIES);
-        kept.drain(..excess);
+        let vendor = snapshot.vendor.clone();
+        let number = snapshot.dispatch_number.clone();
+        if !entries.is_empty() {
+            let kept = state
+                .entries
+                .entry((vendor.clone(), number.clone()))
+                .or_default();
+            kept.extend(entries);
+            let excess = kept.len().saturating_sub(crate::journal::MAX_ENTRIES);
+            kept.drain(..excess);
+        }
+        let snapshots = state.dispatches.entry(vendor).or_default();
+        if snapshot.last_action.is_none() {
+            snapshot.last_action = snapshots.get(&number).and_then(|s| s.last_action.clone());
+        }
+        snapshots.insert(number, snapshot);
         Ok(())
     }
 
     async fn record_cycle(
         &self,
         cycle: crate::journal::CycleRecord,
-        snapshots: Option<Vec<crate::journal::DispatchSnapshot>>,
+        seen: Option<Vec<String>>,
     ) -> Result<(), PortError> {
         let mut state = lock(&self.state);
-        if let Some(mut snapshots) = snapshots {
-            let previous = state.dispatches.remove(&cycle.vendor).unwrap_or_default();
-            for snapshot in &mut snapshots {
-                if snapshot.last_action.is_none() {
-                    snapshot.last_action = previous
-                        .iter()
-                        .find(|p| p.dispatch_number == snapshot.dispatch_number)
-                        .and_then(|p| p.last_action.clone());
-                }
+        if let Some(seen) = seen {
+            let seen: HashSet<String> = seen.into_iter().collect();
+            if let Some(snapshots) = state.dispatches.get_mut(&cycle.vendor) {
+                snapshots.retain(|number, _| seen.contains(number));
             }
-            state.dispatches.insert(cycle.vendor.clone(), snapshots);
         }
         let cycles = state.cycles.entry(cycle.vendor.clone()).or_default();
         cycles.insert(0, cycle);
@@ -644,7 +646,7 @@ impl crate::journal::Journal for MemoryJournal {
         Ok(state
             .dispatches
             .get(vendor.as_str())
-            .cloned()
+            .map(|snapshots| snapshots.values().cloned().collect())
             .unwrap_or_default())
     }
 
@@ -654,11 +656,10 @@ impl crate::journal::Journal for MemoryJournal {
         dispatch_number: &str,
     ) -> Result<Option<crate::journal::DispatchHistory>, PortError> {
         let state = lock(&self.state);
-        let snapshot = state.dispatches.get(vendor.as_str()).and_then(|list| {
-            list.iter()
-                .find(|s| s.dispatch_number == dispatch_number)
-                .cloned()
-        });
+        let snapshot = state
+            .dispatches
+            .get(vendor.as_str())
+            .and_then(|snapshots| snapshots.get(dispatch_number).cloned());
         let entries = state
             .entries
             .get(&(vendor.to_string(), dispatch_number.to_owned()))

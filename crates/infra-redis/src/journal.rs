@@ -2,12 +2,15 @@
 //!
 //! - `{ENVIRONMENT_NAME}-dispatch-monitor:journal:{VENDOR}:{dispatch_number}`: a list of JSON
 //!   entries, oldest first, at most 200, expiring 30 days after its last write;
-//! - `...:snapshot:{VENDOR}:{dispatch_number}`: the dispatch as a cycle last saw it;
-//! - `...:cycles:{VENDOR}`: the last 100 cycles, newest first;
-//! - `...:dispatches:{VENDOR}`: the snapshots of the vendor's last cycle that ran.
+//! - `...:dispatches:{VENDOR}`: a hash of the vendor's dispatches as the last cycles saw them,
+//!   one field per dispatch (`{dispatch_number}`) and one for its last action
+//!   (`{dispatch_number}:last`), written as each dispatch is done; a dispatch no longer listed
+//!   is dropped at the end of a cycle that ran;
+//! - `...:cycles:{VENDOR}`: the last 100 cycles, newest first.
 //!
-//! Writes are queued and made by one background task, so a dispatch never waits for them; a
-//! full queue drops the write and says so. Every script touches one key (one hash slot).
+//! Writes are queued and made by one background task, a batch at a time, so a dispatch never
+//! waits for them and memory stays flat however long the list; a full queue drops the write
+//! and says so. Every script touches one key (one hash slot).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,7 +22,7 @@ use domain::journal::{
 };
 use domain::ports::PortError;
 use domain::{VendorName, telemetry};
-use fred::prelude::{Client, Expiration, KeysInterface, ListInterface, LuaInterface};
+use fred::prelude::{Client, HashesInterface, ListInterface, LuaInterface};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::{unavailable, whole_millis};
@@ -58,6 +61,34 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return appended
 ";
 
+/// Writes a dispatch's snapshot fields. KEYS[1] the vendor's hash; ARGV: TTL (ms), then
+/// field, value pairs.
+const SNAPSHOT_SCRIPT: &str = r"
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+";
+
+/// Drops the fields of dispatches not listed in ARGV (their number, or number plus `:last`).
+/// KEYS[1] the vendor's hash.
+const FORGET_SCRIPT: &str = r"
+local seen = {}
+for _, number in ipairs(ARGV) do
+  seen[number] = true
+end
+local dropped = 0
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local number = string.gsub(field, ':last$', '')
+  if not seen[number] then
+    redis.call('HDEL', KEYS[1], field)
+    dropped = dropped + 1
+  end
+end
+return dropped
+";
+
 /// Records a cycle, newest first. KEYS[1] the list; ARGV: cycle JSON, max cycles, TTL (ms).
 const CYCLE_SCRIPT: &str = r"
 redis.call('LPUSH', KEYS[1], ARGV[1])
@@ -67,16 +98,21 @@ return 1
 ";
 
 enum Write {
-    Entries {
+    /// A script on one key: the entries of a dispatch, or its snapshot.
+    Script {
+        script: &'static str,
         key: String,
         args: Vec<String>,
     },
     Cycle {
         cycle: CycleRecord,
-        snapshots: Option<Vec<DispatchSnapshot>>,
+        seen: Option<Vec<String>>,
     },
     Flush(oneshot::Sender<()>),
 }
+
+/// Writes made together, at most this many at once.
+const BATCH: usize = 64;
 
 /// The journal in Redis; cloning shares the queue.
 #[derive(Debug, Clone)]
@@ -101,9 +137,6 @@ struct Keys {
 impl Keys {
     fn journal(&self, vendor: &str, number: &str) -> String {
         format!("{}journal:{vendor}:{number}", self.prefix)
-    }
-    fn snapshot(&self, vendor: &str, number: &str) -> String {
-        format!("{}snapshot:{vendor}:{number}", self.prefix)
     }
     fn cycles(&self, vendor: &str) -> String {
         format!("{}cycles:{vendor}", self.prefix)
@@ -147,85 +180,87 @@ impl RedisJournal {
     }
 }
 
-/// The background writer: each write in turn; a failure is logged and counted.
+/// The background writer: takes what is queued, a batch at a time; the dispatches' writes of
+/// a batch go together, and a cycle record or a flush waits for the writes before it. A
+/// failure is logged and counted.
 async fn write_all(keys: Keys, mut writes: mpsc::Receiver<Write>) {
-    while let Some(write) = writes.recv().await {
-        let result = match write {
-            Write::Entries { key, args } => keys
-                .client
-                .eval::<i64, _, _, _>(APPEND_SCRIPT, key, args)
-                .await
-                .map(|_| ()),
-            Write::Cycle { cycle, snapshots } => keys.write_cycle(cycle, snapshots).await,
-            Write::Flush(done) => {
-                let _ = done.send(());
-                Ok(())
+    let mut batch = Vec::with_capacity(BATCH);
+    while writes.recv_many(&mut batch, BATCH).await > 0 {
+        let mut scripts = Vec::new();
+        for write in batch.drain(..) {
+            match write {
+                Write::Script { script, key, args } => {
+                    scripts.push(keys.client.eval::<i64, _, _, _>(script, key, args));
+                }
+                Write::Cycle { cycle, seen } => {
+                    report(futures::future::join_all(scripts.drain(..)).await);
+                    report(vec![keys.write_cycle(cycle, seen).await]);
+                }
+                Write::Flush(done) => {
+                    report(futures::future::join_all(scripts.drain(..)).await);
+                    let _ = done.send(());
+                }
             }
-        };
-        if let Err(error) = result {
-            tracing::warn!(%error, "could not write the journal");
-            metrics::counter!(telemetry::JOURNAL_FAILURES).increment(1);
         }
+        report(futures::future::join_all(scripts).await);
+    }
+}
+
+fn report<T>(results: Vec<Result<T, fred::error::Error>>) {
+    for error in results.into_iter().filter_map(Result::err) {
+        tracing::warn!(%error, "could not write the journal");
+        metrics::counter!(telemetry::JOURNAL_FAILURES).increment(1);
     }
 }
 
 impl Keys {
-    /// Writes the cycle; when it ran, the vendor's dispatch list and each snapshot, keeping
-    /// the last action of dispatches that had none this cycle.
+    /// Writes the cycle; when it ran, drops the snapshots of dispatches it did not list.
     async fn write_cycle(
         &self,
         cycle: CycleRecord,
-        snapshots: Option<Vec<DispatchSnapshot>>,
-    ) -> Result<(), fred::error::Error> {
+        seen: Option<Vec<String>>,
+    ) -> Result<i64, fred::error::Error> {
         let ttl = whole_millis(RETENTION);
         let vendor = cycle.vendor.clone();
-        if let Some(mut snapshots) = snapshots {
-            let previous = self.read_dispatches(&vendor).await.unwrap_or_default();
-            let mut last: HashMap<String, _> = previous
-                .into_iter()
-                .filter_map(|s| s.last_action.map(|a| (s.dispatch_number, a)))
-                .collect();
-            for snapshot in &mut snapshots {
-                if snapshot.last_action.is_none() {
-                    snapshot.last_action = last.remove(&snapshot.dispatch_number);
-                }
-            }
-            let pipeline = self.client.pipeline();
-            for snapshot in &snapshots {
-                let key = self.snapshot(&snapshot.vendor, &snapshot.dispatch_number);
-                let json = serde_json::to_string(snapshot).unwrap_or_default();
-                let _: () = pipeline
-                    .set(key, json, Some(Expiration::PX(ttl)), None, false)
-                    .await?;
-            }
-            let list = serde_json::to_string(&snapshots).unwrap_or_default();
-            let _: () = pipeline
-                .set(
-                    self.dispatches(&vendor),
-                    list,
-                    Some(Expiration::PX(ttl)),
-                    None,
-                    false,
-                )
+        if let Some(seen) = seen {
+            let _: i64 = self
+                .client
+                .eval(FORGET_SCRIPT, self.dispatches(&vendor), seen)
                 .await?;
-            let _: Vec<fred::types::Value> = pipeline.all().await?;
         }
         let json = serde_json::to_string(&cycle).unwrap_or_default();
         let args = vec![json, MAX_CYCLES.to_string(), ttl.to_string()];
         self.client
-            .eval::<i64, _, _, _>(CYCLE_SCRIPT, self.cycles(&vendor), args)
+            .eval(CYCLE_SCRIPT, self.cycles(&vendor), args)
             .await
-            .map(|_| ())
     }
 
     async fn read_dispatches(&self, vendor: &str) -> Result<Vec<DispatchSnapshot>, PortError> {
-        let json: Option<String> = self
+        let fields: HashMap<String, String> = self
             .client
-            .get(self.dispatches(vendor))
+            .hgetall(self.dispatches(vendor))
             .await
             .map_err(|error| unavailable("journal read", &error))?;
-        json.map_or(Ok(Vec::new()), |json| parse(&json))
+        let mut snapshots = Vec::new();
+        for (field, json) in &fields {
+            if field.ends_with(":last") {
+                continue;
+            }
+            let last = fields.get(&format!("{field}:last")).map(String::as_str);
+            snapshots.push(snapshot_of(json, last)?);
+        }
+        snapshots.sort_by(|a, b| a.dispatch_number.cmp(&b.dispatch_number));
+        Ok(snapshots)
     }
+}
+
+/// A stored snapshot with its last action put back.
+fn snapshot_of(json: &str, last: Option<&str>) -> Result<DispatchSnapshot, PortError> {
+    let mut snapshot: DispatchSnapshot = parse(json)?;
+    if let Some(last) = last {
+        snapshot.last_action = Some(parse(last)?);
+    }
+    Ok(snapshot)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, PortError> {
@@ -235,31 +270,55 @@ fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, PortError> {
 
 #[async_trait]
 impl Journal for RedisJournal {
-    async fn record_entries(
+    async fn record_dispatch(
         &self,
-        vendor: &VendorName,
-        dispatch_number: &str,
+        mut snapshot: DispatchSnapshot,
         entries: Vec<JournalEntry>,
     ) -> Result<(), PortError> {
-        let mut args = vec![
-            whole_millis(RETENTION).to_string(),
-            MAX_ENTRIES.to_string(),
-            REPEAT_WINDOW.to_string(),
-        ];
-        for entry in &entries {
-            args.push(if entry.repeats() { "1" } else { "0" }.to_owned());
-            args.push(serde_json::to_string(entry).unwrap_or_default());
+        let ttl = whole_millis(RETENTION).to_string();
+        let vendor = snapshot.vendor.clone();
+        let number = snapshot.dispatch_number.clone();
+        if !entries.is_empty() {
+            let mut args = vec![
+                ttl.clone(),
+                MAX_ENTRIES.to_string(),
+                REPEAT_WINDOW.to_string(),
+            ];
+            for entry in &entries {
+                args.push(if entry.repeats() { "1" } else { "0" }.to_owned());
+                args.push(serde_json::to_string(entry).unwrap_or_default());
+            }
+            let key = self.reader.journal(&vendor, &number);
+            self.enqueue(Write::Script {
+                script: APPEND_SCRIPT,
+                key,
+                args,
+            })?;
         }
-        let key = self.reader.journal(vendor.as_str(), dispatch_number);
-        self.enqueue(Write::Entries { key, args })
+        // The last action has its own field, so a cycle without one keeps the previous.
+        let last = snapshot.last_action.take();
+        let mut args = vec![
+            ttl,
+            number.clone(),
+            serde_json::to_string(&snapshot).unwrap_or_default(),
+        ];
+        if let Some(last) = last {
+            args.push(format!("{number}:last"));
+            args.push(serde_json::to_string(&last).unwrap_or_default());
+        }
+        self.enqueue(Write::Script {
+            script: SNAPSHOT_SCRIPT,
+            key: self.reader.dispatches(&vendor),
+            args,
+        })
     }
 
     async fn record_cycle(
         &self,
         cycle: CycleRecord,
-        snapshots: Option<Vec<DispatchSnapshot>>,
+        seen: Option<Vec<String>>,
     ) -> Result<(), PortError> {
-        self.enqueue(Write::Cycle { cycle, snapshots })
+        self.enqueue(Write::Cycle { cycle, seen })
     }
 
     async fn cycles(
@@ -287,9 +346,15 @@ impl Journal for RedisJournal {
         dispatch_number: &str,
     ) -> Result<Option<DispatchHistory>, PortError> {
         let keys = &self.reader;
-        let snapshot: Option<String> = keys
+        let fields: Vec<Option<String>> = keys
             .client
-            .get(keys.snapshot(vendor.as_str(), dispatch_number))
+            .hmget(
+                keys.dispatches(vendor.as_str()),
+                vec![
+                    dispatch_number.to_owned(),
+                    format!("{dispatch_number}:last"),
+                ],
+            )
             .await
             .map_err(|error| unavailable("journal read", &error))?;
         let entries: Vec<String> = keys
@@ -297,10 +362,13 @@ impl Journal for RedisJournal {
             .lrange(keys.journal(vendor.as_str(), dispatch_number), 0, -1)
             .await
             .map_err(|error| unavailable("journal read", &error))?;
+        let snapshot = match fields.as_slice() {
+            [Some(json), last] => Some(snapshot_of(json, last.as_deref())?),
+            _ => None,
+        };
         if snapshot.is_none() && entries.is_empty() {
             return Ok(None);
         }
-        let snapshot = snapshot.map(|json| parse(&json)).transpose()?;
         let entries = entries
             .iter()
             .map(|json| parse(json))

@@ -141,8 +141,9 @@ async fn a_journal_that_fails_never_changes_what_is_sent() {
     let broken = world();
     let mut journal = MockJournal::new();
     journal
-        .expect_record_entries()
-        .returning(|_, _, _| Err(PortError::Unavailable("journal down".into())));
+        .expect_record_dispatch()
+        .times(2)
+        .returning(|_, _| Err(PortError::Unavailable("journal down".into())));
     journal
         .expect_record_cycle()
         .times(1)

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use domain::actions::{ActionKind, Recipient};
-use domain::journal::{EntryKind, Journal, JournalEntry};
+use domain::journal::{DispatchSnapshot, EntryKind, Journal, JournalEntry};
 use domain::ports::{
     Claim, DispatchRegistry, EntryState, LargeMessageStore, LedgerKey, SmsLedger, SmsPurpose,
     VendorLease,
@@ -56,6 +56,26 @@ fn entry(n: i64) -> JournalEntry {
     }
 }
 
+fn snapshot(number: &str) -> DispatchSnapshot {
+    DispatchSnapshot {
+        vendor: "LIT".into(),
+        dispatch_number: number.into(),
+        ticket_id: "1".into(),
+        status: "confirmed".into(),
+        vendor_status: "Request Confirmed".into(),
+        appointment: None,
+        ours: true,
+        tech_name: None,
+        tech_phone: None,
+        client_phone: None,
+        site: None,
+        street: None,
+        skipped_rules: vec![],
+        seen: chrono::Utc::now(),
+        last_action: None,
+    }
+}
+
 /// Every port's commands, over keys that land in many hash slots.
 async fn exercise_every_port(redis: &RedisConnection) {
     let ledger = redis.ledger(ENV);
@@ -86,7 +106,7 @@ async fn exercise_every_port(redis: &RedisConnection) {
                 .unwrap()
         );
         journal
-            .record_entries(&key.vendor, &dispatch, vec![entry(n)])
+            .record_dispatch(snapshot(&dispatch), vec![entry(n)])
             .await
             .unwrap();
         store

@@ -105,22 +105,27 @@ fn lit() -> VendorName {
     VendorName::fixed("LIT")
 }
 
+/// Records LIT `number`'s entries with a snapshot without a new last action.
+async fn record(journal: &impl Journal, number: &str, entries: Vec<JournalEntry>) {
+    journal
+        .record_dispatch(snapshot("LIT", number, None), entries)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dispatch_keeps_its_last_200_entries_for_30_days() {
     let server = RedisServer::new();
     let journal = connect(&server).await.journal(ENV);
     for batch in 0..5 {
         let entries = (0..50).map(|i| sent(batch * 50 + i, "a")).collect();
-        journal
-            .record_entries(&lit(), "DIS37405", entries)
-            .await
-            .unwrap();
+        record(&journal, "DIS37405", entries).await;
     }
     journal.flush(Duration::from_secs(10)).await;
 
     let DispatchHistory { snapshot, entries } =
         journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();
-    assert_eq!(snapshot, None);
+    assert_eq!(snapshot.unwrap().dispatch_number, "DIS37405");
     assert_eq!(entries.len(), 200);
     assert_eq!(entries[0].at, at(50), "the oldest 50 were dropped");
     assert_eq!(entries[199].at, at(249), "oldest first");
@@ -141,15 +146,9 @@ async fn an_entry_that_repeats_each_cycle_is_written_once() {
     let server = RedisServer::new();
     let journal = connect(&server).await.journal(ENV);
     for second in 0..4 {
-        journal
-            .record_entries(&lit(), "DIS37405", vec![skipped(second)])
-            .await
-            .unwrap();
+        record(&journal, "DIS37405", vec![skipped(second)]).await;
     }
-    journal
-        .record_entries(&lit(), "DIS37405", vec![sent(10, "a")])
-        .await
-        .unwrap();
+    record(&journal, "DIS37405", vec![sent(10, "a")]).await;
     journal.flush(Duration::from_secs(10)).await;
     let DispatchHistory {
         snapshot: _,
@@ -160,7 +159,7 @@ async fn an_entry_that_repeats_each_cycle_is_written_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_vendor_keeps_its_last_100_cycles_newest_first_and_its_last_dispatch_list() {
+async fn a_vendor_keeps_its_last_100_cycles_newest_first_and_its_listed_dispatches() {
     let server = RedisServer::new();
     let journal = connect(&server).await.journal(ENV);
     let reminded = LastAction {
@@ -168,23 +167,20 @@ async fn a_vendor_keeps_its_last_100_cycles_newest_first_and_its_last_dispatch_l
         text: "12h reminder SMS to the client: sent to +12123595129".into(),
     };
     journal
-        .record_cycle(
-            cycle("LIT", 0, "a"),
-            Some(vec![snapshot("LIT", "DIS37405", Some(reminded.clone()))]),
-        )
+        .record_dispatch(snapshot("LIT", "DIS37405", Some(reminded.clone())), vec![])
         .await
         .unwrap();
-    for second in 1..120 {
-        let snapshots = vec![
-            snapshot("LIT", "DIS37405", None),
-            snapshot("LIT", "DIS37406", None),
-        ];
+    for second in 0..120 {
+        for number in ["DIS37405", "DIS37406", "DIS37407"] {
+            record(&journal, number, vec![]).await;
+        }
+        let seen = ["DIS37405", "DIS37406"].map(str::to_owned).to_vec();
         journal
-            .record_cycle(cycle("LIT", second, "a"), Some(snapshots))
+            .record_cycle(cycle("LIT", second, "a"), Some(seen))
             .await
             .unwrap();
     }
-    // A cycle whose list could not be fetched leaves the dispatch list as it was.
+    // A cycle whose list could not be fetched leaves the dispatches as they were.
     let mut failed = cycle("LIT", 200, "a");
     failed.outcome = "failed".into();
     journal.record_cycle(failed, None).await.unwrap();
@@ -196,21 +192,23 @@ async fn a_vendor_keeps_its_last_100_cycles_newest_first_and_its_last_dispatch_l
     assert_eq!(cycles[1].started, at(119));
     assert_eq!(journal.cycles(&lit(), 3).await.unwrap().len(), 3);
 
+    // DIS37407 is no longer listed: dropped. A dispatch without a new action keeps its last.
     let dispatches = journal.dispatches(&lit()).await.unwrap();
-    assert_eq!(dispatches.len(), 2);
-    // A dispatch without a new action keeps its last one.
+    let numbers: Vec<&str> = dispatches
+        .iter()
+        .map(|d| d.dispatch_number.as_str())
+        .collect();
+    assert_eq!(numbers, ["DIS37405", "DIS37406"]);
     assert_eq!(dispatches[0].last_action, Some(reminded.clone()));
-    let DispatchHistory {
-        snapshot,
-        entries: _,
-    } = journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();
-    assert_eq!(snapshot.unwrap().last_action, Some(reminded));
+    assert_eq!(dispatches[1].last_action, None);
+    let history = journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();
+    assert_eq!(history.snapshot.unwrap().last_action, Some(reminded));
+    assert_eq!(journal.dispatch(&lit(), "DIS37407").await.unwrap(), None);
 
     let raw = raw_client(&server).await;
     for key in [
         "test-dispatch-monitor:cycles:LIT",
         "test-dispatch-monitor:dispatches:LIT",
-        "test-dispatch-monitor:snapshot:LIT:DIS37406",
     ] {
         let ttl: i64 = raw.pttl(key).await.unwrap();
         assert!(
@@ -225,19 +223,15 @@ async fn two_replicas_records_are_read_by_either() {
     let server = RedisServer::new();
     let replica_a = connect(&server).await.journal(ENV);
     let replica_b = connect(&server).await.journal(ENV);
-    replica_a
-        .record_entries(&lit(), "DIS37405", vec![sent(1, "a")])
+    record(&replica_a, "DIS37405", vec![sent(1, "a")]).await;
+    replica_a.flush(Duration::from_secs(10)).await;
+    record(&replica_b, "DIS37405", vec![sent(2, "b")]).await;
+    replica_b
+        .record_dispatch(snapshot("CTS", "S-12345", None), vec![])
         .await
         .unwrap();
     replica_b
-        .record_entries(&lit(), "DIS37405", vec![sent(2, "b")])
-        .await
-        .unwrap();
-    replica_b
-        .record_cycle(
-            cycle("CTS", 3, "b"),
-            Some(vec![snapshot("CTS", "S-12345", None)]),
-        )
+        .record_cycle(cycle("CTS", 3, "b"), Some(vec!["S-12345".to_owned()]))
         .await
         .unwrap();
     replica_a.flush(Duration::from_secs(10)).await;
@@ -266,7 +260,7 @@ async fn writes_never_wait_for_a_redis_that_is_down() {
         let mut refused = None;
         for second in 0..(JOURNAL_QUEUE as i64 + 100) {
             let result = journal
-                .record_entries(&lit(), "DIS37405", vec![sent(second, "a")])
+                .record_dispatch(snapshot("LIT", "DIS37405", None), vec![sent(second, "a")])
                 .await;
             if let Err(error) = result {
                 refused = Some(error);
