@@ -392,18 +392,11 @@ async fn list_dispatches(
 }
 
 fn parse_status(text: &str) -> Result<Status, ApiError> {
-    const ALL: [Status; 6] = [
-        Status::Requested,
-        Status::Confirmed,
-        Status::TechOnSite,
-        Status::Canceled,
-        Status::Completed,
-        Status::NotMonitored,
-    ];
-    ALL.into_iter()
+    Status::ALL
+        .into_iter()
         .find(|s| s.label().eq_ignore_ascii_case(text))
         .ok_or_else(|| {
-            let labels: Vec<&str> = ALL.iter().map(|s| s.label()).collect();
+            let labels: Vec<&str> = Status::ALL.iter().map(|s| s.label()).collect();
             ApiError::bad_parameter(
                 "status",
                 format!("expected one of {}, got {text:?}", labels.join(", ")),

@@ -18,7 +18,8 @@ use tokio::time::{Instant, sleep};
 
 const ENV: &str = "ha";
 
-async fn connect(url: &str) -> RedisConnection {
+/// A connection to `url` once Redis answers.
+pub async fn connect(url: &str) -> RedisConnection {
     let connection = RedisConnection::connect(url, Duration::from_secs(2))
         .await
         .unwrap();

@@ -11,21 +11,12 @@ use domain::journal::{
 use fred::prelude::{Builder, Client, ClientLike, Config, KeysInterface, ListInterface};
 use infra_redis::{JOURNAL_QUEUE, RedisConnection};
 use test_support::servers::RedisServer;
-use tokio::time::{Instant, sleep};
 
 const ENV: &str = "test";
 const THIRTY_DAYS_MS: i64 = 30 * 24 * 3600 * 1000;
 
 async fn connect(server: &RedisServer) -> RedisConnection {
-    let connection = RedisConnection::connect(&server.url(), Duration::from_secs(2))
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while connection.ping().await.is_err() {
-        assert!(Instant::now() < deadline, "Redis did not become reachable");
-        sleep(Duration::from_millis(50)).await;
-    }
-    connection
+    crate::ha::connect(&server.url()).await
 }
 
 async fn raw_client(server: &RedisServer) -> Client {
