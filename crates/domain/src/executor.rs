@@ -192,11 +192,7 @@ impl Executor<'_> {
                 "{kind} sent to {} but the SMS ledger could not record it: {error}",
                 sms.to
             );
-            let event = StepEvent::LedgerFailed {
-                action: kind,
-                error: error.clone(),
-            };
-            self.emit(dispatch, event);
+            self.ledger_failed(dispatch, kind, &error);
             self.alert(dispatch, Outcome::Failure, &error).await;
         }
         Ok(true)
@@ -230,11 +226,7 @@ impl Executor<'_> {
             }
             Err(error) => {
                 let error = format!("SMS ledger unavailable: {error}");
-                let event = StepEvent::LedgerFailed {
-                    action: kind,
-                    error: error.clone(),
-                };
-                self.emit(dispatch, event);
+                self.ledger_failed(dispatch, kind, &error);
                 self.fail(dispatch, format!("{kind}: {error}"))
                     .await
                     .map(|()| false)
@@ -306,11 +298,7 @@ impl Executor<'_> {
             }
             Err(error) => {
                 let error = format!("SMS ledger unavailable: {error}");
-                let event = StepEvent::LedgerFailed {
-                    action: action.kind,
-                    error: error.clone(),
-                };
-                self.emit(dispatch, event);
+                self.ledger_failed(dispatch, action.kind, &error);
                 let event = format!("{}: {error}", action.kind);
                 return self.fail(dispatch, event).await.map(|()| false);
             }
@@ -367,6 +355,11 @@ impl Executor<'_> {
                 self.alert(dispatch, Outcome::Failure, &event).await;
             }
         }
+    }
+
+    fn ledger_failed(&self, dispatch: &Dispatch, action: ActionKind, error: &str) {
+        let error = error.to_owned();
+        self.emit(dispatch, StepEvent::LedgerFailed { action, error });
     }
 
     fn emit(&self, dispatch: &Dispatch, event: StepEvent) {

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{DispatchOutcome, DispatchReport};
 use crate::executor::Execution;
 use crate::ports::PortError;
-use crate::rules::Step;
 use crate::{Dispatch, VendorName};
 
 /// At most this many entries are kept per dispatch (oldest dropped).
@@ -226,11 +225,6 @@ impl DispatchReport {
                 | DispatchOutcome::LedgerUnavailable { .. }
                 | DispatchOutcome::Executed(Execution::Stopped { .. })
         )
-    }
-
-    /// Whether any planned step is blocked.
-    pub fn blocked(&self) -> bool {
-        self.steps.iter().any(|s| matches!(s, Step::Blocked(_)))
     }
 }
 

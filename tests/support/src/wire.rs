@@ -69,23 +69,7 @@ fn parse_resp(buffer: &[u8]) -> Option<String> {
 
 /// A plain HTTP/1.1 GET on loopback; returns the status code and body.
 pub async fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("http up");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    http_request(port, "GET", path, &[], "").await
 }
 
 /// A plain HTTP/1.1 request with a method, optional headers and body; returns the status

@@ -260,7 +260,6 @@ fn nats_seed_lists_and_redis_sentinel_and_cluster_urls_are_read_and_masked() {
         settings.nats_urls.0.expose(),
         "nats://n1:4222,nats://user:pw@n2:4222,nats://n3:4222,tls://n4:4222"
     );
-    assert_eq!(settings.nats_urls.len(), 4);
     let shown = format!("{:?}", settings.effective());
     for secret in ["pw@", "secret", "hidden"] {
         assert!(!shown.contains(secret), "{shown}");

@@ -353,16 +353,6 @@ impl NatsUrls {
     pub fn with(&self, more: &NatsUrls) -> NatsUrls {
         NatsUrls(SecretUrl(format!("{},{}", self.0.0, more.0.0)))
     }
-
-    /// How many URLs the seed list holds.
-    pub fn len(&self) -> usize {
-        self.0.0.split(',').count()
-    }
-
-    /// Whether the list is empty (it never is once parsed).
-    pub fn is_empty(&self) -> bool {
-        self.0.0.is_empty()
-    }
 }
 
 impl SettingValue for NatsUrls {
