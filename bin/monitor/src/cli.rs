@@ -67,10 +67,13 @@ pub enum Format {
 /// Parses the process arguments and runs; returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The long-running service spreads its work over every core; a one-shot command runs on
+    // this thread alone, which spares it the cross-thread wake-ups.
+    let mut builder = match cli.command {
+        None | Some(Command::Run) => tokio::runtime::Builder::new_multi_thread(),
+        Some(_) => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("dispatch-monitor: cannot start the async runtime: {error}");

@@ -16,6 +16,9 @@ use infra_redis::{RedisConnection, RedisJournal};
 use crate::alert_queue::AlertQueue;
 use crate::settings::Settings;
 
+/// Every Redis command fails after this long, and start-up waits this long for Redis.
+const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Every vendor the monitor knows, in schedule order. A new vendor is one more line here.
 pub fn vendor_adapters() -> Vec<Arc<dyn VendorAdapter>> {
     vec![
@@ -172,8 +175,7 @@ impl std::fmt::Debug for Infrastructure {
 pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
     let ca_file = settings.tls_ca_file.as_ref().map(|file| file.0.as_path());
     let redis_url = settings.redis_url().expose();
-    let redis = RedisConnection::connect_with(redis_url, Duration::from_secs(2), ca_file)
-        .await
+    let redis = RedisConnection::start_with(redis_url, REDIS_COMMAND_TIMEOUT, ca_file)
         .context("cannot set up the Redis client")?;
     let store = Arc::new(redis.large_messages());
     let request_timeout = settings.request_timeout.0;
@@ -181,10 +183,14 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
     let nats = NatsClient::connect_with(nats_url, request_timeout, store, ca_file)
         .await
         .context("cannot set up the NATS client")?;
-    // The client connects in the background; give it a moment so the first cycle does not
-    // fail on a connection that is still being made.
+    // Both clients connect in the background, at the same time; give them a moment so the
+    // first cycle does not fail on a connection that is still being made.
     let limit = request_timeout.min(Duration::from_secs(10));
-    if !nats.wait_until_connected(limit).await {
+    let (_, nats_up) = tokio::join!(
+        redis.wait_until_connected(REDIS_COMMAND_TIMEOUT),
+        nats.wait_until_connected(limit)
+    );
+    if !nats_up {
         tracing::warn!("NATS is not reachable yet; requests fail fast until it is");
     }
     let alerts = AlertQueue::spawn(Arc::new(nats.notifier()));

@@ -17,12 +17,13 @@ use crate::journal::{
 };
 use crate::notes::phrases;
 use crate::ports::{
-    Clock, DispatchRegistry, DispatchSource, Notifier, PortError, SmsLedger, TicketRepository,
+    Clock, DispatchRegistry, DispatchSource, LedgerEntry, Notifier, PortError, SmsLedger,
+    TicketRepository,
 };
 use crate::rules::{self, LedgerFacts, Plan, RuleInput, RuleSettings, Step};
 use crate::{
-    Dispatch, DispatchNotes, ListError, SkipReason, Status, TemplateError, TemplateSource,
-    Templates, TicketNotes, VendorAdapter, VendorName, telemetry,
+    Dispatch, DispatchNotes, ListBody, ListError, RawRecordText, SkipReason, Status, TemplateError,
+    TemplateSource, Templates, TicketNotes, VendorAdapter, VendorName, telemetry,
 };
 
 /// The ports a cycle uses.
@@ -207,9 +208,9 @@ struct VendorEntry {
 ///         &[("confirmed_note", "#*MetTel's IPA*# {{note_key}}\nDispatch Management - Dispatch Confirmed\n"),
 ///           ("confirmed_sms", "Confirmed for {{when}}.\n")]
 ///     }
-///     fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
-///         let mut body = record::list_object(body).map_err(|why| ListError::new(&self.0, why))?;
-///         record::list_array(&mut body, "items").map_err(|why| ListError::new(&self.0, why))
+///     fn records<'a>(&self, body: &'a RawValue) -> Result<Vec<RawRecordText<'a>>, ListError> {
+///         let (_, items) = record::list_fields(body, "items").map_err(|why| ListError::new(&self.0, why))?;
+///         record::list_records(items, "items").map_err(|why| ListError::new(&self.0, why))
 ///     }
 ///     fn list_body(&self, records: Vec<RawRecord>) -> Value { serde_json::json!({ "items": records }) }
 ///     fn map_record(&self, record: &RawRecord) -> Result<Dispatch, SkipReason> {
@@ -228,8 +229,8 @@ struct VendorEntry {
 /// struct Held(Value);
 /// #[async_trait]
 /// impl DispatchSource for Held {
-///     async fn fetch_dispatches(&self, _: &VendorName) -> Result<Value, PortError> {
-///         Ok(self.0.clone())
+///     async fn fetch_dispatches(&self, _: &VendorName) -> Result<ListBody, PortError> {
+///         Ok(list_body_of(&self.0))
 ///     }
 /// }
 ///
@@ -444,9 +445,15 @@ impl Engine {
         mode: Mode,
         stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<CycleReport, CycleError> {
-        let records = self.fetch_records(entry, mode).await?;
+        let body = self.fetch_list(entry, mode).await?;
+        let adapter = entry.adapter.as_ref();
+        let records = match adapter.records(&body) {
+            Ok(records) => records,
+            Err(error) => return Err(self.list_failed(entry, mode, error.into()).await),
+        };
         let record_count = records.len();
-        let (dispatches, skipped_records) = map_records(entry.adapter.as_ref(), records);
+        let (dispatches, skipped_records) = map_records(adapter, records);
+        drop(body);
 
         // A free slot starts the next dispatch at once, so one slow dispatch never holds the
         // others back (SPEC §13.7); the reports are put back in list order.
@@ -490,30 +497,31 @@ impl Engine {
         })
     }
 
-    /// Fetches the vendor's list and splits it into records; a failure alerts (SPEC §9).
-    async fn fetch_records(
-        &self,
-        entry: &VendorEntry,
-        mode: Mode,
-    ) -> Result<Vec<crate::RawRecord>, CycleError> {
-        let adapter = entry.adapter.as_ref();
-        let vendor = adapter.name();
-        let result = match self.ports.source.fetch_dispatches(vendor).await {
-            Ok(body) => adapter.records(body).map_err(CycleError::from),
-            Err(error) => Err(CycleError::Fetch {
-                vendor: vendor.clone(),
-                error,
-            }),
-        };
-        if let Err(error) = &result {
-            tracing::error!(%error, "vendor cycle skipped");
-            if mode == Mode::Execute {
-                self.alerts()
-                    .vendor(&entry.templates, vendor, &error.to_string())
-                    .await;
+    /// Fetches the vendor's list; a failure alerts (SPEC §9).
+    async fn fetch_list(&self, entry: &VendorEntry, mode: Mode) -> Result<ListBody, CycleError> {
+        let vendor = entry.adapter.name();
+        match self.ports.source.fetch_dispatches(vendor).await {
+            Ok(body) => Ok(body),
+            Err(error) => {
+                let error = CycleError::Fetch {
+                    vendor: vendor.clone(),
+                    error,
+                };
+                Err(self.list_failed(entry, mode, error).await)
             }
         }
-        result
+    }
+
+    /// Logs and alerts a list that could not be fetched or read (SPEC §9), and hands the error
+    /// back.
+    async fn list_failed(&self, entry: &VendorEntry, mode: Mode, error: CycleError) -> CycleError {
+        tracing::error!(%error, "vendor cycle skipped");
+        if mode == Mode::Execute {
+            self.alerts()
+                .vendor(&entry.templates, entry.adapter.name(), &error.to_string())
+                .await;
+        }
+        error
     }
 
     /// One dispatch (see [`steps`](Self::steps)); what an executed one did is journaled.
@@ -563,15 +571,23 @@ impl Engine {
             Ok(notes) => notes,
             Err(outcome) => return DispatchReport::without_steps(dispatch, outcome),
         };
-        if mode == Mode::Execute {
-            self.register(entry, &dispatch).await;
-        }
+        // Registering and reading the ledger are independent round trips; they go together.
+        let register = async {
+            if mode == Mode::Execute {
+                self.register(entry, &dispatch).await;
+            }
+        };
+        let read_ledger = self
+            .ports
+            .ledger
+            .entries(&dispatch.vendor, &dispatch.dispatch_number);
+        let ((), ledger) = futures::join!(register, read_ledger);
         if dispatch.status == Status::NotMonitored {
             tracing::debug!(vendor_status = %dispatch.vendor_status, "status not monitored");
         }
         let mut plan = self.plan(entry, &dispatch, &notes);
         if let Err(outcome) = self
-            .reconcile(entry, &dispatch, &notes, &mut plan, mode)
+            .reconcile(entry, &dispatch, &notes, &mut plan, mode, ledger)
             .await
         {
             return DispatchReport::planned(dispatch, outcome, plan);
@@ -657,9 +673,9 @@ impl Engine {
         plan
     }
 
-    /// Reads the dispatch's ledger in one round trip: SMS it records as sent are marked, and
-    /// the notes of sent SMS that are missing and not planned again come first (SPEC §13.4).
-    /// An unreadable ledger stops the dispatch: nothing is sent without knowing.
+    /// Applies the dispatch's ledger, read in one round trip: SMS it records as sent are
+    /// marked, and the notes of sent SMS that are missing and not planned again come first
+    /// (SPEC §13.4). An unreadable ledger stops the dispatch: nothing is sent without knowing.
     async fn reconcile(
         &self,
         entry: &VendorEntry,
@@ -667,12 +683,8 @@ impl Engine {
         notes: &DispatchNotes,
         plan: &mut Plan,
         mode: Mode,
+        ledger: Result<Vec<LedgerEntry>, PortError>,
     ) -> Result<(), DispatchOutcome> {
-        let ledger = self
-            .ports
-            .ledger
-            .entries(&dispatch.vendor, &dispatch.dispatch_number)
-            .await;
         let entries = match ledger {
             Ok(entries) => entries,
             Err(error) => {
@@ -765,15 +777,18 @@ fn journal_failed(error: &PortError) {
 /// gets one ticket-details request per cycle.
 fn map_records(
     adapter: &dyn VendorAdapter,
-    records: Vec<crate::RawRecord>,
+    records: Vec<RawRecordText<'_>>,
 ) -> (Vec<Dispatch>, Vec<SkipReason>) {
     let mut skipped = Vec::new();
     let mut dispatches: Vec<Dispatch> = Vec::with_capacity(records.len());
     let mut index_by_number: HashMap<String, usize> = HashMap::with_capacity(records.len());
-    // Each raw record is freed once mapped, so the list and its dispatches are never both
-    // whole in memory.
-    for record in records {
-        match adapter.map_record(&record) {
+    // Each record is read from the list's text only while it is mapped, so the list is never
+    // one JSON tree in memory.
+    for text in records {
+        let mapped = serde_json::from_str(text.get())
+            .map_err(|error| SkipReason::new(None, format!("the record cannot be read: {error}")))
+            .and_then(|record| adapter.map_record(&record));
+        match mapped {
             Ok(dispatch) => {
                 let number = dispatch.dispatch_number.to_string();
                 if let Some(&earlier) = index_by_number.get(&number) {

@@ -58,14 +58,19 @@ pub mod prelude {
         LedgerKey, Notifier, PortError, SmsLedger, SystemClock, TicketRepository, VendorLease,
     };
     pub use crate::{
-        Appointment, Dispatch, DispatchNumber, DispatchSpec, Engine, EngineSettings, ListError,
-        Mode, NoteKey, PhoneE164, Ports, RawRecord, SkipReason, Status, TemplateSource, TicketId,
-        VendorAdapter, VendorName, VendorPolicy, async_trait,
+        Appointment, Dispatch, DispatchNumber, DispatchSpec, Engine, EngineSettings, ListBody,
+        ListError, Mode, NoteKey, PhoneE164, Ports, RawRecord, RawRecordText, SkipReason, Status,
+        TemplateSource, TicketId, VendorAdapter, VendorName, VendorPolicy, async_trait,
+        list_body_of, records_of,
     };
     pub use chrono::{DateTime, Utc};
     pub use serde_json::Value;
+    pub use serde_json::value::RawValue;
 }
 pub use templates::{
     MAX_NOTE_CHARS, TemplateContext, TemplateError, TemplateName, TemplateValues, Templates,
 };
-pub use vendor::{DispatchSpec, ListError, RawRecord, SkipReason, TemplateSource, VendorAdapter};
+pub use vendor::{
+    DispatchSpec, ListBody, ListError, RawRecord, RawRecordText, SkipReason, TemplateSource,
+    VendorAdapter, list_body_of, records_of,
+};

@@ -152,11 +152,12 @@ impl MemorySource {
 
 #[async_trait]
 impl DispatchSource for MemorySource {
-    async fn fetch_dispatches(&self, vendor: &VendorName) -> Result<serde_json::Value, PortError> {
-        lock(&self.lists)
-            .get(vendor)
-            .cloned()
-            .unwrap_or_else(|| Err(PortError::Unavailable(format!("no list for {vendor}"))))
+    async fn fetch_dispatches(&self, vendor: &VendorName) -> Result<crate::ListBody, PortError> {
+        match lock(&self.lists).get(vendor) {
+            Some(Ok(body)) => Ok(crate::list_body_of(body)),
+            Some(Err(error)) => Err(error.clone()),
+            None => Err(PortError::Unavailable(format!("no list for {vendor}"))),
+        }
     }
 }
 

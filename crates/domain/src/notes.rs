@@ -1,6 +1,8 @@
 //! Bruin ticket notes: cleaning, ordering, matching to a dispatch, and the watermark phrases
 //! the rules look for (SPEC §6, §7).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
@@ -136,11 +138,29 @@ impl TicketNotes {
 pub fn belongs_to(text: &str, key: &NoteKey) -> bool {
     text.lines().any(|line| {
         [WATERMARK, LEGACY_WATERMARK].iter().any(|watermark| {
-            line.find(watermark)
+            find_phrase(line, watermark)
                 .map(|at| line[at + watermark.len()..].trim() == key.as_str())
                 .unwrap_or(false)
         })
     })
+}
+
+/// Where `phrase` first occurs in `text`, like `str::find`. The rules look up a dozen phrases
+/// in each of a dispatch's short notes every cycle; jumping between the phrase's first byte
+/// with `memchr` costs far less there than preparing a general substring search each time.
+pub fn find_phrase(text: &str, phrase: &str) -> Option<usize> {
+    let needle = phrase.as_bytes();
+    let Some(&first) = needle.first() else {
+        return Some(0);
+    };
+    let haystack = text.as_bytes();
+    // UTF-8 is self-synchronising: a match of valid UTF-8 bytes starts at a char boundary.
+    memchr::memchr_iter(first, haystack).find(|&at| haystack[at..].starts_with(needle))
+}
+
+/// Whether `text` contains `phrase` (see [`find_phrase`]).
+pub fn mentions(text: &str, phrase: &str) -> bool {
+    find_phrase(text, phrase).is_some()
 }
 
 /// The technician names a note records: each line right after a line that is exactly
@@ -159,17 +179,25 @@ pub fn tech_names_in(text: &str) -> Vec<String> {
 /// one space, the HTML entities `&amp; &lt; &gt; &quot; &#39;` decoded, in lower case. A name
 /// that reads back from a note slightly differently is still the same tech.
 pub fn normalise_name(name: &str) -> String {
-    let decoded = name
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&");
-    decoded
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    let decoded = if name.contains('&') {
+        Cow::Owned(
+            name.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&"),
+        )
+    } else {
+        Cow::Borrowed(name)
+    };
+    let mut normal = String::with_capacity(decoded.len());
+    for word in decoded.split_whitespace() {
+        if !normal.is_empty() {
+            normal.push(' ');
+        }
+        normal.push_str(word);
+    }
+    normal.to_lowercase()
 }
 
 /// One dispatch's notes, oldest first.
@@ -184,14 +212,14 @@ impl DispatchNotes {
 
     /// Whether one of the notes contains `phrase`.
     pub fn has(&self, phrase: &str) -> bool {
-        self.0.iter().any(|note| note.text.contains(phrase))
+        self.0.iter().any(|note| mentions(&note.text, phrase))
     }
 
     /// How many notes contain `phrase`.
     pub fn count(&self, phrase: &str) -> usize {
         self.0
             .iter()
-            .filter(|note| note.text.contains(phrase))
+            .filter(|note| mentions(&note.text, phrase))
             .count()
     }
 
@@ -206,7 +234,7 @@ impl DispatchNotes {
         self.0
             .iter()
             .filter(|note| {
-                note.text.contains(baseline_phrase) || note.text.contains(phrases::TECH_CHANGED)
+                mentions(&note.text, baseline_phrase) || mentions(&note.text, phrases::TECH_CHANGED)
             })
             .flat_map(|note| tech_names_in(&note.text))
             .last()
@@ -227,6 +255,38 @@ mod tests {
 
     fn key(text: &str) -> NoteKey {
         NoteKey::parse(text).unwrap()
+    }
+
+    #[test]
+    fn phrases_are_found_where_str_find_finds_them() {
+        let texts = [
+            "",
+            "Dispatch Management - Dispatch Confirmed",
+            "#*MetTel's IPA*# DIS1\nDispatch Management - Dispatch Cancelled\nDispatch",
+            "DDDispatch",
+            "aaab",
+            "café Dispatch é",
+            "é",
+        ];
+        let phrases = [
+            "",
+            "Dispatch",
+            "Dispatch Confirmed",
+            "aab",
+            "é",
+            "é D",
+            "ab",
+            "Cancelled\n",
+        ];
+        for text in texts {
+            for phrase in phrases {
+                assert_eq!(
+                    find_phrase(text, phrase),
+                    text.find(phrase),
+                    "{phrase:?} in {text:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -39,8 +39,9 @@ pub enum PortError {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait DispatchSource: Send + Sync {
-    /// The successful reply's body, unchecked; the vendor adapter checks its shape.
-    async fn fetch_dispatches(&self, vendor: &VendorName) -> Result<serde_json::Value, PortError>;
+    /// The successful reply's body as JSON text, unchecked; the vendor adapter checks its
+    /// shape and splits it into records.
+    async fn fetch_dispatches(&self, vendor: &VendorName) -> Result<crate::ListBody, PortError>;
 }
 
 /// Reads and writes Bruin ticket notes.

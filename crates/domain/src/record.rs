@@ -3,6 +3,9 @@
 //!
 //! A value of the wrong type is reported as such and otherwise treated as absent (SPEC §12.9).
 
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::{DispatchNumber, RawRecord, SkipReason, TicketId};
@@ -88,21 +91,45 @@ pub fn object(record: &RawRecord) -> Result<&Map<String, Value>, SkipReason> {
     })
 }
 
-/// The list body as a JSON object, or why it cannot be read (for [`ListError`](crate::ListError)).
-pub fn list_object(body: Value) -> Result<Map<String, Value>, String> {
-    match body {
-        Value::Object(fields) => Ok(fields),
-        other => Err(format!("the body is {}, not an object", json_kind(&other))),
+/// A list body's top-level fields read as JSON, except the array named `records`, which is
+/// kept as text (see [`list_records`]); or why the body cannot be read (for
+/// [`ListError`](crate::ListError)).
+pub fn list_fields<'a>(
+    body: &'a RawValue,
+    records: &str,
+) -> Result<(Map<String, Value>, Option<&'a RawValue>), String> {
+    let raw_fields: BTreeMap<String, &'a RawValue> = serde_json::from_str(body.get())
+        .map_err(|_| format!("the body is {}, not an object", raw_kind(body)))?;
+    let mut fields = Map::new();
+    let mut array = None;
+    for (name, raw) in raw_fields {
+        if name == records {
+            array = Some(raw);
+        } else {
+            let value = serde_json::from_str(raw.get())
+                .map_err(|error| format!("{name} cannot be read: {error}"))?;
+            fields.insert(name, value);
+        }
     }
+    Ok((fields, array))
 }
 
-/// The array under `name` of a list body: its records, or why not.
-pub fn list_array(body: &mut Map<String, Value>, name: &str) -> Result<Vec<RawRecord>, String> {
-    match body.remove(name) {
-        Some(Value::Array(records)) => Ok(records),
-        Some(other) => Err(format!("{name} is {}, not an array", json_kind(&other))),
-        None => Err(format!("{name} is missing")),
-    }
+/// The records of the array `name` that [`list_fields`] kept as text, each still text; or why
+/// not.
+pub fn list_records<'a>(
+    array: Option<&'a RawValue>,
+    name: &str,
+) -> Result<Vec<&'a RawValue>, String> {
+    let array = array.ok_or_else(|| format!("{name} is missing"))?;
+    serde_json::from_str(array.get())
+        .map_err(|_| format!("{name} is {}, not an array", raw_kind(array)))
+}
+
+/// The JSON type of a value given as text, for messages (see [`json_kind`]).
+fn raw_kind(raw: &RawValue) -> &'static str {
+    serde_json::from_str::<Value>(raw.get())
+        .map(|value| json_kind(&value))
+        .unwrap_or("unreadable")
 }
 
 /// A record's identity: its dispatch number and ticket id, read from the fields named

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 pub use crate::actions::ActionKind;
 use crate::actions::{Quiet, Recipient, SmsPurpose};
-use crate::notes::{normalise_name, phrases, tech_names_in};
+use crate::notes::{mentions, normalise_name, phrases, tech_names_in};
 use crate::ports::{Email, EntryState, LedgerEntry, LedgerKey};
 use crate::{
     Appointment, Dispatch, DispatchNotes, NoteKey, PhoneE164, QuietHours, Status, TemplateName,
@@ -619,7 +619,7 @@ fn is_recorded(entry: &LedgerEntry, notes: &DispatchNotes) -> bool {
         return notes.has(&phrase);
     };
     notes.as_slice().iter().any(|note| {
-        note.text.contains(phrase.as_ref())
+        mentions(&note.text, &phrase)
             && tech_names_in(&note.text)
                 .last()
                 .is_some_and(|name| normalise_name(name) == new_tech)

@@ -3,11 +3,44 @@
 use std::fmt;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::{Dispatch, Status, VendorName, VendorPolicy};
 
 /// One raw vendor record as received; only the vendor's adapter knows its shape.
 pub type RawRecord = serde_json::Value;
+
+/// A vendor list reply's body as JSON text, as the bridge sent it. It is read only as far as
+/// needed: the adapter reads its few top-level fields and splits its array into
+/// [`RawRecordText`]s, and each record becomes a [`RawRecord`] only while it is mapped. A list
+/// of 10,000 records never exists as one JSON tree.
+pub type ListBody = Box<serde_json::value::RawValue>;
+
+/// One record of a vendor's list as JSON text, borrowed from its [`ListBody`].
+pub type RawRecordText<'a> = &'a serde_json::value::RawValue;
+
+/// The list body of a JSON value, for sources and tests that hold lists as values.
+pub fn list_body_of(value: &serde_json::Value) -> ListBody {
+    serde_json::value::to_raw_value(value).expect("a JSON value always serialises")
+}
+
+/// The records `adapter` reads from a list body given as a value, each read back as JSON: for
+/// tests and simulators, which hold lists as values.
+pub fn records_of(
+    adapter: &dyn VendorAdapter,
+    body: &serde_json::Value,
+) -> Result<Vec<RawRecord>, ListError> {
+    let body = list_body_of(body);
+    adapter
+        .records(&body)?
+        .into_iter()
+        .map(|text| {
+            serde_json::from_str(text.get()).map_err(|error| {
+                ListError::new(adapter.name(), format!("a record cannot be read: {error}"))
+            })
+        })
+        .collect()
+}
 
 /// A template a vendor supplies or overrides: its name and Handlebars source.
 pub type TemplateSource = (&'static str, &'static str);
@@ -136,8 +169,10 @@ pub trait VendorAdapter: Send + Sync + fmt::Debug {
         &[]
     }
 
-    /// Checks a successful list response body and returns its records.
-    fn records(&self, body: serde_json::Value) -> Result<Vec<RawRecord>, ListError>;
+    /// Checks a successful list response body and splits it into its records, still as JSON
+    /// text ([`record::list_fields`](crate::record::list_fields) and
+    /// [`record::list_records`](crate::record::list_records) do the reading).
+    fn records<'a>(&self, body: &'a RawValue) -> Result<Vec<RawRecordText<'a>>, ListError>;
 
     /// The list response body a bridge sends for `records`: the inverse of
     /// [`records`](Self::records). Simulators and tests use it to serve any vendor's list.

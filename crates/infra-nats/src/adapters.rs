@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use domain::ports::{DispatchSource, Email, Notifier, PortError, TicketRepository};
-use domain::{PhoneE164, RawTicketNote, TicketId, VendorName};
-use serde::Deserialize as _;
+use domain::{ListBody, PhoneE164, RawTicketNote, TicketId, VendorName};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::NatsClient;
@@ -23,9 +23,9 @@ impl NatsDispatchSource {
 
 #[async_trait]
 impl DispatchSource for NatsDispatchSource {
-    async fn fetch_dispatches(&self, vendor: &VendorName) -> Result<Value, PortError> {
+    async fn fetch_dispatches(&self, vendor: &VendorName) -> Result<ListBody, PortError> {
         self.client
-            .call(&subjects::dispatch_list(vendor), json!({}))
+            .call_raw(&subjects::dispatch_list(vendor), json!({}))
             .await
     }
 }
@@ -47,7 +47,7 @@ impl TicketRepository for NatsTicketRepository {
     async fn ticket_notes(&self, ticket: &TicketId) -> Result<Vec<RawTicketNote>, PortError> {
         let body = self
             .client
-            .call(
+            .call_raw(
                 subjects::TICKET_DETAILS,
                 json!({"ticket_id": ticket.as_str()}),
             )
@@ -69,32 +69,35 @@ impl TicketRepository for NatsTicketRepository {
 /// Reads `ticketNotes` from a ticket-details body. A note that is not an object makes the whole
 /// body malformed: silently dropping a note could repeat the action it records. A field of an
 /// odd type inside a note reads as absent (see `RawTicketNote`).
-fn parse_ticket_notes(body: &Value) -> Result<Vec<RawTicketNote>, PortError> {
-    let Value::Object(fields) = body else {
+fn parse_ticket_notes(body: &RawValue) -> Result<Vec<RawTicketNote>, PortError> {
+    // The notes are read straight into their fields; everything else in the details is
+    // skipped without being built as JSON values.
+    #[derive(serde::Deserialize)]
+    struct TicketDetails {
+        /// `None` when the key is missing, `Some(None)` when it is null.
+        #[serde(rename = "ticketNotes", default, deserialize_with = "present")]
+        notes: Option<Option<Vec<RawTicketNote>>>,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<Vec<RawTicketNote>>>, D::Error> {
+        serde::Deserialize::deserialize(deserializer).map(Some)
+    }
+
+    if !body.get().starts_with('{') {
         return Err(PortError::Malformed(
             "ticket details are not a JSON object".into(),
         ));
-    };
-    let notes = match fields.get("ticketNotes") {
-        None => {
-            return Err(PortError::Malformed(
-                "ticket details have no ticketNotes".into(),
-            ));
-        }
+    }
+    let details: TicketDetails = serde_json::from_str(body.get())
+        .map_err(|error| PortError::Malformed(format!("ticket details cannot be read: {error}")))?;
+    match details.notes {
+        None => Err(PortError::Malformed(
+            "ticket details have no ticketNotes".into(),
+        )),
         // A ticket without notes.
-        Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(notes)) => notes,
-        Some(_) => return Err(PortError::Malformed("ticketNotes is not a list".into())),
-    };
-    notes
-        .iter()
-        .enumerate()
-        .map(|(index, note)| {
-            RawTicketNote::deserialize(note).map_err(|error| {
-                PortError::Malformed(format!("ticketNotes[{index}] cannot be read: {error}"))
-            })
-        })
-        .collect()
+        Some(notes) => Ok(notes.unwrap_or_default()),
+    }
 }
 
 /// Sends SMS, Slack alerts and emails through the notifier bridge.
@@ -173,6 +176,10 @@ fn text_to_html(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn raw(body: &Value) -> Box<RawValue> {
+        domain::list_body_of(body)
+    }
+
     #[test]
     fn ticket_notes_are_read_from_the_details_body() {
         let body = json!({
@@ -184,7 +191,7 @@ mod tests {
                 {}
             ]
         });
-        let notes = parse_ticket_notes(&body).unwrap();
+        let notes = parse_ticket_notes(&raw(&body)).unwrap();
         assert_eq!(notes.len(), 3);
         assert_eq!(notes[0].note_id, Some(41));
         assert_eq!(
@@ -198,7 +205,7 @@ mod tests {
         assert_eq!(notes[1].note_value, None);
         assert_eq!(notes[2], RawTicketNote::default());
         assert_eq!(
-            parse_ticket_notes(&json!({"ticketNotes": null})).unwrap(),
+            parse_ticket_notes(&raw(&json!({"ticketNotes": null}))).unwrap(),
             vec![]
         );
     }
@@ -213,7 +220,10 @@ mod tests {
             json!({"ticketNotes": [7]}),
         ] {
             assert!(
-                matches!(parse_ticket_notes(&body), Err(PortError::Malformed(_))),
+                matches!(
+                    parse_ticket_notes(&raw(&body)),
+                    Err(PortError::Malformed(_))
+                ),
                 "{body} should be malformed"
             );
         }
@@ -221,10 +231,10 @@ mod tests {
 
     #[test]
     fn odd_note_fields_read_as_absent_without_losing_the_note() {
-        let notes = parse_ticket_notes(&json!({"ticketNotes": [
+        let notes = parse_ticket_notes(&raw(&json!({"ticketNotes": [
             {"noteId": "not a number", "noteValue": "kept"},
             {"noteValue": 12},
-        ]}))
+        ]})))
         .unwrap();
         assert_eq!(notes.len(), 2);
         assert_eq!(notes[0].note_id, None);

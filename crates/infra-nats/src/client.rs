@@ -20,6 +20,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the server is pinged, so that a silently dead connection is noticed.
 const PING_INTERVAL: Duration = Duration::from_secs(10);
+/// The longest a wait for the connection sleeps between looks at its state.
+const CONNECT_POLL: Duration = Duration::from_millis(10);
 /// The client name the server shows in its connection list.
 const CLIENT_NAME: &str = "dispatch-monitor";
 
@@ -66,6 +68,8 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn LargeMessageStore>,
     /// Counts disconnections; a change while a request waits means the connection dropped.
     pub(crate) disconnections: watch::Receiver<u64>,
+    /// Counts connections, so that a wait for the connection ends as soon as it is up.
+    connections: watch::Receiver<u64>,
 }
 
 impl fmt::Debug for NatsClient {
@@ -107,6 +111,8 @@ impl NatsClient {
         };
         let (disconnected_tx, disconnections) = watch::channel(0_u64);
         let disconnected_tx = Arc::new(disconnected_tx);
+        let (connected_tx, connections) = watch::channel(0_u64);
+        let connected_tx = Arc::new(connected_tx);
         let mut options = ConnectOptions::new();
         if url.split(',').any(|one| one.trim().starts_with("tls://")) {
             options = options.require_tls(true);
@@ -123,7 +129,8 @@ impl NatsClient {
             .request_timeout(Some(request_timeout))
             .event_callback(move |event| {
                 let disconnected_tx = Arc::clone(&disconnected_tx);
-                async move { on_event(event, &disconnected_tx) }
+                let connected_tx = Arc::clone(&connected_tx);
+                async move { on_event(event, &connected_tx, &disconnected_tx) }
             });
         // A seed list (`nats://n1:4222,nats://n2:4222`): the client connects to any reachable
         // member, learns the cluster's others from it, and fails over between them (SPEC §16).
@@ -139,6 +146,7 @@ impl NatsClient {
                 request_timeout,
                 store,
                 disconnections,
+                connections,
             }),
         })
     }
@@ -160,11 +168,16 @@ impl NatsClient {
     /// Waits until the connection is up, at most `limit`; whether it is.
     pub async fn wait_until_connected(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
+        let mut connections = self.inner.connections.clone();
         while !self.is_connected() {
             if Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            // A connection event ends the wait at once; the poll covers the state changing
+            // just after the event.
+            if let Ok(Err(_)) = tokio::time::timeout(CONNECT_POLL, connections.changed()).await {
+                tokio::time::sleep(CONNECT_POLL).await;
+            }
         }
         true
     }
@@ -203,10 +216,13 @@ impl NatsClient {
     }
 }
 
-/// Logs connection events and counts disconnections.
-fn on_event(event: Event, disconnections: &watch::Sender<u64>) {
+/// Logs connection events and counts connections and disconnections.
+fn on_event(event: Event, connections: &watch::Sender<u64>, disconnections: &watch::Sender<u64>) {
     match event {
-        Event::Connected => tracing::info!("connected to NATS"),
+        Event::Connected => {
+            connections.send_modify(|count| *count += 1);
+            tracing::info!("connected to NATS");
+        }
         Event::Disconnected => {
             disconnections.send_modify(|count| *count += 1);
             tracing::warn!("disconnected from NATS; reconnecting");

@@ -17,4 +17,4 @@ pub mod subjects;
 
 pub use adapters::{NatsDispatchSource, NatsNotifier, NatsTicketRepository};
 pub use client::{ConnectionState, DEFAULT_REQUEST_TIMEOUT, NatsClient, NatsError};
-pub use rpc::{LARGE_MESSAGE_THRESHOLD, LARGE_MESSAGE_TTL, Reply, RpcFailure};
+pub use rpc::{LARGE_MESSAGE_THRESHOLD, LARGE_MESSAGE_TTL, RawReply, Reply, RpcFailure};

@@ -1,12 +1,15 @@
 //! The request/reply envelope (SPEC §3): `{"request_id", "body"}` out, `{"request_id",
 //! "status", "body"}` back, large messages through the store, metrics and logs per request.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::{Request, RequestError, RequestErrorKind};
 use bytes::Bytes;
 use domain::ports::PortError;
 use domain::telemetry;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -49,6 +52,54 @@ impl Reply {
             })
         }
     }
+}
+
+/// A reply envelope whose body is still JSON text, so that a large body (a vendor list) is
+/// never one JSON tree; [`Reply`] is this with the body read.
+#[derive(Debug, Clone)]
+pub struct RawReply {
+    /// The request id the reply carries, when it carries one.
+    pub request_id: Option<String>,
+    /// The status; `200 <= status < 300` is success.
+    pub status: u16,
+    /// The reply's body as JSON text; `None` when absent.
+    pub body: Option<Box<RawValue>>,
+}
+
+impl RawReply {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body of a 2xx reply as JSON text (`null` when absent), else `PortError::Rejected`
+    /// as [`Reply::into_body`] says.
+    pub fn into_raw_body(self) -> Result<Box<RawValue>, PortError> {
+        if self.is_success() {
+            Ok(self.body.unwrap_or_else(null_body))
+        } else {
+            Reply::from(self).into_body().map(|_| null_body())
+        }
+    }
+}
+
+impl From<RawReply> for Reply {
+    fn from(raw: RawReply) -> Self {
+        // The body was read as JSON once already, so reading it again cannot fail.
+        let body = raw
+            .body
+            .and_then(|body| serde_json::from_str(body.get()).ok())
+            .unwrap_or(Value::Null);
+        Reply {
+            request_id: raw.request_id,
+            status: raw.status,
+            body,
+        }
+    }
+}
+
+fn null_body() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).expect("null is JSON")
 }
 
 /// Why a request got no usable reply. Each one counts as status 503 (SPEC §3).
@@ -129,6 +180,11 @@ impl NatsClient {
     /// Sends `{"request_id": <new uuid>, "body": body}` and returns the reply envelope,
     /// whatever its status.
     pub async fn request(&self, subject: &str, body: Value) -> Result<Reply, RpcFailure> {
+        self.request_raw(subject, body).await.map(Reply::from)
+    }
+
+    /// [`request`](Self::request), with the reply's body left as JSON text.
+    pub async fn request_raw(&self, subject: &str, body: Value) -> Result<RawReply, RpcFailure> {
         let mut payload = Map::new();
         payload.insert("body".into(), body);
         self.round_trip(subject, payload).await
@@ -141,7 +197,7 @@ impl NatsClient {
         subject: &str,
         fields: Map<String, Value>,
     ) -> Result<Reply, RpcFailure> {
-        self.round_trip(subject, fields).await
+        self.round_trip(subject, fields).await.map(Reply::from)
     }
 
     /// [`request`](Self::request), then the body of a 2xx reply. Non-2xx replies are
@@ -151,6 +207,15 @@ impl NatsClient {
             .await
             .map_err(|failure| failure.into_port_error(subject))?
             .into_body()
+    }
+
+    /// [`call`](Self::call) with the body left as JSON text, for large bodies (vendor lists)
+    /// that are read piece by piece.
+    pub async fn call_raw(&self, subject: &str, body: Value) -> Result<Box<RawValue>, PortError> {
+        self.request_raw(subject, body)
+            .await
+            .map_err(|failure| failure.into_port_error(subject))?
+            .into_raw_body()
     }
 
     /// [`request_flat`](Self::request_flat), then `Ok` for a 2xx reply.
@@ -170,12 +235,12 @@ impl NatsClient {
         &self,
         subject: &str,
         mut payload: Map<String, Value>,
-    ) -> Result<Reply, RpcFailure> {
+    ) -> Result<RawReply, RpcFailure> {
         let request_id = uuid::Uuid::new_v4().to_string();
         payload.insert("request_id".into(), Value::String(request_id.clone()));
         let started = Instant::now();
         let outcome = match self.exchange(subject, &Value::Object(payload)).await {
-            Ok(value) => parse_reply(value),
+            Ok(json) => parse_reply(json.as_ref()),
             Err(failure) => Err(failure),
         };
         let elapsed = started.elapsed();
@@ -206,7 +271,7 @@ impl NatsClient {
                     request_id,
                     status = reply.status,
                     elapsed_ms,
-                    detail = %detail(&reply.body),
+                    detail = %raw_detail(reply.body.as_deref()),
                     "NATS request rejected"
                 );
             }
@@ -225,9 +290,9 @@ impl NatsClient {
         outcome
     }
 
-    /// Sends the payload (through the store when large) and returns the reply's JSON (fetched
-    /// from the store when the reply was stored).
-    async fn exchange(&self, subject: &str, payload: &Value) -> Result<Value, RpcFailure> {
+    /// Sends the payload (through the store when large) and returns the reply's JSON text
+    /// (fetched from the store when the reply was stored).
+    async fn exchange(&self, subject: &str, payload: &Value) -> Result<ReplyJson, RpcFailure> {
         // A request sent while disconnected would only wait out the whole timeout.
         let state = self.connection_state();
         if state != ConnectionState::Connected {
@@ -267,16 +332,21 @@ impl NatsClient {
             () = next_disconnection(&mut disconnections) => return Err(RpcFailure::ConnectionLost),
         };
 
-        let value: Value = serde_json::from_slice(&message.payload)
-            .map_err(|error| RpcFailure::InvalidReply(format!("not JSON: {error}")))?;
-        match stored_token(&value)? {
-            None => Ok(value),
-            Some(token) => self.take_stored(token).await,
+        // Only a reply naming `is_stored` can point to a stored one; the others are not read
+        // twice.
+        let token = if memchr::memmem::find(&message.payload, b"\"is_stored\"").is_some() {
+            stored_token(&top_level_fields(&message.payload)?)?
+        } else {
+            None
+        };
+        match token {
+            None => Ok(ReplyJson::Message(message.payload)),
+            Some(token) => self.take_stored(&token).await.map(ReplyJson::Stored),
         }
     }
 
     /// Reads and deletes a stored reply.
-    async fn take_stored(&self, token: &str) -> Result<Value, RpcFailure> {
+    async fn take_stored(&self, token: &str) -> Result<String, RpcFailure> {
         let json = self
             .inner
             .store
@@ -286,9 +356,39 @@ impl NatsClient {
             .ok_or_else(|| {
                 RpcFailure::InvalidReply(format!("the stored reply {token} is not in the store"))
             })?;
-        serde_json::from_str(&json).map_err(|error| {
-            RpcFailure::InvalidReply(format!("the stored reply {token} is not JSON: {error}"))
-        })
+        if let Err(error) = serde_json::from_str::<IgnoredAny>(&json) {
+            return Err(RpcFailure::InvalidReply(format!(
+                "the stored reply {token} is not JSON: {error}"
+            )));
+        }
+        Ok(json)
+    }
+}
+
+/// A reply's JSON text: the message itself, or the stored message it pointed to.
+enum ReplyJson {
+    Message(Bytes),
+    Stored(String),
+}
+
+impl AsRef<[u8]> for ReplyJson {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            ReplyJson::Message(bytes) => bytes,
+            ReplyJson::Stored(text) => text.as_bytes(),
+        }
+    }
+}
+
+/// A reply's top-level fields, each still JSON text; an error when the reply is not JSON or
+/// not an object. (A non-object reply reads as no fields here; [`parse_reply`] refuses it.)
+fn top_level_fields(json: &[u8]) -> Result<BTreeMap<String, &RawValue>, RpcFailure> {
+    match serde_json::from_slice::<BTreeMap<String, &RawValue>>(json) {
+        Ok(fields) => Ok(fields),
+        Err(error) => match serde_json::from_slice::<IgnoredAny>(json) {
+            Ok(_) => Ok(BTreeMap::new()),
+            Err(_) => Err(RpcFailure::InvalidReply(format!("not JSON: {error}"))),
+        },
     }
 }
 
@@ -300,40 +400,56 @@ async fn next_disconnection(disconnections: &mut watch::Receiver<u64>) {
 }
 
 /// The token of a stored message `{"token": "...", "is_stored": true}`, if it is one.
-fn stored_token(value: &Value) -> Result<Option<&str>, RpcFailure> {
-    if value.get("is_stored") != Some(&Value::Bool(true)) {
+fn stored_token(fields: &BTreeMap<String, &RawValue>) -> Result<Option<String>, RpcFailure> {
+    if fields.get("is_stored").map(|flag| flag.get().trim()) != Some("true") {
         return Ok(None);
     }
-    match value.get("token").and_then(Value::as_str) {
-        Some(token) if !token.is_empty() => Ok(Some(token)),
+    match fields
+        .get("token")
+        .map(|token| serde_json::from_str::<Value>(token.get()))
+    {
+        Some(Ok(Value::String(token))) if !token.is_empty() => Ok(Some(token)),
         _ => Err(RpcFailure::InvalidReply(
             "a stored reply without a token".into(),
         )),
     }
 }
 
-/// Reads `{"request_id", "status", "body"}`; a missing body is null.
-fn parse_reply(value: Value) -> Result<Reply, RpcFailure> {
-    let Value::Object(mut fields) = value else {
-        return Err(RpcFailure::InvalidReply(
-            "the reply is not a JSON object".into(),
-        ));
+/// Reads `{"request_id", "status", "body"}`, the body left as JSON text.
+fn parse_reply(json: &[u8]) -> Result<RawReply, RpcFailure> {
+    let not_object = || RpcFailure::InvalidReply("the reply is not a JSON object".into());
+    if json.trim_ascii_start().first() != Some(&b'{') {
+        return Err(not_object());
+    }
+    let fields = top_level_fields(json)?;
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
     };
-    let status = match fields.get("status") {
+    let status = match field("status") {
         Some(Value::Number(number)) => number.as_u64().and_then(|n| u16::try_from(n).ok()),
         _ => None,
     }
     .ok_or_else(|| RpcFailure::InvalidReply("the reply has no integer status".into()))?;
-    let request_id = match fields.remove("request_id") {
+    let request_id = match field("request_id") {
         Some(Value::String(id)) => Some(id),
         _ => None,
     };
-    let body = fields.remove("body").unwrap_or(Value::Null);
-    Ok(Reply {
+    let body = fields.get("body").map(|raw| (*raw).to_owned());
+    Ok(RawReply {
         request_id,
         status,
         body,
     })
+}
+
+/// [`detail`] of a body given as JSON text.
+fn raw_detail(body: Option<&RawValue>) -> String {
+    let body = body
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or(Value::Null);
+    detail(&body)
 }
 
 /// What a failure reply's body says, shortened for alerts.
@@ -361,19 +477,24 @@ fn count_failure(subject: &str, reason: &'static str) {
 mod tests {
     use super::*;
 
+    fn parse(value: Value) -> Result<RawReply, RpcFailure> {
+        parse_reply(value.to_string().as_bytes())
+    }
+
     #[test]
     fn replies_parse_with_or_without_body() {
-        let reply =
-            parse_reply(json!({"request_id": "r1", "status": 200, "body": {"a": 1}})).unwrap();
+        let reply = parse(json!({"request_id": "r1", "status": 200, "body": {"a": 1}})).unwrap();
         assert_eq!(reply.request_id.as_deref(), Some("r1"));
         assert!(reply.is_success());
-        assert_eq!(reply.into_body().unwrap(), json!({"a": 1}));
+        assert_eq!(reply.clone().into_raw_body().unwrap().get(), r#"{"a":1}"#);
+        assert_eq!(Reply::from(reply).into_body().unwrap(), json!({"a": 1}));
 
-        let reply = parse_reply(json!({"request_id": "r2", "status": 204})).unwrap();
-        assert_eq!(reply.body, Value::Null);
-        assert!(reply.is_success());
-        assert!(!parse_reply(json!({"status": 300})).unwrap().is_success());
-        assert!(!parse_reply(json!({"status": 199})).unwrap().is_success());
+        let reply = parse(json!({"request_id": "r2", "status": 204})).unwrap();
+        assert!(reply.body.is_none());
+        assert_eq!(reply.clone().into_raw_body().unwrap().get(), "null");
+        assert_eq!(Reply::from(reply).body, Value::Null);
+        assert!(!parse(json!({"status": 300})).unwrap().is_success());
+        assert!(!parse(json!({"status": 199})).unwrap().is_success());
     }
 
     #[test]
@@ -384,13 +505,14 @@ mod tests {
             json!({"status": 2.5}),
             json!([1]),
         ] {
-            assert!(matches!(
-                parse_reply(value),
-                Err(RpcFailure::InvalidReply(_))
-            ));
+            assert!(matches!(parse(value), Err(RpcFailure::InvalidReply(_))));
         }
         assert!(matches!(
-            parse_reply(json!({"status": 70000})),
+            parse(json!({"status": 70000})),
+            Err(RpcFailure::InvalidReply(_))
+        ));
+        assert!(matches!(
+            parse_reply(b"{not json"),
             Err(RpcFailure::InvalidReply(_))
         ));
     }
@@ -427,16 +549,19 @@ mod tests {
 
     #[test]
     fn stored_messages_are_recognised_by_their_flag() {
+        let token = |value: Value| stored_token(&top_level_fields(value.to_string().as_bytes())?);
         assert_eq!(
-            stored_token(&json!({"token": "t", "is_stored": true})).unwrap(),
-            Some("t")
+            token(json!({"token": "t", "is_stored": true})).unwrap(),
+            Some("t".to_owned())
         );
         assert_eq!(
-            stored_token(&json!({"token": "t", "is_stored": false})).unwrap(),
+            token(json!({"token": "t", "is_stored": false})).unwrap(),
             None
         );
-        assert_eq!(stored_token(&json!({"status": 200})).unwrap(), None);
-        assert!(stored_token(&json!({"is_stored": true})).is_err());
+        assert_eq!(token(json!({"status": 200})).unwrap(), None);
+        assert_eq!(token(json!([true])).unwrap(), None);
+        assert!(token(json!({"is_stored": true})).is_err());
+        assert!(token(json!({"is_stored": true, "token": ""})).is_err());
     }
 
     #[test]

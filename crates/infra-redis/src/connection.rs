@@ -15,14 +15,26 @@ use crate::{RedisLargeMessageStore, RedisLease, RedisRegistry, RedisSmsLedger};
 
 /// The command timeout used when zero is asked for (zero would mean "wait forever" to fred).
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
-/// The first reconnection delay, in milliseconds; it doubles after each failed attempt.
-const RECONNECT_MIN_DELAY_MS: u32 = 100;
+/// The first reconnection delay, in milliseconds; it doubles after each failed attempt. With
+/// `fail_fast` off, fred waits this long (plus the jitter) before even the first connection,
+/// so it is kept short: start-up would otherwise cost 100–200 ms.
+const RECONNECT_MIN_DELAY_MS: u32 = 5;
+/// The most added at random to each reconnection delay, in milliseconds.
+const RECONNECT_JITTER_MS: u32 = 5;
 /// The longest delay between reconnection attempts, in milliseconds.
 const RECONNECT_MAX_DELAY_MS: u32 = 5_000;
 /// A connection that leaves a command unanswered this long is closed and reopened.
 const UNRESPONSIVE_AFTER: Duration = Duration::from_secs(10);
-/// How often `connect` checks whether the first connection is up.
-const CONNECT_POLL: Duration = Duration::from_millis(10);
+/// The longest `connect` waits on one connection notice before looking at the state again.
+const CONNECT_POLL: Duration = Duration::from_millis(50);
+
+/// Exponential backoff from a few milliseconds up to five seconds, never giving up.
+fn reconnect_policy() -> ReconnectPolicy {
+    let mut policy =
+        ReconnectPolicy::new_exponential(0, RECONNECT_MIN_DELAY_MS, RECONNECT_MAX_DELAY_MS, 2);
+    policy.set_jitter(RECONNECT_JITTER_MS);
+    policy
+}
 
 /// Redis could not be used: a bad URL, or a failed command.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +64,7 @@ impl RedisConnection {
     /// Builds the client and starts connecting in the background.
     ///
     /// Waits at most `command_timeout` for the first connection, then returns even when Redis
-    /// is down: the client keeps reconnecting with exponential backoff (100 ms doubling up to
+    /// is down: the client keeps reconnecting with exponential backoff (5 ms doubling up to
     /// 5 s), and meanwhile every command fails after `command_timeout` (zero means
     /// [`DEFAULT_COMMAND_TIMEOUT`]). Must be called inside a Tokio runtime.
     pub async fn connect(url: &str, command_timeout: Duration) -> Result<Self, RedisError> {
@@ -63,6 +75,21 @@ impl RedisConnection {
     /// system's roots when the URL asks for TLS (`rediss://`, SPEC §13.12). The server's
     /// certificate is always verified, and a TLS URL never connects in plaintext.
     pub async fn connect_with(
+        url: &str,
+        command_timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, RedisError> {
+        let connection = Self::start_with(url, command_timeout, ca_file)?;
+        connection
+            .wait_until_connected(connection.command_timeout())
+            .await;
+        Ok(connection)
+    }
+
+    /// Builds the client and starts connecting in the background without waiting, so that
+    /// other connections can be made meanwhile; see
+    /// [`wait_until_connected`](Self::wait_until_connected).
+    pub fn start_with(
         url: &str,
         command_timeout: Duration,
         ca_file: Option<&Path>,
@@ -91,26 +118,38 @@ impl RedisConnection {
                     interval: Duration::from_secs(1),
                 };
             })
-            .set_policy(ReconnectPolicy::new_exponential(
-                0,
-                RECONNECT_MIN_DELAY_MS,
-                RECONNECT_MAX_DELAY_MS,
-                2,
-            ))
+            .set_policy(reconnect_policy())
             .build()
             .map_err(RedisError::Client)?;
         // The connection task runs until the client quits; its handle is not needed.
         let _task = client.connect();
-        let deadline = Instant::now() + command_timeout;
-        while !client.is_connected() && Instant::now() < deadline {
-            tokio::time::sleep(CONNECT_POLL).await;
+        Ok(Self { client })
+    }
+
+    /// Waits at most `limit` for the connection; false (and a warning) when it is not up by
+    /// then. The client goes on reconnecting in the background either way.
+    pub async fn wait_until_connected(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        // A connection notice ends the wait at once; the poll only covers one sent between
+        // looking at the state and subscribing.
+        while !self.client.is_connected() && Instant::now() < deadline {
+            let notice = tokio::time::timeout(CONNECT_POLL, self.client.wait_for_connect()).await;
+            if let Ok(Err(_)) = notice {
+                tokio::time::sleep(CONNECT_POLL / 5).await;
+            }
         }
-        if client.is_connected() {
+        let connected = self.client.is_connected();
+        if connected {
             tracing::info!("connected to Redis");
         } else {
             tracing::warn!("Redis is not reachable yet; reconnecting in the background");
         }
-        Ok(Self { client })
+        connected
+    }
+
+    /// The timeout applied to every command.
+    pub fn command_timeout(&self) -> Duration {
+        self.client.perf_config().default_command_timeout
     }
 
     /// Sends `PING`; an error when Redis does not answer within the command timeout.

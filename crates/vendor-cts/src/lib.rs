@@ -13,9 +13,10 @@ mod description;
 use std::collections::BTreeMap;
 
 use domain::{
-    Dispatch, DispatchSpec, ListError, NoteKey, PhoneE164, RawRecord, SkipReason, Status,
-    TemplateSource, VendorAdapter, VendorName, VendorPolicy, join_present,
+    Dispatch, DispatchSpec, ListError, NoteKey, PhoneE164, RawRecord, RawRecordText, SkipReason,
+    Status, TemplateSource, VendorAdapter, VendorName, VendorPolicy, join_present,
 };
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::description::Description;
@@ -122,9 +123,9 @@ impl VendorAdapter for CtsAdapter {
     }
 
     /// Accepts `{"done": true, "records": [...]}` only (SPEC §9).
-    fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
+    fn records<'a>(&self, body: &'a RawValue) -> Result<Vec<RawRecordText<'a>>, ListError> {
         let error = |reason| ListError::new(&self.name, reason);
-        let mut body = record::list_object(body).map_err(error)?;
+        let (body, records) = record::list_fields(body, "records").map_err(error)?;
         if !is_true(&body, "done") {
             let found = match body.get("done") {
                 None => "missing".to_owned(),
@@ -133,7 +134,7 @@ impl VendorAdapter for CtsAdapter {
             };
             return Err(error(format!("done is {found}, not true")));
         }
-        record::list_array(&mut body, "records").map_err(error)
+        record::list_records(records, "records").map_err(error)
     }
 
     fn list_body(&self, records: Vec<RawRecord>) -> Value {

@@ -10,9 +10,10 @@
 mod time;
 
 use domain::{
-    Dispatch, DispatchSpec, ListError, NoteKey, PhoneE164, RawRecord, SkipReason, Status,
-    TemplateSource, VendorAdapter, VendorName, VendorPolicy, join_present,
+    Dispatch, DispatchSpec, ListError, NoteKey, PhoneE164, RawRecord, RawRecordText, SkipReason,
+    Status, TemplateSource, VendorAdapter, VendorName, VendorPolicy, join_present,
 };
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use domain::record::{self, Field, is_true};
@@ -134,9 +135,9 @@ impl VendorAdapter for LitAdapter {
     }
 
     /// Accepts `{"Status": "Success", "DispatchList": [...]}` only (SPEC §9).
-    fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
+    fn records<'a>(&self, body: &'a RawValue) -> Result<Vec<RawRecordText<'a>>, ListError> {
         let error = |reason| ListError::new(&self.name, reason);
-        let mut body = record::list_object(body).map_err(error)?;
+        let (body, records) = record::list_fields(body, "DispatchList").map_err(error)?;
         match Field::text(&body, "Status") {
             Field::Text("Success") => {}
             other => {
@@ -147,7 +148,7 @@ impl VendorAdapter for LitAdapter {
                 return Err(error(format!("Status is {found}, not \"Success\"")));
             }
         }
-        record::list_array(&mut body, "DispatchList").map_err(error)
+        record::list_records(records, "DispatchList").map_err(error)
     }
 
     fn list_body(&self, records: Vec<RawRecord>) -> Value {

@@ -54,7 +54,7 @@ async fn lists_tickets_and_notes_answer_like_the_bridges() {
     spec.status = Status::Confirmed;
     sim.upsert(&lit(), spec);
     let list = client.call("lit.dispatch.get", json!({})).await.unwrap();
-    let records = vendor_lit::LitAdapter::new().records(list).unwrap();
+    let records = domain::records_of(&vendor_lit::LitAdapter::new(), &list).unwrap();
     assert_eq!(records[0]["Dispatch_Status"], "Request Confirmed");
 
     // Ticket details, then a note appended with createdDate now, then read back.

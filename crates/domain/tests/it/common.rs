@@ -5,9 +5,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use domain::{
     Appointment, Dispatch, DispatchNotes, DispatchNumber, ListError, NoteKey, PhoneE164, RawRecord,
-    SkipReason, Status, TemplateSource, Templates, TicketId, TicketNote, VendorAdapter, VendorName,
-    VendorPolicy,
+    RawRecordText, SkipReason, Status, TemplateSource, Templates, TicketId, TicketNote,
+    VendorAdapter, VendorName, VendorPolicy, record,
 };
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 pub const LIT_TEMPLATES: &[TemplateSource] = dispatch_templates::LIT;
@@ -143,14 +144,13 @@ impl VendorAdapter for FlatVendor {
     fn template_fields(&self) -> &'static [&'static str] {
         LIT_FIELDS
     }
-    fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
-        body.get("list")
-            .and_then(Value::as_array)
-            .cloned()
-            .ok_or_else(|| ListError {
-                vendor: self.0.clone(),
-                reason: "no list array".into(),
-            })
+    fn records<'a>(&self, body: &'a RawValue) -> Result<Vec<RawRecordText<'a>>, ListError> {
+        let (_, list) =
+            record::list_fields(body, "list").map_err(|why| ListError::new(&self.0, why))?;
+        record::list_records(list, "list").map_err(|_| ListError {
+            vendor: self.0.clone(),
+            reason: "no list array".into(),
+        })
     }
     fn list_body(&self, records: Vec<RawRecord>) -> Value {
         json!({ "list": records })

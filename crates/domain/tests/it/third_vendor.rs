@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use domain::memory::{ManualClock, MemoryWorld, WorldEvent};
 use domain::*;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 /// ACME's records look like `{"id", "ticket", "state", "when", "zone", "contact"}`.
@@ -46,14 +47,13 @@ impl VendorAdapter for AcmeAdapter {
         ]
     }
 
-    fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
-        match body.get("items") {
-            Some(Value::Array(items)) => Ok(items.clone()),
-            _ => Err(ListError {
-                vendor: self.name.clone(),
-                reason: "items is not an array".into(),
-            }),
-        }
+    fn records<'a>(&self, body: &'a RawValue) -> Result<Vec<RawRecordText<'a>>, ListError> {
+        let (_, items) =
+            record::list_fields(body, "items").map_err(|why| ListError::new(&self.name, why))?;
+        record::list_records(items, "items").map_err(|_| ListError {
+            vendor: self.name.clone(),
+            reason: "items is not an array".into(),
+        })
     }
 
     fn list_body(&self, records: Vec<RawRecord>) -> Value {

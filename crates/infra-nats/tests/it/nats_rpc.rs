@@ -199,6 +199,7 @@ async fn dispatch_lists_come_from_the_vendor_subject() {
         .fetch_dispatches(&VendorName::parse("LIT").unwrap())
         .await
         .unwrap();
+    let body: serde_json::Value = serde_json::from_str(body.get()).unwrap();
     assert_eq!(body["DispatchList"][0]["Dispatch_Number"], "DIS1");
     assert_eq!(lit.received.lock().unwrap()[0]["body"], json!({}));
     // CTS has no responder here.

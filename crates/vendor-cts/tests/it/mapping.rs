@@ -3,15 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use domain::{Dispatch, SkipReason, Status, VendorAdapter};
+use domain::{Dispatch, SkipReason, Status, VendorAdapter, records_of};
 use serde_json::{Value, json};
 use test_support::fixtures;
 use vendor_cts::{CtsAdapter, parse_onsite_time};
 
 fn fixture_records() -> Vec<Value> {
-    CtsAdapter::new()
-        .records(fixtures::json("cts-dispatch-list.json"))
-        .unwrap()
+    records_of(
+        &CtsAdapter::new(),
+        &fixtures::json("cts-dispatch-list.json"),
+    )
+    .unwrap()
 }
 
 /// The scheduled fixture record (`S-12345`, IGZ_0001) with some fields changed.
@@ -340,12 +342,15 @@ fn wrong_list_shapes_are_list_errors() {
     ];
     let adapter = CtsAdapter::new();
     for (body, reason) in cases {
-        let error = adapter.records(body.clone()).unwrap_err();
+        let error = records_of(&adapter, body).unwrap_err();
         assert_eq!(error.vendor.as_str(), "CTS");
         assert!(error.reason.contains(reason), "{body}: {error}");
     }
     let ok = json!({"done": true, "totalSize": 2, "records": [1, "x"]});
-    assert_eq!(adapter.records(ok).unwrap(), vec![json!(1), json!("x")]);
+    assert_eq!(
+        records_of(&adapter, &ok).unwrap(),
+        vec![json!(1), json!("x")]
+    );
 }
 
 #[test]

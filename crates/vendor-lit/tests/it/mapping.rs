@@ -3,15 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use domain::{Dispatch, SkipReason, Status, TemplateName, VendorAdapter};
+use domain::{Dispatch, SkipReason, Status, TemplateName, VendorAdapter, records_of};
 use serde_json::{Value, json};
 use test_support::fixtures;
 use vendor_lit::{LitAdapter, parse_appointment};
 
 fn fixture_records() -> Vec<Value> {
-    LitAdapter::new()
-        .records(fixtures::json("lit-dispatch-list.json"))
-        .unwrap()
+    records_of(
+        &LitAdapter::new(),
+        &fixtures::json("lit-dispatch-list.json"),
+    )
+    .unwrap()
 }
 
 /// The confirmed fixture record (`DIS37405`, `Request Confirmed`) with some fields changed.
@@ -291,12 +293,15 @@ fn wrong_list_shapes_are_list_errors() {
     ];
     let adapter = LitAdapter::new();
     for (body, reason) in cases {
-        let error = adapter.records(body.clone()).unwrap_err();
+        let error = records_of(&adapter, body).unwrap_err();
         assert_eq!(error.vendor.as_str(), "LIT");
         assert!(error.reason.contains(reason), "{body}: {error}");
     }
     let ok = json!({"Status": "Success", "Message": null, "DispatchList": [1, "x"]});
-    assert_eq!(adapter.records(ok).unwrap(), vec![json!(1), json!("x")]);
+    assert_eq!(
+        records_of(&adapter, &ok).unwrap(),
+        vec![json!(1), json!("x")]
+    );
 }
 
 #[test]

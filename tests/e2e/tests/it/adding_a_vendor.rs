@@ -32,10 +32,10 @@ impl VendorAdapter for Throwaway {
             ("confirmed_sms", "Booked for {{when}}.\n"),
         ]
     }
-    fn records(&self, body: Value) -> Result<Vec<RawRecord>, ListError> {
+    fn records<'a>(&self, body: &'a RawValue) -> Result<Vec<RawRecordText<'a>>, ListError> {
         let error = |why| ListError::new(&self.0, why);
-        let mut body = record::list_object(body).map_err(error)?;
-        record::list_array(&mut body, "jobs").map_err(error)
+        let (_, jobs) = record::list_fields(body, "jobs").map_err(error)?;
+        record::list_records(jobs, "jobs").map_err(error)
     }
     fn list_body(&self, records: Vec<RawRecord>) -> Value {
         serde_json::json!({ "jobs": records })
