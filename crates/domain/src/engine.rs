@@ -551,9 +551,10 @@ impl Engine {
         report
     }
 
-    /// One dispatch, in phases: observe its notes and ownership, register it, plan its steps,
-    /// read its ledger (marking SMS already sent, and adding the notes of sent SMS that are
-    /// missing), then execute (or, in a dry run, only report).
+    /// One dispatch, in phases: observe its notes and ownership (reading its ledger
+    /// meanwhile), register it, plan its steps, reconcile them with the ledger (marking SMS
+    /// already sent, and adding the notes of sent SMS that are missing), then execute (or, in
+    /// a dry run, only report).
     async fn steps(
         &self,
         entry: &VendorEntry,
@@ -567,21 +568,21 @@ impl Engine {
             "status" => dispatch.status.label()
         )
         .increment(1);
-        let notes = match self.observe(entry, &dispatch, mode).await {
-            Ok(notes) => notes,
-            Err(outcome) => return DispatchReport::without_steps(dispatch, outcome),
-        };
-        // Registering and reading the ledger are independent round trips; they go together.
-        let register = async {
-            if mode == Mode::Execute {
-                self.register(entry, &dispatch).await;
-            }
-        };
+        // The ledger is read while the ticket is: a dispatch then waits for one round trip,
+        // not two. Reading it first is safe: a later note only means less to reconcile, and
+        // the claim before each SMS is what keeps it from going twice (SPEC §13).
         let read_ledger = self
             .ports
             .ledger
             .entries(&dispatch.vendor, &dispatch.dispatch_number);
-        let ((), ledger) = futures::join!(register, read_ledger);
+        let (observed, ledger) = futures::join!(self.observe(entry, &dispatch, mode), read_ledger);
+        let notes = match observed {
+            Ok(notes) => notes,
+            Err(outcome) => return DispatchReport::without_steps(dispatch, outcome),
+        };
+        if mode == Mode::Execute {
+            self.register(entry, &dispatch).await;
+        }
         if dispatch.status == Status::NotMonitored {
             tracing::debug!(vendor_status = %dispatch.vendor_status, "status not monitored");
         }

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, FixedOffset};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use crate::NoteKey;
@@ -57,24 +58,88 @@ pub const FIELD_ENGINEER_HEADING: &str = "Field Engineer";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawTicketNote {
     /// Bruin's note id.
-    #[serde(rename = "noteId", default, deserialize_with = "lenient")]
+    #[serde(rename = "noteId", default, deserialize_with = "lenient_integer")]
     pub note_id: Option<i64>,
     /// The text; null or empty notes are dropped.
-    #[serde(rename = "noteValue", default, deserialize_with = "lenient")]
+    #[serde(rename = "noteValue", default, deserialize_with = "lenient_text")]
     pub note_value: Option<String>,
     /// ISO-8601 with an offset, e.g. `2020-05-28T06:05:54.987-04:00`.
-    #[serde(rename = "createdDate", default, deserialize_with = "lenient")]
+    #[serde(rename = "createdDate", default, deserialize_with = "lenient_text")]
     pub created_date: Option<String>,
 }
 
-/// Reads any JSON value and keeps it only when it has the expected type.
-fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::de::DeserializeOwned,
-{
-    let value = serde_json::Value::deserialize(deserializer)?;
-    Ok(serde_json::from_value(value).ok())
+/// Reads any JSON value and keeps it only when it is a string.
+fn lenient_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Loose::deserialize(d)? {
+        Loose::Text(text) => Some(text),
+        Loose::Integer(_) | Loose::Other => None,
+    })
+}
+
+/// Reads any JSON value and keeps it only when it is an integer that fits an `i64`.
+fn lenient_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(match Loose::deserialize(d)? {
+        Loose::Integer(number) => Some(number),
+        Loose::Text(_) | Loose::Other => None,
+    })
+}
+
+/// A JSON value reduced to what a note's field may be; anything else is skipped unbuilt.
+enum Loose {
+    Text(String),
+    Integer(i64),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LooseVisitor)
+    }
+}
+
+struct LooseVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LooseVisitor {
+    type Value = Loose;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E>(self, text: &str) -> Result<Loose, E> {
+        Ok(Loose::Text(text.to_owned()))
+    }
+    fn visit_string<E>(self, text: String) -> Result<Loose, E> {
+        Ok(Loose::Text(text))
+    }
+    fn visit_i64<E>(self, number: i64) -> Result<Loose, E> {
+        Ok(Loose::Integer(number))
+    }
+    fn visit_u64<E>(self, number: u64) -> Result<Loose, E> {
+        Ok(i64::try_from(number).map_or(Loose::Other, Loose::Integer))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Loose, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Loose, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Loose, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_none<E>(self) -> Result<Loose, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other)
+    }
 }
 
 /// A non-empty note with its creation instant (when readable).
@@ -390,6 +455,30 @@ mod tests {
         assert_eq!(note.note_id, None);
         assert_eq!(note.note_value.as_deref(), Some("text"));
         assert_eq!(note.created_date, None);
+
+        // Every JSON type, read from text (as the bridge adapter does) and from a value.
+        let cases = [
+            (r#"7"#, Some(7), None),
+            (r#"-7"#, Some(-7), None),
+            (r#"18446744073709551615"#, None, None),
+            (r#"7.5"#, None, None),
+            (r#""7""#, None, Some("7")),
+            (r#""""#, None, Some("")),
+            (r#"true"#, None, None),
+            (r#"null"#, None, None),
+            (r#"[1, "x", {"a": [2]}]"#, None, None),
+            (r#"{"a": {"b": "c"}}"#, None, None),
+        ];
+        for (json, id, text) in cases {
+            let note = format!(r#"{{"noteId": {json}, "noteValue": {json}, "noteValueAfter": 1}}"#);
+            let from_text: RawTicketNote = serde_json::from_str(&note).unwrap();
+            let value: serde_json::Value = serde_json::from_str(&note).unwrap();
+            let from_value: RawTicketNote = serde_json::from_value(value).unwrap();
+            for read in [from_text, from_value] {
+                assert_eq!(read.note_id, id, "{json}");
+                assert_eq!(read.note_value.as_deref(), text, "{json}");
+            }
+        }
     }
 
     #[test]

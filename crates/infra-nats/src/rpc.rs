@@ -421,22 +421,40 @@ fn parse_reply(json: &[u8]) -> Result<RawReply, RpcFailure> {
     if json.trim_ascii_start().first() != Some(&b'{') {
         return Err(not_object());
     }
-    let fields = top_level_fields(json)?;
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+    /// The envelope's fields, still JSON text; any others are skipped.
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow, default)]
+        status: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        request_id: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        body: Option<&'a RawValue>,
+    }
+    let envelope: Envelope<'_> = match serde_json::from_slice(json) {
+        Ok(envelope) => envelope,
+        // A repeated field, or not JSON at all: read it field by field instead.
+        Err(_) => {
+            let mut fields = top_level_fields(json)?;
+            Envelope {
+                status: fields.remove("status"),
+                request_id: fields.remove("request_id"),
+                body: fields.remove("body"),
+            }
+        }
     };
-    let status = match field("status") {
+    let field =
+        |raw: Option<&RawValue>| raw.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+    let status = match field(envelope.status) {
         Some(Value::Number(number)) => number.as_u64().and_then(|n| u16::try_from(n).ok()),
         _ => None,
     }
     .ok_or_else(|| RpcFailure::InvalidReply("the reply has no integer status".into()))?;
-    let request_id = match field("request_id") {
+    let request_id = match field(envelope.request_id) {
         Some(Value::String(id)) => Some(id),
         _ => None,
     };
-    let body = fields.get("body").map(|raw| (*raw).to_owned());
+    let body = envelope.body.map(ToOwned::to_owned);
     Ok(RawReply {
         request_id,
         status,
@@ -494,6 +512,10 @@ mod tests {
         assert_eq!(reply.clone().into_raw_body().unwrap().get(), "null");
         assert_eq!(Reply::from(reply).body, Value::Null);
         assert!(!parse(json!({"status": 300})).unwrap().is_success());
+        // As with any JSON object read here, a repeated field keeps its last value.
+        let repeated = parse_reply(br#"{"status": 500, "body": 1, "status": 200}"#).unwrap();
+        assert!(repeated.is_success());
+        assert_eq!(repeated.into_raw_body().unwrap().get(), "1");
         assert!(!parse(json!({"status": 199})).unwrap().is_success());
     }
 

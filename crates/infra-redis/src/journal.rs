@@ -12,7 +12,7 @@
 //! waits for them and memory stays flat however long the list; a full queue drops the write
 //! and says so. Every script touches one key (one hash slot).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -61,8 +61,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return appended
 ";
 
-/// Writes a dispatch's snapshot fields. KEYS[1] the vendor's hash; ARGV: TTL (ms), then
-/// field, value pairs.
+/// Writes snapshot fields, of one dispatch or of a batch. KEYS[1] the vendor's hash; ARGV:
+/// TTL (ms), then field, value pairs.
 const SNAPSHOT_SCRIPT: &str = r"
 for i = 2, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
@@ -98,11 +98,15 @@ return 1
 ";
 
 enum Write {
-    /// A script on one key: the entries of a dispatch, or its snapshot.
-    Script {
-        script: &'static str,
+    /// Entries of one dispatch, for the append script.
+    Entries {
         key: String,
         args: Vec<String>,
+    },
+    /// Fields of a vendor's snapshot hash; a batch's fields of one hash go in one script.
+    Snapshot {
+        key: String,
+        fields: Vec<(String, String)>,
     },
     Cycle {
         cycle: CycleRecord,
@@ -181,28 +185,58 @@ impl RedisJournal {
 }
 
 /// The background writer: takes what is queued, a batch at a time; the dispatches' writes of
-/// a batch go together, and a cycle record or a flush waits for the writes before it. A
-/// failure is logged and counted.
+/// a batch go together (the snapshots of one vendor in one script), and a cycle record or a
+/// flush waits for the writes before it. A failure is logged and counted.
 async fn write_all(keys: Keys, mut writes: mpsc::Receiver<Write>) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut pending = Pending::default();
     while writes.recv_many(&mut batch, BATCH).await > 0 {
-        let mut scripts = Vec::new();
         for write in batch.drain(..) {
             match write {
-                Write::Script { script, key, args } => {
-                    scripts.push(keys.client.eval::<i64, _, _, _>(script, key, args));
+                Write::Entries { key, args } => pending.scripts.push((APPEND_SCRIPT, key, args)),
+                Write::Snapshot { key, fields } => {
+                    pending.snapshots.entry(key).or_default().extend(fields);
                 }
                 Write::Cycle { cycle, seen } => {
-                    report(futures::future::join_all(scripts.drain(..)).await);
+                    pending.write(&keys).await;
                     report(vec![keys.write_cycle(cycle, seen).await]);
                 }
                 Write::Flush(done) => {
-                    report(futures::future::join_all(scripts.drain(..)).await);
+                    pending.write(&keys).await;
                     let _ = done.send(());
                 }
             }
         }
-        report(futures::future::join_all(scripts).await);
+        pending.write(&keys).await;
+    }
+}
+
+/// The writes of a batch not made yet.
+#[derive(Default)]
+struct Pending {
+    scripts: Vec<(&'static str, String, Vec<String>)>,
+    /// Snapshot fields by hash; a later value of a field replaces an earlier one.
+    snapshots: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Pending {
+    /// Makes every pending write, all at once, and waits for them.
+    async fn write(&mut self, keys: &Keys) {
+        let ttl = whole_millis(RETENTION).to_string();
+        let snapshots = std::mem::take(&mut self.snapshots)
+            .into_iter()
+            .map(|(key, fields)| {
+                let args = std::iter::once(ttl.clone())
+                    .chain(fields.into_iter().flat_map(|(field, json)| [field, json]))
+                    .collect();
+                (SNAPSHOT_SCRIPT, key, args)
+            });
+        let writes = self
+            .scripts
+            .drain(..)
+            .chain(snapshots)
+            .map(|(script, key, args)| keys.client.eval::<i64, _, _, _>(script, key, args));
+        report(futures::future::join_all(writes).await);
     }
 }
 
@@ -275,12 +309,11 @@ impl Journal for RedisJournal {
         mut snapshot: DispatchSnapshot,
         entries: Vec<JournalEntry>,
     ) -> Result<(), PortError> {
-        let ttl = whole_millis(RETENTION).to_string();
         let vendor = snapshot.vendor.clone();
         let number = snapshot.dispatch_number.clone();
         if !entries.is_empty() {
             let mut args = vec![
-                ttl.clone(),
+                whole_millis(RETENTION).to_string(),
                 MAX_ENTRIES.to_string(),
                 REPEAT_WINDOW.to_string(),
             ];
@@ -289,27 +322,23 @@ impl Journal for RedisJournal {
                 args.push(serde_json::to_string(entry).unwrap_or_default());
             }
             let key = self.reader.journal(&vendor, &number);
-            self.enqueue(Write::Script {
-                script: APPEND_SCRIPT,
-                key,
-                args,
-            })?;
+            self.enqueue(Write::Entries { key, args })?;
         }
         // The last action has its own field, so a cycle without one keeps the previous.
         let last = snapshot.last_action.take();
-        let mut args = vec![
-            ttl,
+        let mut fields = vec![(
             number.clone(),
             serde_json::to_string(&snapshot).unwrap_or_default(),
-        ];
+        )];
         if let Some(last) = last {
-            args.push(format!("{number}:last"));
-            args.push(serde_json::to_string(&last).unwrap_or_default());
+            fields.push((
+                format!("{number}:last"),
+                serde_json::to_string(&last).unwrap_or_default(),
+            ));
         }
-        self.enqueue(Write::Script {
-            script: SNAPSHOT_SCRIPT,
+        self.enqueue(Write::Snapshot {
             key: self.reader.dispatches(&vendor),
-            args,
+            fields,
         })
     }
 
