@@ -1,8 +1,10 @@
 //! `dispatch-bench`: measures the real `dispatch-monitor once` from outside, against the
 //! simulated bridges over real `nats-server` and `redis-server` started on free loopback ports.
 //! Each ticket-details request waits L; with concurrency C a cycle over N dispatches cannot
-//! take less than N·L/C (the bound). One row per cycle: wall, bound, wall ÷ bound, Bruin
-//! requests per dispatch, SMS and notes sent, CPU (user + sys) and peak RSS of the monitor.
+//! take less than N·L/C (the bound). One row per cycle: wall, bound, wall ÷ bound, how long the
+//! simulated bridge really held each ticket-details request and wall ÷ the bound with that time
+//! instead of L, Bruin requests per dispatch, SMS and notes sent, CPU (user + sys) and peak RSS
+//! of the monitor.
 //!
 //! ```sh
 //! cargo build --release -p dispatch-monitor -p dispatch-bench
@@ -89,7 +91,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     println!(
-        "{:>6} {:>5} {:>4} {:>5} {:>8} {:>8} {:>6} {:>9} {:>5} {:>6} {:>7} {:>8}",
+        "{:>6} {:>5} {:>4} {:>5} {:>8} {:>8} {:>6} {:>8} {:>6} {:>9} {:>5} {:>6} {:>7} {:>8}",
         "N",
         "L ms",
         "C",
@@ -97,6 +99,8 @@ fn main() -> anyhow::Result<()> {
         "wall s",
         "bound s",
         "ratio",
+        "held ms",
+        "÷held",
         "bruin/d",
         "sms",
         "notes",
@@ -206,9 +210,18 @@ impl Run {
         } else {
             "-".to_owned()
         };
-        let bruin = (after.details - before.details) as f64 / n.max(1) as f64;
+        let requests = after.details - before.details;
+        let bruin = requests as f64 / n.max(1) as f64;
+        let held_ms = (after.held - before.held).as_secs_f64() * 1000.0 / requests.max(1) as f64;
+        // The bound with the time the bridge really held each request instead of L.
+        let held_bound = n as f64 * held_ms / 1000.0 / self.concurrency as f64;
+        let held_ratio = if bound > 0.0 {
+            format!("{:.2}", cost.wall_s / held_bound)
+        } else {
+            "-".to_owned()
+        };
         println!(
-            "{:>6} {:>5} {:>4} {:>5} {:>8.2} {:>8.2} {:>6} {:>9.2} {:>5} {:>6} {:>7.3} {:>8.1}",
+            "{:>6} {:>5} {:>4} {:>5} {:>8.2} {:>8.2} {:>6} {:>8.2} {:>6} {:>9.2} {:>5} {:>6} {:>7.3} {:>8.1}",
             n,
             self.latency.as_millis(),
             self.concurrency,
@@ -216,6 +229,8 @@ impl Run {
             cost.wall_s,
             bound,
             ratio,
+            held_ms,
+            held_ratio,
             bruin,
             after.sms - before.sms,
             after.notes - before.notes,
@@ -228,6 +243,7 @@ impl Run {
 /// The simulator's counters.
 struct Counts {
     details: usize,
+    held: Duration,
     sms: usize,
     notes: usize,
 }
@@ -237,6 +253,7 @@ impl Counts {
         let outbox = sim.outbox();
         Self {
             details: sim.details_requests_total(),
+            held: sim.details_held_total(),
             sms: outbox.sms.len(),
             notes: outbox.notes.len(),
         }

@@ -319,6 +319,13 @@ impl Sim {
         self.shared.lock().details_requests.values().sum()
     }
 
+    /// How long the bridge held the ticket-details requests in all, from receipt to the
+    /// published reply (the added latency, the timer's rounding and the simulator's own work):
+    /// no monitor finishes a request sooner.
+    pub fn details_held_total(&self) -> std::time::Duration {
+        self.shared.lock().details_held
+    }
+
     /// Every request envelope so far, with its subject (only with `record_requests`).
     pub fn requests(&self) -> Vec<(String, Value)> {
         self.shared.lock().requests.clone().unwrap_or_default()

@@ -34,6 +34,7 @@ pub(crate) async fn serve(
 }
 
 async fn handle(shared: &Shared, subject: &str, message: async_nats::Message) {
+    let received = std::time::Instant::now();
     let Some(reply_to) = message.reply.clone() else {
         return;
     };
@@ -59,6 +60,9 @@ async fn handle(shared: &Shared, subject: &str, message: async_nats::Message) {
     };
     if let Err(error) = shared.client.publish(reply_to, payload).await {
         tracing::warn!(subject, %error, "could not publish the reply");
+    }
+    if subject == subjects::TICKET_DETAILS {
+        shared.lock().details_held += received.elapsed();
     }
 }
 

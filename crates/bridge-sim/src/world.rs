@@ -133,6 +133,8 @@ pub(crate) struct World {
     next_note_id: i64,
     pub(crate) outbox: Outbox,
     pub(crate) details_requests: BTreeMap<String, usize>,
+    /// How long the ticket-details requests were held in all, from receipt to the reply.
+    pub(crate) details_held: std::time::Duration,
     pub(crate) faults: Faults,
     delivered_keys: HashSet<String>,
     pub(crate) deduplicate_sms: bool,
@@ -158,6 +160,7 @@ impl World {
             next_note_id: 70_000_000,
             outbox: Outbox::default(),
             details_requests: BTreeMap::new(),
+            details_held: std::time::Duration::ZERO,
             faults: Faults::default(),
             delivered_keys: HashSet::new(),
             deduplicate_sms: true,
