@@ -11,13 +11,10 @@ use domain::journal::Journal;
 use domain::ports::{Notifier, VendorLease};
 use domain::{Engine, EngineSettings, Ports, VendorAdapter, VendorName};
 use infra_nats::NatsClient;
-use infra_redis::{RedisConnection, RedisJournal};
+use infra_redis::{DEFAULT_COMMAND_TIMEOUT, RedisConnection, RedisJournal};
 
 use crate::alert_queue::AlertQueue;
 use crate::settings::Settings;
-
-/// Every Redis command fails after this long, and start-up waits this long for Redis.
-const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Every vendor the monitor knows, in schedule order. A new vendor is one more line here.
 pub fn vendor_adapters() -> Vec<Arc<dyn VendorAdapter>> {
@@ -175,7 +172,7 @@ impl std::fmt::Debug for Infrastructure {
 pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
     let ca_file = settings.tls_ca_file.as_ref().map(|file| file.0.as_path());
     let redis_url = settings.redis_url().expose();
-    let redis = RedisConnection::start_with(redis_url, REDIS_COMMAND_TIMEOUT, ca_file)
+    let redis = RedisConnection::start_with(redis_url, DEFAULT_COMMAND_TIMEOUT, ca_file)
         .context("cannot set up the Redis client")?;
     let store = Arc::new(redis.large_messages());
     let request_timeout = settings.request_timeout.0;
@@ -187,7 +184,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
     // first cycle does not fail on a connection that is still being made.
     let limit = request_timeout.min(Duration::from_secs(10));
     let (_, nats_up) = tokio::join!(
-        redis.wait_until_connected(REDIS_COMMAND_TIMEOUT),
+        redis.wait_until_connected(redis.command_timeout()),
         nats.wait_until_connected(limit)
     );
     if !nats_up {

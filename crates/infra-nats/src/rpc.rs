@@ -2,12 +2,14 @@
 //! "status", "body"}` back, large messages through the store, metrics and logs per request.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_nats::{Request, RequestError, RequestErrorKind};
 use bytes::Bytes;
 use domain::ports::PortError;
 use domain::telemetry;
+use memchr::memmem;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -20,6 +22,9 @@ use crate::client::{ConnectionState, NatsClient};
 pub const LARGE_MESSAGE_THRESHOLD: usize = 1_048_576;
 /// How long a stored request waits in the store for its receiver.
 pub const LARGE_MESSAGE_TTL: Duration = Duration::from_secs(300);
+/// The key only a stored-message reply has: a reply without it is not read twice.
+static STORED_FLAG: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\"is_stored\""));
 /// The longest reply detail kept in a rejection.
 const MAX_DETAIL_CHARS: usize = 500;
 
@@ -78,7 +83,10 @@ impl RawReply {
         if self.is_success() {
             Ok(self.body.unwrap_or_else(null_body))
         } else {
-            Reply::from(self).into_body().map(|_| null_body())
+            Err(PortError::Rejected {
+                status: self.status,
+                detail: raw_detail(self.body.as_deref()),
+            })
         }
     }
 }
@@ -332,9 +340,7 @@ impl NatsClient {
             () = next_disconnection(&mut disconnections) => return Err(RpcFailure::ConnectionLost),
         };
 
-        // Only a reply naming `is_stored` can point to a stored one; the others are not read
-        // twice.
-        let token = if memchr::memmem::find(&message.payload, b"\"is_stored\"").is_some() {
+        let token = if STORED_FLAG.find(&message.payload).is_some() {
             stored_token(&top_level_fields(&message.payload)?)?
         } else {
             None

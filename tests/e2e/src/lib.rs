@@ -76,6 +76,19 @@ pub fn monitor_binary() -> std::path::PathBuf {
     binary
 }
 
+/// `dispatch-monitor run` with only `env` (nothing inherited), serving HTTP on 127.0.0.1, its
+/// standard output discarded; the caller chooses what becomes of standard error and spawns it.
+pub fn monitor_run<'a>(env: impl IntoIterator<Item = (&'a str, String)>) -> std::process::Command {
+    let mut command = std::process::Command::new(monitor_binary());
+    command
+        .arg("run")
+        .env_clear()
+        .env("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1")
+        .envs(env)
+        .stdout(std::process::Stdio::null());
+    command
+}
+
 /// `docs/adding-a-vendor.md`, whose worked example is compiled and run as a doc test here.
 #[doc = include_str!("../../../docs/adding-a-vendor.md")]
 pub mod adding_a_vendor_guide {}

@@ -44,6 +44,13 @@ fn ledger_key(dispatch: &str) -> LedgerKey {
     }
 }
 
+/// Claims `key`'s SMS, which must be free, and records it as sent.
+async fn claim_and_send(ledger: &impl SmsLedger, key: &LedgerKey) {
+    let claim = ledger.claim(key, "note", Duration::from_secs(60)).await;
+    assert_eq!(claim.unwrap(), Claim::Claimed);
+    ledger.mark_sent(key).await.unwrap();
+}
+
 fn entry(n: i64) -> JournalEntry {
     JournalEntry {
         at: chrono::DateTime::from_timestamp(1_800_000_000 + n, 0).unwrap(),
@@ -87,14 +94,7 @@ async fn exercise_every_port(redis: &RedisConnection) {
     for n in 0..20 {
         let dispatch = format!("DIS{n:05}");
         let key = ledger_key(&dispatch);
-        assert_eq!(
-            ledger
-                .claim(&key, "note", Duration::from_secs(60))
-                .await
-                .unwrap(),
-            Claim::Claimed
-        );
-        ledger.mark_sent(&key).await.unwrap();
+        claim_and_send(&ledger, &key).await;
         let entries = ledger
             .entries(&key.vendor, &key.dispatch_number)
             .await
@@ -154,14 +154,7 @@ async fn a_sentinel_failover_is_followed_without_a_restart() {
     let redis = connect(&set.url()).await;
     let ledger = redis.ledger(ENV);
     let key = ledger_key("DIS00001");
-    assert_eq!(
-        ledger
-            .claim(&key, "note", Duration::from_secs(60))
-            .await
-            .unwrap(),
-        Claim::Claimed
-    );
-    ledger.mark_sent(&key).await.unwrap();
+    claim_and_send(&ledger, &key).await;
     // Let the write reach the replica, then lose the primary.
     let deadline = Instant::now() + Duration::from_secs(10);
     while test_support::wire::redis(

@@ -37,25 +37,20 @@ fn find(name: &str) -> PathBuf {
 }
 
 fn start_monitor(nats: &NatsServer, redis: &RedisServer, port: u16) -> Process {
-    let child = Command::new(e2e::monitor_binary())
-        .arg("run")
-        .env_clear()
-        .envs([
-            ("NATS_SERVER1", nats.url()),
-            ("REDIS_URL", redis.url()),
-            ("ENVIRONMENT_NAME", "dashboard".into()),
-            ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1".into()),
-            ("DISPATCH_MONITOR_SERVER_PORT", port.to_string()),
-            ("MONITOR_LIT_INTERVAL_SECS", "2".into()),
-            ("MONITOR_CTS_INTERVAL_SECS", "2".into()),
-            ("MONITOR_REQUEST_TIMEOUT_SECS", "5".into()),
-            ("MONITOR_REPLICA_NAME", "dashboard-test".into()),
-            ("RUST_LOG", "warn".into()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = e2e::monitor_run([
+        ("NATS_SERVER1", nats.url()),
+        ("REDIS_URL", redis.url()),
+        ("ENVIRONMENT_NAME", "dashboard".into()),
+        ("DISPATCH_MONITOR_SERVER_PORT", port.to_string()),
+        ("MONITOR_LIT_INTERVAL_SECS", "2".into()),
+        ("MONITOR_CTS_INTERVAL_SECS", "2".into()),
+        ("MONITOR_REQUEST_TIMEOUT_SECS", "5".into()),
+        ("MONITOR_REPLICA_NAME", "dashboard-test".into()),
+        ("RUST_LOG", "warn".into()),
+    ])
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     Process(child)
 }
 

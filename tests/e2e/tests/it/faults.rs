@@ -29,28 +29,23 @@ struct Replica {
 
 impl Replica {
     fn start(nats: &NatsServer, redis: &RedisServer) -> Self {
-        let mut child = Command::new(e2e::monitor_binary())
-            .arg("run")
-            .env_clear()
-            .envs([
-                ("NATS_SERVER1", nats.url()),
-                ("REDIS_URL", redis.url()),
-                ("ENVIRONMENT_NAME", "faults".into()),
-                ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1".into()),
-                ("DISPATCH_MONITOR_SERVER_PORT", "0".into()),
-                ("MONITOR_LIT_INTERVAL_SECS", "1".into()),
-                ("MONITOR_CTS_INTERVAL_SECS", "1".into()),
-                ("MONITOR_LEASE_TTL_SECS", "2".into()),
-                ("MONITOR_REQUEST_TIMEOUT_SECS", "2".into()),
-                ("MONITOR_SHUTDOWN_GRACE_SECS", "5".into()),
-                ("MONITOR_ALERT_LEVEL", "errors".into()),
-                ("MONITOR_LOG_FORMAT", "json".into()),
-                ("RUST_LOG", "info".into()),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = e2e::monitor_run([
+            ("NATS_SERVER1", nats.url()),
+            ("REDIS_URL", redis.url()),
+            ("ENVIRONMENT_NAME", "faults".into()),
+            ("DISPATCH_MONITOR_SERVER_PORT", "0".into()),
+            ("MONITOR_LIT_INTERVAL_SECS", "1".into()),
+            ("MONITOR_CTS_INTERVAL_SECS", "1".into()),
+            ("MONITOR_LEASE_TTL_SECS", "2".into()),
+            ("MONITOR_REQUEST_TIMEOUT_SECS", "2".into()),
+            ("MONITOR_SHUTDOWN_GRACE_SECS", "5".into()),
+            ("MONITOR_ALERT_LEVEL", "errors".into()),
+            ("MONITOR_LOG_FORMAT", "json".into()),
+            ("RUST_LOG", "info".into()),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
         let stderr = child.stderr.take().unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();

@@ -6,7 +6,7 @@
 //! deduplicates) and nothing is lost.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -29,27 +29,22 @@ impl Drop for Monitor {
 
 fn start_monitor(cluster: &NatsCluster, sentinels: &RedisSentinels, port: u16) -> Monitor {
     let urls: Vec<String> = cluster.nodes.iter().map(|n| n.url()).collect();
-    let child = Command::new(e2e::monitor_binary())
-        .arg("run")
-        .env_clear()
-        .envs([
-            ("NATS_SERVER1", urls[..2].join(",")),
-            ("NATS_SERVER2", urls[2].clone()),
-            ("REDIS_URL", sentinels.url()),
-            ("ENVIRONMENT_NAME", "ha".into()),
-            ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1".into()),
-            ("DISPATCH_MONITOR_SERVER_PORT", port.to_string()),
-            ("MONITOR_LIT_INTERVAL_SECS", "1".into()),
-            ("MONITOR_CTS_INTERVAL_SECS", "1".into()),
-            ("MONITOR_LEASE_TTL_SECS", "3".into()),
-            ("MONITOR_REQUEST_TIMEOUT_SECS", "2".into()),
-            ("MONITOR_ALERT_LEVEL", "errors".into()),
-            ("RUST_LOG", "warn".into()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = e2e::monitor_run([
+        ("NATS_SERVER1", urls[..2].join(",")),
+        ("NATS_SERVER2", urls[2].clone()),
+        ("REDIS_URL", sentinels.url()),
+        ("ENVIRONMENT_NAME", "ha".into()),
+        ("DISPATCH_MONITOR_SERVER_PORT", port.to_string()),
+        ("MONITOR_LIT_INTERVAL_SECS", "1".into()),
+        ("MONITOR_CTS_INTERVAL_SECS", "1".into()),
+        ("MONITOR_LEASE_TTL_SECS", "3".into()),
+        ("MONITOR_REQUEST_TIMEOUT_SECS", "2".into()),
+        ("MONITOR_ALERT_LEVEL", "errors".into()),
+        ("RUST_LOG", "warn".into()),
+    ])
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     Monitor(child)
 }
 
