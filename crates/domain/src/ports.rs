@@ -97,7 +97,8 @@ pub trait DispatchRegistry: Send + Sync {
 }
 
 /// Identifies one SMS: its dispatch, what it is for, who receives it and, for a tech change,
-/// which change (`previous -> new`, normalised names). The ledger keeps one entry per key.
+/// which change (`previous->new #n`: normalised names and its ordinal on the ticket). The
+/// ledger keeps one entry per key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LedgerKey {
     /// The vendor.
@@ -108,7 +109,8 @@ pub struct LedgerKey {
     pub purpose: SmsPurpose,
     /// Who receives it.
     pub recipient: PhoneE164,
-    /// For a tech change: `previous -> new`, both names normalised.
+    /// For a tech change: `previous->new #n`, both names normalised, n its ordinal on the
+    /// ticket (SPEC §18.1).
     pub change: Option<String>,
 }
 
@@ -156,7 +158,8 @@ pub struct StepKey {
     pub dispatch_number: DispatchNumber,
     /// The step.
     pub kind: crate::actions::ActionKind,
-    /// For a tech change: `previous -> new`, both names normalised.
+    /// For a tech change: `previous->new #n`, both names normalised, n its ordinal on the
+    /// ticket (SPEC §18.1).
     pub change: Option<String>,
 }
 

@@ -18,6 +18,9 @@ use crate::{
     TemplateValues, Templates, VendorPolicy,
 };
 
+/// What the tech-changed note gives as the phone of a new tech who has none.
+pub const NO_TECH_PHONE: &str = "no phone given";
+
 /// Rule settings an operator can change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleSettings {
@@ -336,8 +339,10 @@ impl<'i, 'a> Planner<'i, 'a> {
     }
 
     /// A tech other than the one on record: tell the client and the new tech. Names are
-    /// compared normalised, and the change is named `previous -> new` (SPEC §13.5): a tech who
-    /// comes back is announced again, and a name that reads back differently is no change.
+    /// compared normalised, and the change is named `previous->new #n`, n being its ordinal
+    /// on the ticket (SPEC §13.5, §18.1): a tech who comes back, even twice, is announced
+    /// again, and a name that reads back differently is no change. A new tech who cannot be
+    /// texted (no phone at all, an unusable one, no site) never holds back the client's text.
     fn tech_change(&mut self) {
         let dispatch = self.dispatch;
         let baseline = if self.input.policy.field_engineer_step {
@@ -355,10 +360,10 @@ impl<'i, 'a> Planner<'i, 'a> {
         if previous == new {
             return;
         }
-        if dispatch.tech_phone_raw.is_none() && dispatch.tech_phone.is_none() {
-            return self.skip("tech change waits: the new tech has no phone yet");
-        }
         let notice = match (&dispatch.tech_phone, self.site_known()) {
+            (None, _) if dispatch.tech_phone_raw.is_none() => {
+                Some("its SMS to the new tech is skipped: the tech has no phone")
+            }
             (None, _) => {
                 Some("its SMS to the new tech is skipped: the tech's phone is not a usable number")
             }
@@ -367,7 +372,9 @@ impl<'i, 'a> Planner<'i, 'a> {
             }
             (Some(_), true) => None,
         };
-        self.push_step(ActionKind::TechChanged, Some(&format!("{previous}->{new}")));
+        let ordinal = self.input.notes.count(phrases::TECH_CHANGED) + 1;
+        let change = TechChange::identity(&previous, &new, ordinal);
+        self.push_step(ActionKind::TechChanged, Some(&change));
         if let (Some(notice), Some(Step::Act(action))) = (notice, self.plan.steps.last_mut()) {
             action.notices.push(notice.to_owned());
         }
@@ -446,8 +453,8 @@ impl<'i, 'a> Planner<'i, 'a> {
     }
 
     /// Renders every text of the step first; any failure plans the step as blocked. An SMS
-    /// whose recipient cannot be texted is left out. `tech_change` (`previous -> new`) names a
-    /// tech change in its ledger keys.
+    /// whose recipient cannot be texted is left out. `tech_change` (`previous->new #n`) names
+    /// a tech change in its ledger keys.
     fn push_step(&mut self, kind: ActionKind, tech_change: Option<&str>) {
         if let Some(quiet) = self.quiet_hours() {
             match kind.row().quiet {
@@ -501,13 +508,17 @@ impl<'i, 'a> Planner<'i, 'a> {
             });
         }
         // The note records the first SMS's recipient.
-        let note_values = match planned.first() {
+        let mut note_values = match planned.first() {
             Some(sms) => self.values_for(kind, &sms.to),
             None => TemplateValues {
                 hours: kind.hours(),
                 ..self.values.clone()
             },
         };
+        if kind == ActionKind::TechChanged {
+            // A new tech with no phone at all is still recorded (SPEC §18.1).
+            note_values.tech_phone = note_values.tech_phone.or(Some(NO_TECH_PHONE));
+        }
         let note = templates.render(TemplateName::note_of(kind), &note_values)?;
         Ok(Action {
             kind,
@@ -606,22 +617,62 @@ pub fn reconcile(plan: &Plan, entries: &[LedgerEntry], notes: &DispatchNotes) ->
 }
 
 /// Whether the dispatch's notes hold the note recording `entry`: its action's phrase, and for
-/// a tech change, a tech-changed note naming the new tech.
+/// a tech change, the tech-changed note of its ordinal naming the new tech (a key written
+/// before ordinals existed: any tech-changed note naming the new tech).
 fn is_recorded(entry: &LedgerEntry, notes: &DispatchNotes) -> bool {
     let phrase = entry.key.purpose.kind.phrase();
-    let Some(new_tech) = entry
-        .key
-        .change
-        .as_deref()
-        .and_then(|change| change.split_once("->"))
-        .map(|(_, new)| new)
-    else {
+    let Some(change) = entry.key.change.as_deref().and_then(TechChange::parse) else {
         return notes.has(&phrase);
     };
-    notes.as_slice().iter().any(|note| {
-        mentions(&note.text, &phrase)
-            && tech_names_in(&note.text)
-                .last()
-                .is_some_and(|name| normalise_name(name) == new_tech)
-    })
+    let names_new_tech = |text: &str| {
+        tech_names_in(text)
+            .last()
+            .is_some_and(|name| normalise_name(name) == change.new)
+    };
+    let mut changes = notes
+        .as_slice()
+        .iter()
+        .filter(|note| mentions(&note.text, &phrase));
+    match change.ordinal {
+        Some(n) => changes
+            .nth(n - 1)
+            .is_some_and(|note| names_new_tech(&note.text)),
+        None => changes.any(|note| names_new_tech(&note.text)),
+    }
+}
+
+/// A tech change's identity in its ledger keys and idempotency keys (SPEC §18.1):
+/// `previous->new #n`, both names normalised, n the number of tech-changed notes on the
+/// ticket before it plus one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TechChange<'a> {
+    /// The new tech, normalised.
+    pub new: &'a str,
+    /// The change's ordinal on the ticket; `None` in keys written before ordinals existed.
+    pub ordinal: Option<usize>,
+}
+
+impl<'a> TechChange<'a> {
+    /// The identity of the `ordinal`-th change, from `previous` to `new` (normalised names).
+    pub fn identity(previous: &str, new: &str, ordinal: usize) -> String {
+        format!("{previous}->{new} #{ordinal}")
+    }
+
+    /// Reads an identity back; `None` when it names no change.
+    pub fn parse(identity: &'a str) -> Option<Self> {
+        let (_, rest) = identity.split_once("->")?;
+        let numbered = rest
+            .rsplit_once(" #")
+            .and_then(|(new, n)| Some((new, n.parse::<usize>().ok().filter(|n| *n >= 1)?)));
+        Some(match numbered {
+            Some((new, n)) => Self {
+                new,
+                ordinal: Some(n),
+            },
+            None => Self {
+                new: rest,
+                ordinal: None,
+            },
+        })
+    }
 }

@@ -172,11 +172,19 @@ impl VendorAdapter for FlatVendor {
         dispatch.dispatch_number = DispatchNumber::parse(number).unwrap();
         dispatch.note_key = Some(NoteKey::parse(number).unwrap());
         dispatch.ticket_id = ticket;
+        if let Some(tech) = record["tech"].as_str() {
+            dispatch.tech_name = Some(tech.to_owned());
+        }
+        if record["tech_phone"].is_null() && record.get("tech_phone").is_some() {
+            dispatch.tech_phone = None;
+            dispatch.tech_phone_raw = None;
+        }
         Ok(dispatch)
     }
 }
 
-/// A flat record for [`FlatVendor`].
+/// A flat record for [`FlatVendor`]; `"tech"` names another tech, `"tech_phone": null`
+/// leaves the tech without a phone.
 pub fn record(number: &str, ticket: &str, status: &str) -> Value {
     json!({"number": number, "ticket": ticket, "status": status})
 }

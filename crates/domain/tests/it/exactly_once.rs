@@ -236,49 +236,59 @@ fn names_that_read_back_differently_are_the_same_tech() {
 
 #[tokio::test]
 async fn a_new_tech_who_cannot_be_texted_still_gets_the_client_told_and_an_alert() {
-    let rig = rig();
-    let mut dispatch = rig.dispatch(Status::Confirmed);
-    dispatch.tech_name = Some("Hulk Hogan".into());
-    dispatch.tech_phone = None;
-    dispatch.tech_phone_raw = Some("12345".into());
-    let fe_note = format!("{FE_CONFIRMED}\n\nField Engineer\nJoe Malone\n+1 212");
-    let plan = rig.plan(
-        &dispatch,
-        &[
-            REQUESTED,
-            CONFIRMED,
-            CONFIRMED_SMS,
-            CONFIRMED_SMS_TECH,
-            &fe_note,
-        ],
-    );
-    let Step::Act(change) = &plan.steps[0] else {
-        panic!("{:?}", plan.steps)
-    };
-    assert_eq!(change.sms.len(), 1, "the client only");
-    assert_eq!(
-        change.sms[0].key.change.as_deref(),
-        Some("joe malone->hulk hogan")
-    );
-    let mut mocks = MockPorts::new();
-    mocks
-        .notifier
-        .expect_send_sms()
-        .times(1)
-        .returning(|_, _, _| Ok(()));
-    mocks
-        .tickets
-        .expect_append_note()
-        .times(1)
-        .returning(|_, _| Ok(()));
-    mocks
-        .notifier
-        .expect_post_slack()
-        .withf(|line| line.contains("tech change: its SMS to the new tech is skipped: the tech's phone is not a usable number"))
-        .times(1)
-        .returning(|_| Ok(()));
-    let execution = rig.run(mocks, &dispatch, &plan.steps).await;
-    assert_eq!(execution, Execution::Completed { steps: 1 });
+    // An unusable phone, and no phone at all (SPEC §18.1): neither holds back the client.
+    let cases: [(Option<&str>, &'static str); 2] = [
+        (Some("12345"), "the tech's phone is not a usable number"),
+        (None, "the tech has no phone"),
+    ];
+    for (raw_phone, why) in cases {
+        let rig = rig();
+        let mut dispatch = rig.dispatch(Status::Confirmed);
+        dispatch.tech_name = Some("Hulk Hogan".into());
+        dispatch.tech_phone = None;
+        dispatch.tech_phone_raw = raw_phone.map(str::to_owned);
+        let fe_note = format!("{FE_CONFIRMED}\n\nField Engineer\nJoe Malone\n+1 212");
+        let plan = rig.plan(
+            &dispatch,
+            &[
+                REQUESTED,
+                CONFIRMED,
+                CONFIRMED_SMS,
+                CONFIRMED_SMS_TECH,
+                &fe_note,
+            ],
+        );
+        let Step::Act(change) = &plan.steps[0] else {
+            panic!("{why}: {:?}", plan.steps)
+        };
+        assert_eq!(change.sms.len(), 1, "{why}: the client only");
+        assert_eq!(change.sms[0].to.as_str(), Rig::CLIENT);
+        assert_eq!(
+            change.sms[0].key.change.as_deref(),
+            Some("joe malone->hulk hogan #1")
+        );
+        let mut mocks = MockPorts::new();
+        mocks
+            .notifier
+            .expect_send_sms()
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .tickets
+            .expect_append_note()
+            .withf(|_, note| note.contains("Field Engineer\nHulk Hogan\n"))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let alert = format!("tech change: its SMS to the new tech is skipped: {why}");
+        mocks
+            .notifier
+            .expect_post_slack()
+            .withf(move |line| line.contains(&alert))
+            .times(1)
+            .returning(|_| Ok(()));
+        let execution = rig.run(mocks, &dispatch, &plan.steps).await;
+        assert_eq!(execution, Execution::Completed { steps: 1 }, "{why}");
+    }
 }
 
 #[test]
@@ -438,4 +448,102 @@ async fn a_note_another_run_appended_or_is_appending_is_not_appended_again() {
     mocks.tickets.expect_append_note().never();
     let execution = rig.run(mocks, &dispatch, &plan.steps).await;
     assert!(matches!(execution, Execution::Stopped { steps: 0, .. }));
+}
+
+/// A LIT dispatch's journal entries, oldest first.
+async fn journal_of(
+    journal: &domain::memory::MemoryJournal,
+    number: &str,
+) -> Vec<domain::journal::JournalEntry> {
+    let lit = VendorName::fixed("LIT");
+    domain::journal::Journal::dispatch(journal, &lit, number)
+        .await
+        .unwrap()
+        .map(|history| history.entries)
+        .unwrap_or_default()
+}
+
+/// Runs one executed cycle of LIT with DIS1 (ticket 100) assigned to `tech`.
+async fn cycle_with_tech(
+    world: &MemoryWorld,
+    journal: &Arc<domain::memory::MemoryJournal>,
+    tech: &str,
+) {
+    let lit = VendorName::fixed("LIT");
+    let mut listed = record("DIS1", "100", "confirmed");
+    listed["tech"] = json!(tech);
+    world.source.set_list(&lit, json!({ "list": [listed] }));
+    engine(world)
+        .with_journal(journal.clone())
+        .run_cycle(&lit, Mode::Execute)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_tech_who_comes_back_twice_is_announced_and_noted_every_time() {
+    let clock = Arc::new(ManualClock::new(hours_before(30.0)));
+    let world = MemoryWorld::new(clock.clone());
+    let journal = Arc::new(domain::memory::MemoryJournal::default());
+    let ticket = TicketId::parse("100").unwrap();
+    world.tickets.seed_note(
+        &ticket,
+        "#*MetTel's IPA*# DIS1\nDispatch Management - Dispatch Requested",
+        hours_before(48.0),
+    );
+    // The confirmation stage with Joe Malone, then A -> B -> A -> B.
+    let techs = ["Joe Malone", "Hulk Hogan", "Joe Malone", "Hulk Hogan"];
+    for tech in techs {
+        clock.advance(chrono::Duration::minutes(15));
+        cycle_with_tech(&world, &journal, tech).await;
+    }
+    let changes: Vec<String> = world
+        .tickets
+        .texts(&ticket)
+        .into_iter()
+        .filter(|text| text.contains(TECH_CHANGED))
+        .collect();
+    assert_eq!(changes.len(), 3, "each change is noted: {changes:?}");
+    for (note, tech) in changes.iter().zip(&techs[1..]) {
+        assert!(
+            note.contains(&format!("Field Engineer\n{tech}\n")),
+            "{note}"
+        );
+    }
+    let keys: Vec<String> = world
+        .log
+        .entries()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            WorldEvent::Sms { key, .. } if key.contains(":tech-changed") => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "dev:LIT:DIS1:tech-changed:12123595129:joe malone->hulk hogan #1",
+            "dev:LIT:DIS1:tech-changed-tech:12123595130:joe malone->hulk hogan #1",
+            "dev:LIT:DIS1:tech-changed:12123595129:hulk hogan->joe malone #2",
+            "dev:LIT:DIS1:tech-changed-tech:12123595130:hulk hogan->joe malone #2",
+            "dev:LIT:DIS1:tech-changed:12123595129:joe malone->hulk hogan #3",
+            "dev:LIT:DIS1:tech-changed-tech:12123595130:joe malone->hulk hogan #3",
+        ],
+        "the client and the tech are told of every change, each under its own key"
+    );
+    // Once told, nothing is sent, noted or journaled again, cycle after cycle.
+    let before = journal_of(&journal, "DIS1").await.len();
+    let events = world.log.entries().len();
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::minutes(15));
+        cycle_with_tech(&world, &journal, "Hulk Hogan").await;
+    }
+    assert_eq!(world.log.entries().len(), events, "no SMS or note");
+    let after = journal_of(&journal, "DIS1").await;
+    assert_eq!(
+        after.len(),
+        before,
+        "no new journal entries: {:?}",
+        &after[before..]
+    );
 }

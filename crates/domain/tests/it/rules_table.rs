@@ -591,7 +591,7 @@ fn lit_confirmation_texts_use_raw_fields_and_tech_change_keys_carry_the_new_name
     assert!(
         step.sms
             .iter()
-            .all(|sms| sms.key.change.as_deref() == Some("joe malone->hulk hogan"))
+            .all(|sms| sms.key.change.as_deref() == Some("joe malone->hulk hogan #1"))
     );
     assert!(
         step.note
@@ -757,7 +757,8 @@ fn a_tech_who_comes_back_is_announced_again_under_a_new_ledger_key() {
     assert_eq!(step.kind, TechChanged);
     assert_eq!(
         step.sms[0].key.change.as_deref(),
-        Some("joe malone->hulk hogan")
+        Some("joe malone->hulk hogan #2"),
+        "the second change on the ticket"
     );
 }
 
@@ -796,7 +797,7 @@ fn missing_site_details_skip_tech_texts_without_blocking_the_rest() {
 }
 
 #[test]
-fn a_tech_change_waits_for_the_new_tech_phone() {
+fn a_new_tech_with_no_phone_at_all_never_holds_back_the_client() {
     let mut dispatch = lit_dispatch(Status::Confirmed);
     dispatch.tech_name = Some("Hulk Hogan".into());
     dispatch.tech_phone = None;
@@ -818,6 +819,93 @@ fn a_tech_change_waits_for_the_new_tech_phone() {
         &LedgerFacts::default(),
         &RuleSettings::default(),
     );
-    assert!(plan.steps.is_empty());
-    assert!(plan.skipped.iter().any(|r| r.contains("no phone yet")));
+    let step = action(&plan.steps[0]);
+    assert_eq!(step.kind, TechChanged);
+    let to: Vec<&str> = step.sms.iter().map(|sms| sms.to.as_str()).collect();
+    assert_eq!(
+        to,
+        vec![CLIENT],
+        "the client is told; the new tech cannot be"
+    );
+    assert_eq!(
+        step.notices,
+        vec!["its SMS to the new tech is skipped: the tech has no phone".to_owned()]
+    );
+    assert!(step.note.contains("Field Engineer\nHulk Hogan\n"));
+}
+
+#[test]
+fn a_tech_who_comes_back_twice_gets_a_key_of_its_own_and_its_lost_note_is_found() {
+    // A -> B -> A on the ticket; the vendor now shows B again: the third change.
+    let history = [
+        REQUESTED.to_owned(),
+        CONFIRMED.to_owned(),
+        CONFIRMED_SMS.to_owned(),
+        CONFIRMED_SMS_TECH.to_owned(),
+        fe_note("Joe Malone"),
+        changed_note("Hulk Hogan"),
+        changed_note("Joe Malone"),
+    ];
+    let texts: Vec<&str> = history.iter().map(String::as_str).collect();
+    let done = notes("DIS37405", &texts);
+    let mut dispatch = lit_dispatch(Status::Confirmed);
+    dispatch.tech_name = Some("Hulk Hogan".into());
+    let draft = single_plan(
+        &dispatch,
+        &done,
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
+    let step = action(&draft.steps[0]);
+    assert!(
+        step.sms
+            .iter()
+            .all(|sms| sms.key.change.as_deref() == Some("joe malone->hulk hogan #3"))
+    );
+    // The first change's texts, sent long ago, do not count for this one.
+    let first: LedgerFacts = step
+        .sms
+        .iter()
+        .map(|sms| domain::ports::LedgerKey {
+            change: Some("joe malone->hulk hogan #1".into()),
+            ..sms.key.clone()
+        })
+        .collect();
+    let plan = single_plan(&dispatch, &done, 30.0, &first, &RuleSettings::default());
+    assert!(
+        action(&plan.steps[0])
+            .sms
+            .iter()
+            .all(|sms| !sms.already_sent)
+    );
+
+    // The third change's texts went out but its note was lost, and the vendor moved back to
+    // A since: the note is still written, although an older note names B.
+    let sent: Vec<domain::ports::LedgerEntry> = step
+        .sms
+        .iter()
+        .map(|sms| domain::ports::LedgerEntry {
+            key: sms.key.clone(),
+            state: domain::ports::EntryState::Sent,
+            note: step.note.clone(),
+        })
+        .collect();
+    dispatch.tech_name = Some("Joe Malone".into());
+    let now = single_plan(
+        &dispatch,
+        &done,
+        30.0,
+        &LedgerFacts::default(),
+        &RuleSettings::default(),
+    );
+    assert!(now.steps.is_empty());
+    let reconciled = rules::reconcile(&now, &sent, &done);
+    assert_eq!(reconciled.len(), 1, "{reconciled:?}");
+    assert_eq!(action(&reconciled[0]).note, step.note);
+    // Once that note is on the ticket, it is recorded.
+    let (_, third) = step.note.split_once('\n').unwrap();
+    let with_third: Vec<&str> = texts.iter().copied().chain([third]).collect();
+    let recorded = notes("DIS37405", &with_third);
+    assert!(rules::reconcile(&now, &sent, &recorded).is_empty());
 }
