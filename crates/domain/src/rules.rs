@@ -225,6 +225,17 @@ pub fn plan(input: &RuleInput<'_>) -> Plan {
     planner.plan
 }
 
+/// Where a dispatch's confirmation stage stands this cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Everything is recorded.
+    Complete,
+    /// Only client texts held for quiet hours are left (SPEC §15, §18.2).
+    ClientWaits,
+    /// Steps are being taken this cycle.
+    InProgress,
+}
+
 struct Planner<'i, 'a> {
     input: &'i RuleInput<'a>,
     dispatch: &'a Dispatch,
@@ -310,17 +321,22 @@ impl<'i, 'a> Planner<'i, 'a> {
         if self.input.policy.confirmed_needs_tech && !has_tech {
             return self.skip("Confirmed rules skipped: no tech name and tech phone yet");
         }
-        if self.confirmation_stage() {
+        match self.confirmation_stage() {
             // Tech changes and reminders wait until the stage is complete, so never in the
             // same cycle as a confirmation SMS.
-            return;
+            Stage::InProgress => {}
+            // Only client texts held for quiet hours are left: the tech's reminders follow
+            // their own windows; the client's, and a tech change, wait (SPEC §18.2).
+            Stage::ClientWaits => self.reminders(appointment, false),
+            Stage::Complete => {
+                self.tech_change();
+                self.reminders(appointment, true);
+            }
         }
-        self.tech_change();
-        self.reminders(appointment);
     }
 
-    /// The confirmation stage, in order; whether it planned anything.
-    fn confirmation_stage(&mut self) -> bool {
+    /// The confirmation stage, in order; what it left to do.
+    fn confirmation_stage(&mut self) -> Stage {
         let before = self.plan.steps.len();
         let dispatch = self.dispatch;
         self.unless_recorded(ActionKind::ConfirmedNote);
@@ -335,7 +351,14 @@ impl<'i, 'a> Planner<'i, 'a> {
         if self.phone_of(Recipient::Tech).is_some() {
             self.unless_recorded(ActionKind::ConfirmedTechSms);
         }
-        self.plan.steps.len() > before
+        let planned = &self.plan.steps[before..];
+        if planned.is_empty() {
+            Stage::Complete
+        } else if planned.iter().all(|step| matches!(step, Step::Deferred(_))) {
+            Stage::ClientWaits
+        } else {
+            Stage::InProgress
+        }
     }
 
     /// A tech other than the one on record: tell the client and the new tech. Names are
@@ -380,8 +403,9 @@ impl<'i, 'a> Planner<'i, 'a> {
         }
     }
 
-    /// Reminders: future appointments only, each recipient at its own number.
-    fn reminders(&mut self, appointment: &Appointment) {
+    /// Reminders: future appointments only, each recipient at its own number; the client's
+    /// only when `client` is set.
+    fn reminders(&mut self, appointment: &Appointment, client: bool) {
         let seconds_until =
             (appointment.instant.with_timezone(&Utc) - self.input.now).num_seconds();
         if seconds_until <= 0 {
@@ -395,7 +419,9 @@ impl<'i, 'a> Planner<'i, 'a> {
             if !(f64::from(h - 1) <= hours_until && hours_until < f64::from(h)) {
                 continue;
             }
-            self.unless_recorded(ActionKind::Reminder { hours: h });
+            if client {
+                self.unless_recorded(ActionKind::Reminder { hours: h });
+            }
             if self.phone_of(Recipient::Tech).is_some() {
                 self.unless_recorded(ActionKind::ReminderTech { hours: h });
             }

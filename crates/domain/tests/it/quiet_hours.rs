@@ -317,3 +317,66 @@ fn quiet_hours_are_read_from_the_setting_text() {
     assert_eq!(quiet.to_string(), "22:30-07:15");
     assert!("07:00".parse::<QuietHours>().is_err());
 }
+
+#[test]
+fn a_client_text_held_for_quiet_hours_never_holds_back_the_techs_reminders() {
+    // Confirmed at night: the note and the tech's text went out, the client's texts wait.
+    // The appointment is at 19:30 at the site; its 12 h window opens at 07:30, still quiet.
+    let case = Case {
+        name: "the client's confirmation waits at 07:45 while the tech's 12h reminder is due",
+        appointment: ("Pacific Time", "2020-03-16", "19:30:00"),
+        status: Status::Confirmed,
+        notes: [REQUESTED, CONFIRMED, CONFIRMED_SMS_TECH]
+            .map(str::to_owned)
+            .to_vec(),
+        now: "2020-03-16T14:45:00Z",
+        expected: vec![
+            (ConfirmedSms, Deferred),
+            (FieldEngineerConfirmed, Deferred),
+            (ReminderTech { hours: 12 }, Taken),
+        ],
+    };
+    let dispatch = dispatch_at(&case);
+    let texts: Vec<&str> = case.notes.iter().map(String::as_str).collect();
+    let waiting = notes("DIS37405", &texts);
+    let plan = plan_for(&dispatch, &waiting, case.now.parse().unwrap(), &night());
+    assert_eq!(
+        fates(&plan),
+        case.expected,
+        "{}: the client's own reminder waits for the client's stage, with no note",
+        case.name
+    );
+
+    // At 08:00 the client's texts go, alone in their cycle; the client's reminder follows
+    // in the next cycle, its window still open.
+    let tech_reminder = reminder_tech(12);
+    let with_tech_reminder: Vec<&str> = texts
+        .iter()
+        .copied()
+        .chain([tech_reminder.as_str()])
+        .collect();
+    let morning = notes("DIS37405", &with_tech_reminder);
+    let plan = plan_for(
+        &dispatch,
+        &morning,
+        "2020-03-16T15:00:00Z".parse().unwrap(),
+        &night(),
+    );
+    assert_eq!(
+        fates(&plan),
+        vec![(ConfirmedSms, Taken), (FieldEngineerConfirmed, Taken)]
+    );
+    let fe = format!("{FE_CONFIRMED}\n\nField Engineer\nJoe Malone\n+1 212");
+    let stage_done: Vec<&str> = with_tech_reminder
+        .iter()
+        .copied()
+        .chain([CONFIRMED_SMS, fe.as_str()])
+        .collect();
+    let plan = plan_for(
+        &dispatch,
+        &notes("DIS37405", &stage_done),
+        "2020-03-16T15:15:00Z".parse().unwrap(),
+        &night(),
+    );
+    assert_eq!(fates(&plan), vec![(Reminder { hours: 12 }, Taken)]);
+}
