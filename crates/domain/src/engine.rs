@@ -312,7 +312,8 @@ impl Engine {
     }
 
     /// Adds a vendor, building and checking its templates: the common ones, overridden by the
-    /// vendor's, then by `overrides` (e.g. an operator's files).
+    /// vendor's, then by `overrides` (e.g. an operator's files); reminder notes are checked
+    /// for every configured reminder hour (SPEC §18.3).
     pub fn with_vendor(
         mut self,
         adapter: Arc<dyn VendorAdapter>,
@@ -324,7 +325,12 @@ impl Engine {
             .chain(adapter.templates())
             .copied()
             .chain(overrides.iter().map(|(n, s)| (n.as_str(), s.as_str())));
-        let templates = Templates::build(adapter.policy(), sources, adapter.template_fields())?;
+        let templates = Templates::build_for(
+            adapter.policy(),
+            sources,
+            adapter.template_fields(),
+            &self.settings.rules.reminder_hours,
+        )?;
         self.vendors.push(VendorEntry { adapter, templates });
         Ok(self)
     }

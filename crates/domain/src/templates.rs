@@ -243,10 +243,24 @@ impl Templates {
     /// overrides) — and trial-renders every template a vendor with `policy` needs with a full
     /// sample, so that a typo fails at start-up. `vendor_fields` names the vendor's extra
     /// values (see [`VendorAdapter::template_fields`](crate::VendorAdapter::template_fields)).
+    /// Reminder notes are checked for the default reminder hours; see [`Templates::build_for`].
     pub fn build<'s>(
         policy: VendorPolicy,
         sources: impl IntoIterator<Item = (&'s str, &'s str)>,
         vendor_fields: &[&str],
+    ) -> Result<Self, TemplateError> {
+        let hours = crate::rules::RuleSettings::default().reminder_hours;
+        Self::build_for(policy, sources, vendor_fields, &hours)
+    }
+
+    /// As [`Templates::build`], with reminder notes trial-rendered for every hour in
+    /// `reminder_hours` (the configured ones): each rendering must carry that hour's phrase
+    /// (SPEC §18.3).
+    pub fn build_for<'s>(
+        policy: VendorPolicy,
+        sources: impl IntoIterator<Item = (&'s str, &'s str)>,
+        vendor_fields: &[&str],
+        reminder_hours: &[u32],
     ) -> Result<Self, TemplateError> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
@@ -273,55 +287,83 @@ impl Templates {
             }
             templates.render(name, &sample)?;
         }
-        templates.check_interface(policy, vendor_fields)?;
+        templates.check_interface(policy, vendor_fields, reminder_hours)?;
         Ok(templates)
     }
 
-    /// Every note a vendor with `policy` writes keeps its interface (SPEC §13.6): the watermark
-    /// line, the action's watermark phrase, and, where the tech is read back, a line
-    /// `Field Engineer` followed by the tech's name.
+    /// Every note a vendor with `policy` writes keeps its interface (SPEC §13.6, §18.3): the
+    /// watermark line, the action's watermark phrase (a reminder's for each of the
+    /// `reminder_hours`), and, where the tech is read back, a line `Field Engineer` followed
+    /// by the tech's name.
     fn check_interface(
         &self,
         policy: VendorPolicy,
         vendor_fields: &[&str],
+        reminder_hours: &[u32],
     ) -> Result<(), TemplateError> {
-        let sample = TemplateValues::sample(vendor_fields);
-        let watermark = format!("{} {SAMPLE_NOTE_KEY}", crate::WATERMARK);
-        let notes = ActionKind::every(SAMPLE_HOURS)
-            .into_iter()
-            .flat_map(|kind| {
-                let quiet = TemplateName::quiet_note_of(kind).map(|name| (kind, name, false));
-                std::iter::once((kind, TemplateName::note_of(kind), true)).chain(quiet)
-            });
-        for (kind, name, own_note) in notes {
-            let row = kind.row();
-            if !row.needed_by.includes(policy) {
-                continue;
-            }
-            let text = self.render(name, &sample)?;
-            let lacks = |missing: String| TemplateError::Interface {
-                name: name.to_string(),
-                missing,
+        let hours = if reminder_hours.is_empty() {
+            &[SAMPLE_HOURS][..]
+        } else {
+            reminder_hours
+        };
+        // Each kind once; the reminder kinds once per hour.
+        let kinds = ActionKind::every(hours[0]).into_iter().chain(
+            hours[1..]
+                .iter()
+                .flat_map(|h| ActionKind::every(*h))
+                .filter(|kind| kind.hours().is_some()),
+        );
+        for kind in kinds.filter(|kind| kind.row().needed_by.includes(policy)) {
+            let sample = TemplateValues {
+                hours: kind.hours().or(Some(SAMPLE_HOURS)),
+                ..TemplateValues::sample(vendor_fields)
             };
-            if !text.lines().any(|line| line.trim() == watermark) {
-                return Err(lacks(format!(
-                    "the watermark line {:?}",
-                    "#*MetTel's IPA*# {{note_key}}"
-                )));
+            self.check_note(policy, kind, TemplateName::note_of(kind), &sample)?;
+            if let Some(quiet) = TemplateName::quiet_note_of(kind) {
+                self.check_note(policy, kind, quiet, &sample)?;
             }
-            let phrase = kind.phrase();
-            if !text.contains(phrase.as_ref()) {
-                return Err(lacks(format!("its watermark phrase {phrase:?}")));
-            }
-            let names = crate::tech_names_in(&text);
-            if own_note
-                && row.names_tech.applies(policy)
-                && names.last().map(String::as_str) != Some(SAMPLE_TECH_NAME)
-            {
-                return Err(lacks(
-                    "a line \"Field Engineer\" followed by {{tech_name}}".into(),
-                ));
-            }
+        }
+        Ok(())
+    }
+
+    /// One note of `kind` rendered with `sample` keeps its interface; `name` is the action's
+    /// own note or its quiet-hours note (which names no tech).
+    fn check_note(
+        &self,
+        policy: VendorPolicy,
+        kind: ActionKind,
+        name: TemplateName,
+        sample: &TemplateValues<'_>,
+    ) -> Result<(), TemplateError> {
+        let text = self.render(name, sample)?;
+        let lacks = |missing: String| TemplateError::Interface {
+            name: name.to_string(),
+            missing,
+        };
+        let watermark = format!("{} {SAMPLE_NOTE_KEY}", crate::WATERMARK);
+        if !text.lines().any(|line| line.trim() == watermark) {
+            return Err(lacks(format!(
+                "the watermark line {:?}",
+                "#*MetTel's IPA*# {{note_key}}"
+            )));
+        }
+        let phrase = kind.phrase();
+        if !text.contains(phrase.as_ref()) {
+            let hours = kind
+                .hours()
+                .map(|h| format!(" for {h} h (MONITOR_REMINDER_HOURS)"))
+                .unwrap_or_default();
+            return Err(lacks(format!("its watermark phrase {phrase:?}{hours}")));
+        }
+        let own_note = name == TemplateName::note_of(kind);
+        let names = crate::tech_names_in(&text);
+        if own_note
+            && kind.row().names_tech.applies(policy)
+            && names.last().map(String::as_str) != Some(SAMPLE_TECH_NAME)
+        {
+            return Err(lacks(
+                "a line \"Field Engineer\" followed by {{tech_name}}".into(),
+            ));
         }
         Ok(())
     }

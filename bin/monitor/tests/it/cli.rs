@@ -219,6 +219,42 @@ fn broken_template_overrides_exit_2() {
 }
 
 #[test]
+fn a_reminder_note_with_its_hour_hard_coded_exits_2_for_the_configured_hours() {
+    let dir = std::env::temp_dir().join(format!("monitor-reminders-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("common")).unwrap();
+    std::fs::write(
+        dir.join("common/reminder_note.hbs"),
+        "#*MetTel's IPA*# {{note_key}}\nDispatch 2h prior reminder SMS sent to {{phone}}\n",
+    )
+    .unwrap();
+    let dir_text = dir.display().to_string();
+    // The default hours (12, 6, 2): the 12 h note would not say 12 h.
+    let output = monitor(
+        &["check-config"],
+        &with(&[("MONITOR_TEMPLATES_DIR", dir_text.as_str())]),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let error = stderr(&output);
+    assert!(
+        error.contains("reminder_note") && error.contains("Dispatch 12h prior reminder SMS"),
+        "{error}"
+    );
+    assert_eq!(error.lines().count(), 1, "{error}");
+    // The configured hours are the ones checked: 2 h only is fine, 24 h is not.
+    for (hours, code) in [("2", Some(0)), ("24,2", Some(2))] {
+        let output = monitor(
+            &["check-config"],
+            &with(&[
+                ("MONITOR_TEMPLATES_DIR", dir_text.as_str()),
+                ("MONITOR_REMINDER_HOURS", hours),
+            ]),
+        );
+        assert_eq!(output.status.code(), code, "{hours}: {}", stderr(&output));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn an_unknown_vendor_exits_2() {
     let output = monitor(&["once", "--vendor", "no-such-vendor"], VALID);
     assert_eq!(output.status.code(), Some(2));

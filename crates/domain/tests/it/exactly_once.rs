@@ -357,6 +357,59 @@ fn templates_that_drop_their_interface_are_refused_at_start_up() {
     );
 }
 
+#[test]
+fn reminder_notes_are_checked_for_every_configured_hour() {
+    // "2h" hard-coded: right at 2 h, wrong at 12 h and 6 h (SPEC §18.3).
+    let fixed = "#*MetTel's IPA*# {{note_key}}\nDispatch 2h prior reminder SMS sent to {{phone}}\n";
+    let fixed_tech =
+        "#*MetTel's IPA*# {{note_key}}\nDispatch 2h prior reminder tech SMS sent to {{phone}}\n";
+    let fixed_quiet = "#*MetTel's IPA*# {{note_key}}\nDispatch 2h prior reminder SMS not sent to {{phone}}: quiet hours {{quiet_hours}} at the site\n";
+    let cases: [(&str, &str, &[u32], Option<u32>); 6] = [
+        ("reminder_note", fixed, &[12, 6, 2], Some(12)),
+        ("reminder_note", fixed, &[24, 2], Some(24)),
+        ("reminder_note", fixed, &[2], None),
+        ("reminder_tech_note", fixed_tech, &[12, 6, 2], Some(12)),
+        ("reminder_quiet_hours_note", fixed_quiet, &[2, 6], Some(6)),
+        ("reminder_quiet_hours_note", fixed_quiet, &[2], None),
+    ];
+    for (name, source, hours, refused_at) in cases {
+        let mut sources = with_common(LIT_TEMPLATES);
+        sources.push((name, source));
+        let built = Templates::build_for(lit_policy(), sources.clone(), LIT_FIELDS, hours);
+        match (refused_at, built) {
+            (None, Ok(_)) => {}
+            (
+                Some(h),
+                Err(TemplateError::Interface {
+                    name: failed,
+                    missing,
+                }),
+            ) => {
+                assert_eq!(failed, name);
+                assert!(
+                    missing.contains(&format!("Dispatch {h}h prior reminder")),
+                    "{missing}"
+                );
+            }
+            (expected, built) => panic!("{name} at {hours:?}: {expected:?} vs {built:?}"),
+        }
+        // The engine checks the configured hours.
+        let settings = EngineSettings {
+            rules: rules::RuleSettings {
+                reminder_hours: hours.to_vec(),
+                ..rules::RuleSettings::default()
+            },
+            ..EngineSettings::default()
+        };
+        let world = MemoryWorld::new(Arc::new(ManualClock::new(hours_before(30.0))));
+        let overrides = BTreeMap::from([(name.to_owned(), source.to_owned())]);
+        let engine = Engine::new(world.ports(), settings)
+            .with_common_templates(dispatch_templates::COMMON)
+            .with_vendor(FlatVendor::new(), &overrides);
+        assert_eq!(engine.is_ok(), refused_at.is_none(), "{name} at {hours:?}");
+    }
+}
+
 /// Reads every ticket at once, except the first one listed: it answers only once every other
 /// ticket of the cycle has been read.
 struct SlowFirst {
