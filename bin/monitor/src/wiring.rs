@@ -13,7 +13,7 @@ use domain::{Engine, EngineSettings, Ports, VendorAdapter, VendorName};
 use infra_nats::NatsClient;
 use infra_redis::{DEFAULT_COMMAND_TIMEOUT, RedisConnection, RedisJournal};
 
-use crate::alert_queue::AlertQueue;
+use crate::alert_queue::{AlertQueue, OutcomeJournal};
 use crate::settings::Settings;
 
 /// Every vendor the monitor knows, in schedule order. A new vendor is one more line here.
@@ -157,7 +157,9 @@ impl Infrastructure {
         adapters: Vec<Arc<dyn VendorAdapter>>,
     ) -> anyhow::Result<Engine> {
         let journal: Arc<dyn Journal> = self.journal.clone();
-        Ok(build_engine_with(settings, self.ports.clone(), adapters)?.with_journal(journal))
+        Ok(build_engine_with(settings, self.ports.clone(), adapters)?
+            .with_journal(journal)
+            .with_alert_outbox(self.alerts.clone()))
     }
 }
 
@@ -190,7 +192,12 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
     if !nats_up {
         tracing::warn!("NATS is not reachable yet; requests fail fast until it is");
     }
-    let alerts = AlertQueue::spawn(Arc::new(nats.notifier()));
+    let journal = Arc::new(redis.journal(&settings.environment_name));
+    let outcomes = OutcomeJournal {
+        journal: journal.clone(),
+        replica: replica_name(settings),
+    };
+    let alerts = AlertQueue::spawn_with(Arc::new(nats.notifier()), Some(outcomes));
     let notifier: Arc<dyn Notifier> = alerts.clone();
     let environment = &settings.environment_name;
     let ports = Ports {
@@ -206,7 +213,6 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
             .lease(environment)
             .with_replica(&replica_name(settings)),
     );
-    let journal = Arc::new(redis.journal(environment));
     Ok(Infrastructure {
         nats,
         redis,

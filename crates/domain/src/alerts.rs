@@ -5,8 +5,10 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::ports::Notifier;
-use crate::{Dispatch, TemplateName, TemplateValues, Templates, VendorName, telemetry};
+use crate::ports::{Notifier, PortError};
+use crate::{
+    Dispatch, DispatchNumber, TemplateName, TemplateValues, Templates, VendorName, telemetry,
+};
 
 /// Which outcomes are posted to Slack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -50,11 +52,33 @@ pub enum Outcome {
     Failure,
 }
 
-/// Posts alert lines through the notifier. A Slack failure is logged, never returned.
+/// A queue in front of Slack, so that a slow Slack bridge never holds up a dispatch: it posts
+/// each line later, in order, and records the outcome, `posted` or `failed`, in the
+/// dispatch's journal (SPEC §18.5).
+pub trait AlertOutbox: Send + Sync {
+    /// Queues one line about a dispatch; an error when it cannot be queued (it is then never
+    /// posted).
+    fn enqueue(&self, alert: QueuedAlert) -> Result<(), PortError>;
+}
+
+/// An alert line about one dispatch, queued for Slack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedAlert {
+    /// The dispatch's vendor.
+    pub vendor: VendorName,
+    /// The dispatch.
+    pub dispatch_number: DispatchNumber,
+    /// The line.
+    pub line: String,
+}
+
+/// Posts alert lines through the notifier, or queues the lines about dispatches in an
+/// [`AlertOutbox`] when there is one. A Slack failure is logged, never returned.
 #[derive(Clone, Copy)]
 pub struct Alerts<'a> {
     notifier: &'a dyn Notifier,
     level: AlertLevel,
+    outbox: Option<&'a dyn AlertOutbox>,
 }
 
 impl fmt::Debug for Alerts<'_> {
@@ -68,7 +92,17 @@ impl fmt::Debug for Alerts<'_> {
 impl<'a> Alerts<'a> {
     /// Alerts at `level` through `notifier`.
     pub fn new(notifier: &'a dyn Notifier, level: AlertLevel) -> Self {
-        Self { notifier, level }
+        Self {
+            notifier,
+            level,
+            outbox: None,
+        }
+    }
+
+    /// Queues the lines about dispatches in `outbox` (when given) instead of posting them.
+    pub fn with_outbox(mut self, outbox: Option<&'a dyn AlertOutbox>) -> Self {
+        self.outbox = outbox;
+        self
     }
 
     /// `[dispatch-monitor] [LIT] Dispatch [DIS37405] in ticket_id: 3544800 - <event>`.
@@ -83,12 +117,29 @@ impl<'a> Alerts<'a> {
             return None;
         }
         let line = dispatch_line(templates, dispatch, event);
-        let error = self.post(&line).await.err();
-        Some(Posted {
-            line,
-            ok: error.is_none(),
-            error,
-        })
+        let Some(outbox) = self.outbox else {
+            let error = self.post(&line).await.err();
+            let delivery = match error {
+                None => Delivery::Posted,
+                Some(error) => Delivery::Failed(error),
+            };
+            return Some(Posted { line, delivery });
+        };
+        metrics::counter!(telemetry::ALERTS).increment(1);
+        let queued = outbox.enqueue(QueuedAlert {
+            vendor: dispatch.vendor.clone(),
+            dispatch_number: dispatch.dispatch_number.clone(),
+            line: line.clone(),
+        });
+        let delivery = match queued {
+            Ok(()) => Delivery::Queued,
+            Err(error) => {
+                metrics::counter!(telemetry::ALERT_FAILURES).increment(1);
+                tracing::warn!(%error, alert = line, "could not queue the Slack alert");
+                Delivery::Failed(error.to_string())
+            }
+        };
+        Some(Posted { line, delivery })
     }
 
     /// `[dispatch-monitor] [LIT] <event>`; vendor-level alerts are always posted.
@@ -111,10 +162,38 @@ impl<'a> Alerts<'a> {
 pub struct Posted {
     /// The line.
     pub line: String,
-    /// Whether Slack (or the alert queue) took it.
-    pub ok: bool,
-    /// Why not.
-    pub error: Option<String>,
+    /// What became of it.
+    pub delivery: Delivery,
+}
+
+/// What became of an alert line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Slack took it.
+    Posted,
+    /// The alert queue took it; it records the outcome later.
+    Queued,
+    /// It could not be posted or queued, and why.
+    Failed(String),
+}
+
+impl Delivery {
+    /// The journal's outcome: `posted`, `queued` or `failed`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Delivery::Posted => "posted",
+            Delivery::Queued => "queued",
+            Delivery::Failed(_) => "failed",
+        }
+    }
+
+    /// Why it failed.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Delivery::Failed(error) => Some(error),
+            Delivery::Posted | Delivery::Queued => None,
+        }
+    }
 }
 
 /// The start of every alert line: `[dispatch-monitor] [LIT]`.

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::alerts::{AlertLevel, Alerts, Outcome};
+use crate::alerts::{AlertLevel, AlertOutbox, Alerts, Outcome};
 use crate::executor::{Execution, Executor};
 use crate::journal::{
     self, CycleRecord, DispatchSnapshot, EntryBuffer, EntryStamp, Journal, LastAction, NoJournal,
@@ -278,6 +278,13 @@ pub struct Engine {
     common_templates: Vec<TemplateSource>,
     vendors: Vec<VendorEntry>,
     journal: Arc<dyn Journal>,
+    alert_outbox: Option<Arc<dyn AlertOutbox>>,
+}
+
+impl std::fmt::Debug for dyn AlertOutbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AlertOutbox")
+    }
 }
 
 impl std::fmt::Debug for dyn Journal {
@@ -295,7 +302,15 @@ impl Engine {
             common_templates: Vec::new(),
             vendors: Vec::new(),
             journal: Arc::new(NoJournal),
+            alert_outbox: None,
         }
+    }
+
+    /// Queues the alert lines about dispatches in `outbox`, which posts them later and
+    /// journals their outcome (SPEC §18.5); without one they are posted at once.
+    pub fn with_alert_outbox(mut self, outbox: Arc<dyn AlertOutbox>) -> Self {
+        self.alert_outbox = Some(outbox);
+        self
     }
 
     /// Records what each executed cycle does in `journal` (SPEC §14).
@@ -732,6 +747,7 @@ impl Engine {
 
     fn alerts(&self) -> Alerts<'_> {
         Alerts::new(self.ports.notifier.as_ref(), self.settings.alert_level)
+            .with_outbox(self.alert_outbox.as_deref())
     }
 
     /// Alerts a per-dispatch failure; a dry run posts nothing.

@@ -387,12 +387,11 @@ impl Executor<'_> {
             .await
         {
             self.journal.push(JournalEntry {
+                detail: posted.delivery.error().map(str::to_owned),
                 text: Some(posted.line),
-                detail: posted.error,
-                ..self.stamp().entry(
-                    EntryKind::Alert,
-                    if posted.ok { "posted" } else { "failed" },
-                )
+                ..self
+                    .stamp()
+                    .entry(EntryKind::Alert, posted.delivery.outcome())
             });
         }
     }

@@ -56,7 +56,7 @@ pub struct JournalEntry {
     /// The action, e.g. `12h reminder SMS to the client`.
     pub action: Option<String>,
     /// What happened: `sent`, `failed`, `uncertain`, `deduplicated`, `quiet_hours`,
-    /// `appended`, `posted`, `blocked`, `skipped`, `not_ours`.
+    /// `appended`, `queued`, `posted`, `blocked`, `skipped`, `not_ours`.
     pub outcome: String,
     /// The recipient: a phone, `ticket 3544800`, or email addresses.
     pub to: Option<String>,
@@ -237,6 +237,19 @@ pub struct DispatchHistory {
     pub entries: Vec<JournalEntry>,
 }
 
+impl DispatchHistory {
+    /// The history with its entries as stored, put in time order: an alert's outcome, known
+    /// once a queue posted it, may be stored before the entries of the dispatch that raised
+    /// it (SPEC §18.5). Entries of the same instant keep their stored order.
+    pub fn in_time_order(
+        snapshot: Option<DispatchSnapshot>,
+        mut entries: Vec<JournalEntry>,
+    ) -> Self {
+        entries.sort_by_key(|entry| entry.at);
+        Self { snapshot, entries }
+    }
+}
+
 /// Where the journal is kept. Writes must return quickly (queue them); reads serve the API.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -246,6 +259,14 @@ pub trait Journal: Send + Sync {
     async fn record_dispatch(
         &self,
         snapshot: DispatchSnapshot,
+        entries: Vec<JournalEntry>,
+    ) -> Result<(), PortError>;
+    /// Adds entries to a dispatch's journal outside a cycle's record of it (the outcome of an
+    /// alert a queue posted later, SPEC §18.5); its snapshot stays as it is.
+    async fn record_entries(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &str,
         entries: Vec<JournalEntry>,
     ) -> Result<(), PortError>;
     /// Records a finished cycle. When it ran, `seen` lists its dispatch numbers: the
@@ -280,6 +301,14 @@ impl Journal for NoJournal {
     async fn record_dispatch(
         &self,
         _: DispatchSnapshot,
+        _: Vec<JournalEntry>,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
+    async fn record_entries(
+        &self,
+        _: &VendorName,
+        _: &str,
         _: Vec<JournalEntry>,
     ) -> Result<(), PortError> {
         Ok(())

@@ -580,6 +580,23 @@ struct JournalState {
     dispatches: HashMap<String, BTreeMap<String, crate::journal::DispatchSnapshot>>,
 }
 
+impl MemoryJournal {
+    /// Appends a dispatch's entries, keeping the last [`crate::journal::MAX_ENTRIES`].
+    fn keep_entries(&self, vendor: &str, number: &str, entries: Vec<crate::journal::JournalEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut state = lock(&self.state);
+        let kept = state
+            .entries
+            .entry((vendor.to_owned(), number.to_owned()))
+            .or_default();
+        kept.extend(entries);
+        let excess = kept.len().saturating_sub(crate::journal::MAX_ENTRIES);
+        kept.drain(..excess);
+    }
+}
+
 #[async_trait]
 impl crate::journal::Journal for MemoryJournal {
     async fn record_dispatch(
@@ -587,23 +604,25 @@ impl crate::journal::Journal for MemoryJournal {
         mut snapshot: crate::journal::DispatchSnapshot,
         entries: Vec<crate::journal::JournalEntry>,
     ) -> Result<(), PortError> {
-        let mut state = lock(&self.state);
         let vendor = snapshot.vendor.clone();
         let number = snapshot.dispatch_number.clone();
-        if !entries.is_empty() {
-            let kept = state
-                .entries
-                .entry((vendor.clone(), number.clone()))
-                .or_default();
-            kept.extend(entries);
-            let excess = kept.len().saturating_sub(crate::journal::MAX_ENTRIES);
-            kept.drain(..excess);
-        }
+        self.keep_entries(&vendor, &number, entries);
+        let mut state = lock(&self.state);
         let snapshots = state.dispatches.entry(vendor).or_default();
         if snapshot.last_action.is_none() {
             snapshot.last_action = snapshots.get(&number).and_then(|s| s.last_action.clone());
         }
         snapshots.insert(number, snapshot);
+        Ok(())
+    }
+
+    async fn record_entries(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &str,
+        entries: Vec<crate::journal::JournalEntry>,
+    ) -> Result<(), PortError> {
+        self.keep_entries(vendor.as_str(), dispatch_number, entries);
         Ok(())
     }
 
@@ -667,6 +686,6 @@ impl crate::journal::Journal for MemoryJournal {
             .cloned()
             .unwrap_or_default();
         Ok((snapshot.is_some() || !entries.is_empty())
-            .then_some(crate::journal::DispatchHistory { snapshot, entries }))
+            .then(|| crate::journal::DispatchHistory::in_time_order(snapshot, entries)))
     }
 }

@@ -174,6 +174,29 @@ impl RedisJournal {
         }
     }
 
+    /// Queues the append of a dispatch's entries, when there are any.
+    fn append(
+        &self,
+        vendor: &str,
+        number: &str,
+        entries: &[JournalEntry],
+    ) -> Result<(), PortError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec![
+            whole_millis(RETENTION).to_string(),
+            MAX_ENTRIES.to_string(),
+            REPEAT_WINDOW.to_string(),
+        ];
+        for entry in entries {
+            args.push(if entry.repeats() { "1" } else { "0" }.to_owned());
+            args.push(serde_json::to_string(entry).unwrap_or_default());
+        }
+        let key = self.reader.journal(vendor, number);
+        self.enqueue(Write::Entries { key, args })
+    }
+
     fn enqueue(&self, write: Write) -> Result<(), PortError> {
         self.queue.try_send(write).map_err(|error| {
             PortError::Unavailable(match error {
@@ -311,19 +334,7 @@ impl Journal for RedisJournal {
     ) -> Result<(), PortError> {
         let vendor = snapshot.vendor.clone();
         let number = snapshot.dispatch_number.clone();
-        if !entries.is_empty() {
-            let mut args = vec![
-                whole_millis(RETENTION).to_string(),
-                MAX_ENTRIES.to_string(),
-                REPEAT_WINDOW.to_string(),
-            ];
-            for entry in &entries {
-                args.push(if entry.repeats() { "1" } else { "0" }.to_owned());
-                args.push(serde_json::to_string(entry).unwrap_or_default());
-            }
-            let key = self.reader.journal(&vendor, &number);
-            self.enqueue(Write::Entries { key, args })?;
-        }
+        self.append(&vendor, &number, &entries)?;
         // The last action has its own field, so a cycle without one keeps the previous.
         let last = snapshot.last_action.take();
         let mut fields = vec![(
@@ -340,6 +351,15 @@ impl Journal for RedisJournal {
             key: self.reader.dispatches(&vendor),
             fields,
         })
+    }
+
+    async fn record_entries(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &str,
+        entries: Vec<JournalEntry>,
+    ) -> Result<(), PortError> {
+        self.append(vendor.as_str(), dispatch_number, &entries)
     }
 
     async fn record_cycle(
@@ -402,6 +422,6 @@ impl Journal for RedisJournal {
             .iter()
             .map(|json| parse(json))
             .collect::<Result<_, _>>()?;
-        Ok(Some(DispatchHistory { snapshot, entries }))
+        Ok(Some(DispatchHistory::in_time_order(snapshot, entries)))
     }
 }

@@ -156,3 +156,78 @@ async fn a_journal_that_fails_never_changes_what_is_sent() {
     assert_eq!(sent_sms(&broken), sent_sms(&healthy));
     assert_eq!(sent_sms(&broken).len(), 3);
 }
+
+/// An alert queue whose Slack bridge fails every line: it journals each failure as soon as it
+/// is queued, before the dispatch that raised it has recorded its own entries.
+struct FailingOutbox {
+    journal: Arc<MemoryJournal>,
+    at: chrono::DateTime<chrono::Utc>,
+    lines: std::sync::Mutex<Vec<String>>,
+}
+
+impl domain::alerts::AlertOutbox for FailingOutbox {
+    fn enqueue(&self, alert: domain::alerts::QueuedAlert) -> Result<(), PortError> {
+        self.lines.lock().unwrap().push(alert.line.clone());
+        let entry = domain::journal::JournalEntry {
+            at: self.at,
+            kind: EntryKind::Alert,
+            action: None,
+            outcome: "failed".into(),
+            to: None,
+            text: Some(alert.line),
+            detail: Some("unavailable: slack down".into()),
+            replica: "replica-a".into(),
+        };
+        let number = alert.dispatch_number.as_str();
+        futures::executor::block_on(
+            self.journal
+                .record_entries(&alert.vendor, number, vec![entry]),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_queued_alert_is_journaled_as_queued_then_as_failed_when_slack_fails_later() {
+    let world = world();
+    let journal = Arc::new(MemoryJournal::default());
+    let outbox = Arc::new(FailingOutbox {
+        journal: journal.clone(),
+        at: hours_before(30.0) + chrono::Duration::seconds(1),
+        lines: std::sync::Mutex::default(),
+    });
+    let lit = VendorName::fixed("LIT");
+    engine(&world, journal.clone())
+        .with_alert_outbox(outbox.clone())
+        .run_cycle(&lit, Mode::Execute)
+        .await
+        .unwrap();
+    let queued = outbox.lines.lock().unwrap().clone();
+    assert!(!queued.is_empty());
+    assert!(
+        world
+            .log
+            .entries()
+            .iter()
+            .all(|e| !matches!(e.event, domain::memory::WorldEvent::Slack(_))),
+        "dispatch alerts go through the queue"
+    );
+    let DispatchHistory { entries, .. } = journal.dispatch(&lit, "DIS1").await.unwrap().unwrap();
+    let alerts: Vec<(&str, &str)> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Alert)
+        .map(|e| (e.outcome.as_str(), e.text.as_deref().unwrap()))
+        .collect();
+    assert!(
+        !alerts.iter().any(|(outcome, _)| *outcome == "posted"),
+        "{alerts:?}"
+    );
+    // Each line: queued by the dispatch, then failed, in that order.
+    for line in &queued {
+        let outcomes: Vec<&str> = alerts
+            .iter()
+            .filter(|(_, text)| text == line)
+            .map(|(outcome, _)| *outcome)
+            .collect();
+        assert_eq!(outcomes, ["queued", "failed"], "{line}");
+    }
+}
