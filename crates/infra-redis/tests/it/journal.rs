@@ -268,3 +268,30 @@ async fn writes_never_wait_for_a_redis_that_is_down() {
     let error = journal.cycles(&lit(), 5).await.unwrap_err();
     assert!(error.to_string().contains("unavailable"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_outcome_recorded_before_its_dispatch_reads_back_in_time_order() {
+    let server = RedisServer::new();
+    let journal = connect(&server).await.journal(ENV);
+    let alert = |second: i64, outcome: &str| JournalEntry {
+        at: at(second),
+        kind: EntryKind::Alert,
+        action: None,
+        outcome: outcome.into(),
+        to: None,
+        text: Some("[dispatch-monitor] [LIT] line".into()),
+        detail: None,
+        replica: "a".into(),
+    };
+    // The queue posted the line (second 3) before the dispatch recorded its entries.
+    journal
+        .record_entries(&lit(), "DIS37405", vec![alert(3, "posted")])
+        .await
+        .unwrap();
+    record(&journal, "DIS37405", vec![sent(1, "a"), alert(2, "queued")]).await;
+    journal.flush(Duration::from_secs(10)).await;
+    let DispatchHistory { entries, .. } =
+        journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();
+    let outcomes: Vec<&str> = entries.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["sent", "queued", "posted"]);
+}
