@@ -417,6 +417,28 @@ async fn the_document_lists_every_route(port: u16) {
         document,
         "the served document is the one generated from the code"
     );
+    // The documented `limit` bounds are exactly the accepted ones.
+    for path in ["/api/v1/cycles", "/api/v1/dispatches"] {
+        let limit = document["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap()["schema"]
+            .clone();
+        let (min, max) = (
+            limit["minimum"].as_u64().unwrap(),
+            limit["maximum"].as_u64().unwrap(),
+        );
+        for (value, accepted) in [(min - 1, false), (min, true), (max, true), (max + 1, false)] {
+            let (status, body) = http_get(port, &format!("{path}?limit={value}")).await;
+            assert_eq!(
+                status == 200,
+                accepted,
+                "{path}?limit={value}: {status} {body}"
+            );
+        }
+    }
     // Every documented route is served (no 404 from the router itself).
     for (method, path) in &routed {
         let concrete = path
