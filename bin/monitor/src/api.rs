@@ -11,27 +11,29 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::journal::{CycleRecord, DispatchHistory, DispatchSnapshot, Journal, JournalEntry};
 use domain::ports::VendorLease;
-use domain::{DispatchNumber, Engine, Mode, Status};
+use domain::{DispatchNumber, Engine, Status};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::plan::{self, PlanRow};
+use crate::plan::PlanRow;
 use crate::service::{Triggered, VendorControl};
 use crate::settings::values::ApiToken;
 
 mod mask;
+mod plans;
 
 pub use mask::{Masker, mask_phones};
+pub use plans::{PLAN_REUSE, PlanCache};
 
 /// Every API route: method, path and meaning (the README's API table is made from it, and a
 /// test checks the OpenAPI document lists exactly these).
@@ -59,7 +61,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "GET",
         "/api/v1/plan",
-        "the rows `plan --format json` prints, computed now, read-only (`vendor`)",
+        "the rows `plan --format json` prints, read-only (`vendor`); one plan per vendor at a time, reused for 10 s",
     ),
     (
         "POST",
@@ -68,6 +70,8 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The fewest items a `limit` asks for (the document's `minimum`).
+const MIN_LIMIT: usize = 1;
 /// The most cycles one request returns.
 const MAX_CYCLES_LIMIT: usize = 100;
 /// The most dispatches one request returns.
@@ -84,6 +88,8 @@ pub struct ApiState {
     pub controls: Arc<Vec<Arc<VendorControl>>>,
     /// An engine over read-only ports, for `/plan`.
     pub planner: Arc<Engine>,
+    /// The plans computed lately, one at a time per vendor.
+    pub plans: Arc<PlanCache>,
     /// `MONITOR_API_TOKEN`.
     pub token: Option<ApiToken>,
     /// `MONITOR_API_SHOW_PHONES`.
@@ -133,11 +139,36 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(trigger_cycle))
 }
 
-/// The API, `/openapi.json`, `/docs` and the dashboard.
+/// The API, `/openapi.json`, `/docs` and the dashboard. An unknown route or a wrong method is
+/// answered with a JSON error like every other (SPEC §18.5).
 pub fn router(state: ApiState) -> Router {
     let (api, document) = api_routes().with_state(state).split_for_parts();
-    api.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+    api.merge(docs(document))
         .route("/", axum::routing::get(dashboard))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+}
+
+/// Swagger UI at `/docs` for `document`. No request leaves the binary: the online validator
+/// (`validator.swagger.io`, which would be sent the document's URL) is off.
+fn docs(document: utoipa::openapi::OpenApi) -> SwaggerUi {
+    SwaggerUi::new("/docs")
+        .url("/openapi.json", document)
+        .config(Config::default().validator_url("none"))
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such route: {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.
@@ -171,6 +202,14 @@ impl ApiError {
         Self::new(
             StatusCode::BAD_REQUEST,
             format!("invalid parameter {name}: {why}"),
+        )
+    }
+
+    /// A path that cannot be decoded (e.g. `%FF`, not UTF-8).
+    fn bad_path(rejection: PathRejection) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid path: {}", rejection.body_text()),
         )
     }
 
@@ -257,10 +296,10 @@ impl Params {
             return Ok(default);
         };
         match text.parse::<usize>() {
-            Ok(limit) if (1..=max).contains(&limit) => Ok(limit),
+            Ok(limit) if (MIN_LIMIT..=max).contains(&limit) => Ok(limit),
             _ => Err(ApiError::bad_parameter(
                 "limit",
-                format!("expected a whole number from 1 to {max}, got {text:?}"),
+                format!("expected a whole number from {MIN_LIMIT} to {max}, got {text:?}"),
             )),
         }
     }
@@ -324,7 +363,7 @@ async fn list_vendors(State(state): State<ApiState>) -> ApiResult<Vec<VendorView
     tag = "operator",
     params(
         ("vendor" = Option<String>, Query, description = "One vendor, e.g. `LIT`; all when absent"),
-        ("limit" = Option<usize>, Query, description = "At most this many, 1 to 100 (default 20)"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 100, description = "At most this many, 1 to 100 (default 20)"),
     ),
     responses(
         (status = 200, description = "Recent cycles, newest first", body = Vec<CycleRecord>),
@@ -358,7 +397,7 @@ async fn list_cycles(
         ("vendor" = Option<String>, Query, description = "One vendor; all when absent"),
         ("status" = Option<String>, Query, description = "`requested`, `confirmed`, `tech_on_site`, `canceled`, `completed` or `not_monitored`"),
         ("q" = Option<String>, Query, description = "Part of a dispatch number or ticket id (case-insensitive)"),
-        ("limit" = Option<usize>, Query, description = "At most this many, 1 to 5000 (default 500)"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 5000, description = "At most this many, 1 to 5000 (default 500)"),
     ),
     responses(
         (status = 200, description = "The dispatches of each vendor's last cycle", body = Vec<DispatchSnapshot>),
@@ -414,15 +453,16 @@ fn parse_status(text: &str) -> Result<Status, ApiError> {
     ),
     responses(
         (status = 200, description = "The dispatch's snapshot and journal", body = DispatchView),
-        (status = 400, description = "The dispatch number is invalid", body = ApiError),
+        (status = 400, description = "The dispatch number is invalid, or the path cannot be decoded", body = ApiError),
         (status = 404, description = "Unknown vendor, or a dispatch the monitor never saw", body = ApiError),
         (status = 503, description = "The journal cannot be read", body = ApiError),
     )
 )]
 async fn get_dispatch(
     State(state): State<ApiState>,
-    Path((vendor, number)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<DispatchView> {
+    let Path((vendor, number)) = path.map_err(ApiError::bad_path)?;
     let control = state.vendors(Some(&vendor))?[0].clone();
     let number = DispatchNumber::parse(&number)
         .map_err(|error| ApiError::bad_parameter("dispatch_number", error))?;
@@ -457,7 +497,7 @@ async fn get_dispatch(
     tag = "operator",
     params(("vendor" = Option<String>, Query, description = "One vendor; every enabled vendor when absent")),
     responses(
-        (status = 200, description = "What a cycle would do now; nothing is sent or written", body = Vec<PlanRow>),
+        (status = 200, description = "What a cycle would do now; nothing is sent or written. At most one plan per vendor is computed at a time, and one up to 10 s old is served again", body = Vec<PlanRow>),
         (status = 400, description = "A parameter is invalid", body = ApiError),
         (status = 404, description = "Unknown vendor", body = ApiError),
         (status = 502, description = "A vendor's list could not be fetched", body = ApiError),
@@ -469,19 +509,15 @@ async fn get_plan(
 ) -> ApiResult<Vec<PlanRow>> {
     let params = Params::read(query, &["vendor"])?;
     let asked = params.text("vendor");
-    let mut reports = Vec::new();
+    let mut rows = Vec::new();
     for control in state.vendors(asked)? {
         if asked.is_none() && !control.enabled {
             continue;
         }
-        let report = state
-            .planner
-            .run_cycle(&control.name, Mode::DryRun)
-            .await
-            .map_err(|error| ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()))?;
-        reports.push(report);
+        let computed = state.plans.rows(&state.planner, &control.name).await;
+        let computed = computed.map_err(|error| ApiError::new(StatusCode::BAD_GATEWAY, error))?;
+        rows.extend(computed.iter().cloned());
     }
-    let mut rows = plan::rows(&reports);
     rows.iter_mut().for_each(|r| state.masker.plan_row(r));
     Ok(Json(rows))
 }
@@ -503,10 +539,11 @@ async fn get_plan(
 )]
 async fn trigger_cycle(
     State(state): State<ApiState>,
-    Path(vendor): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<CycleStarted>), ApiError> {
     authorize(state.token.as_ref(), &headers)?;
+    let Path(vendor) = path.map_err(ApiError::bad_path)?;
     let control = state.vendors(Some(&vendor))?[0].clone();
     let conflict = |why: String| ApiError::new(StatusCode::CONFLICT, why);
     if control.is_running() {
@@ -552,11 +589,13 @@ fn authorize(token: Option<&ApiToken>, headers: &HeaderMap) -> Result<(), ApiErr
             "acting through the API is off: set MONITOR_API_TOKEN to enable it",
         ));
     };
+    // The scheme is case-insensitive (RFC 6750, RFC 9110 §11.1).
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
+        .and_then(|value| value.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token);
     if token.matches(given.trim()) {
         Ok(())
     } else {
@@ -622,6 +661,54 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn swagger_ui_never_calls_the_online_validator() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = Router::new().merge(docs(openapi()));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let (status, script) =
+            test_support::wire::http_get(port, "/docs/swagger-initializer.js").await;
+        server.abort();
+        assert_eq!(status, 200, "{script}");
+        assert!(script.contains(r#""validatorUrl": "none""#), "{script}");
+        assert!(script.contains("/openapi.json"), "{script}");
+    }
+
+    #[test]
+    fn the_documented_limits_are_the_accepted_ones() {
+        let document = serde_json::to_value(openapi()).unwrap();
+        for (path, max) in [
+            ("/api/v1/cycles", MAX_CYCLES_LIMIT),
+            ("/api/v1/dispatches", MAX_DISPATCHES_LIMIT),
+        ] {
+            let limit = document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "limit")
+                .unwrap()
+                .clone();
+            let (min, documented_max) = (
+                limit["schema"]["minimum"].as_u64().unwrap(),
+                limit["schema"]["maximum"].as_u64().unwrap(),
+            );
+            assert_eq!(
+                (min, documented_max),
+                (MIN_LIMIT as u64, max as u64),
+                "{path}"
+            );
+            let accepted = |value: String| {
+                let params = Params(HashMap::from([("limit".to_owned(), value)]));
+                params.limit(20, max).is_ok()
+            };
+            assert!(!accepted((min - 1).to_string()), "{path}");
+            assert!(accepted(min.to_string()), "{path}");
+            assert!(accepted(documented_max.to_string()), "{path}");
+            assert!(!accepted((documented_max + 1).to_string()), "{path}");
+        }
+    }
+
     #[test]
     fn the_token_is_required_and_compared_whole() {
         let token = <ApiToken as crate::settings::values::SettingValue>::parse(
@@ -643,6 +730,7 @@ mod tests {
             "Bearer a-long-enough-operator-token-",
             "a-long-enough-operator-token",
             "Basic a-long-enough-operator-token",
+            "Bearera-long-enough-operator-token",
         ] {
             assert_eq!(
                 status(authorize(Some(&token), &headers(wrong))),
@@ -650,13 +738,17 @@ mod tests {
                 "{wrong}"
             );
         }
-        assert_eq!(
-            status(authorize(
-                Some(&token),
-                &headers("Bearer a-long-enough-operator-token")
-            )),
-            None
-        );
+        for right in [
+            "Bearer a-long-enough-operator-token",
+            "bearer a-long-enough-operator-token",
+            "BEARER  a-long-enough-operator-token",
+        ] {
+            assert_eq!(
+                status(authorize(Some(&token), &headers(right))),
+                None,
+                "{right}"
+            );
+        }
         assert_eq!(format!("{token:?}"), "ApiToken(***)");
     }
 }

@@ -120,6 +120,7 @@ impl App {
             lease: self.infra.lease.clone(),
             controls: controls.clone(),
             planner: self.planner.clone(),
+            plans: Arc::default(),
             token: settings.api_token.clone(),
             masker: api::Masker {
                 show_phones: settings.api_show_phones,

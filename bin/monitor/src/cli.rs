@@ -100,7 +100,7 @@ pub async fn execute(cli: Cli, env: impl IntoIterator<Item = (String, String)>) 
         Ok(settings) => settings,
         Err(error) => return config_error(&error),
     };
-    telemetry::init_logs(settings.log_format);
+    telemetry::init_logs(settings.log_format, settings.api_show_phones);
     // Templates are checked before anything connects.
     if let Err(error) = wiring::check_templates(&settings) {
         eprintln!("dispatch-monitor: {error:#}");

@@ -122,7 +122,7 @@ macro_rules! settings {
 }
 
 settings! {
-    nats_urls: NatsUrls = "NATS_SERVER1", required, "NATS URL, e.g. `nats://nats-server:4222`, or a cluster's seed list separated by commas; `NATS_SERVER2` … `NATS_SERVER9`, when set, are added to it";
+    nats_urls: NatsUrls = "NATS_SERVER1", required, "NATS URL, e.g. `nats://nats-server:4222` (credentials as `user:password@` or `token@`, a `,` in them written `%2C`), or a cluster's seed list separated by commas; `NATS_SERVER2` … `NATS_SERVER9`, when set, are added to it";
     redis_url: Option<SecretUrl> = "REDIS_URL", optional, "full Redis URL; overrides `REDIS_HOSTNAME`";
     redis_hostname: Option<Host> = "REDIS_HOSTNAME", optional, "Redis host name or address, port 6379 (required unless `REDIS_URL` is set)";
     environment_name: String = "ENVIRONMENT_NAME", required, "registry key prefix (`{ENVIRONMENT_NAME}-{dispatch_number}`)";
@@ -142,7 +142,7 @@ settings! {
     tls_ca_file: Option<CaFile> = "MONITOR_TLS_CA_FILE", optional, "PEM file of CA certificates trusted, besides the system's, for `rediss://` and `tls://` URLs";
     replica_name: Option<String> = "MONITOR_REPLICA_NAME", optional, "this replica's name in the journal and on vendor leases (default `host:pid`)";
     api_token: Option<ApiToken> = "MONITOR_API_TOKEN", optional, "bearer token for `POST /api/v1/vendors/{vendor}/cycle` (at least 16 characters); unset: acting through HTTP is off (403)";
-    api_show_phones: bool = "MONITOR_API_SHOW_PHONES", (false), "show whole phone numbers in the API and dashboard (default: last 4 digits)";
+    api_show_phones: bool = "MONITOR_API_SHOW_PHONES", (false), "show whole phone numbers in the API, the dashboard and the logs (default: last 4 digits)";
     templates_dir: Option<TemplatesDir> = "MONITOR_TEMPLATES_DIR", optional, "folder of template overrides: `common/<name>.hbs` or `<vendor>/<name>.hbs`";
 }
 

@@ -1,20 +1,26 @@
 //! Logs (tracing) and metrics (Prometheus) set-up.
 
-use std::sync::OnceLock;
+use std::io::Write;
+use std::sync::{LazyLock, OnceLock};
 
 use domain::telemetry::MetricKind;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use regex::Regex;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
+use crate::api::mask_phones;
 use crate::settings::values::LogFormat;
 
 /// Logs to standard error, human-readable or JSON lines; `RUST_LOG` filters (default `info`).
-/// Span fields (vendor, dispatch number, ticket id) appear on every line inside a span.
-pub fn init_logs(format: LogFormat) {
+/// Span fields (vendor, dispatch number, ticket id) appear on every line inside a span. Every
+/// line, a client library's included, has URL credentials hidden and, unless `show_phones`,
+/// phone numbers masked to their last 4 digits (SPEC §18.4).
+pub fn init_logs(format: LogFormat, show_phones: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(MaskedStderr { show_phones });
     let result = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
@@ -25,6 +31,69 @@ pub fn init_logs(format: LogFormat) {
     };
     // A second initialisation (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// A URL's `user:password@` (up to its last `@` before a space, `/` or quote).
+static URL_CREDENTIALS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#"']*@"#).expect("a valid pattern")
+});
+
+/// A parsed URL's password as `Debug` prints it: `password: Some("…")`.
+static DEBUG_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(password: Some\()(\\?")(.*?)(\\?"\))"#).expect("a valid pattern")
+});
+
+/// `text` as it may be logged: credentials hidden, phones masked unless `show_phones`.
+pub fn mask_log_text(text: &str, show_phones: bool) -> String {
+    let text = URL_CREDENTIALS.replace_all(text, "$1***@");
+    let text = DEBUG_PASSWORD.replace_all(&text, "$1$2***$4");
+    if show_phones {
+        text.into_owned()
+    } else {
+        mask_phones(&text)
+    }
+}
+
+/// Standard error, one masked log line at a time.
+#[derive(Debug, Clone, Copy)]
+struct MaskedStderr {
+    show_phones: bool,
+}
+
+impl<'a> MakeWriter<'a> for MaskedStderr {
+    type Writer = MaskedLine;
+
+    fn make_writer(&'a self) -> MaskedLine {
+        MaskedLine {
+            line: Vec::new(),
+            show_phones: self.show_phones,
+        }
+    }
+}
+
+/// One log line, collected whole and written masked when dropped (the formatter drops its
+/// writer after each line).
+struct MaskedLine {
+    line: Vec<u8>,
+    show_phones: bool,
+}
+
+impl Write for MaskedLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for MaskedLine {
+    fn drop(&mut self) {
+        let masked = mask_log_text(&String::from_utf8_lossy(&self.line), self.show_phones);
+        let _ = std::io::stderr().lock().write_all(masked.as_bytes());
+    }
 }
 
 /// Installs the global Prometheus recorder (once per process) and describes every metric of
@@ -71,5 +140,58 @@ fn describe_metrics() {
             MetricKind::Counter => metrics::describe_counter!(*name, *description),
             MetricKind::Histogram => metrics::describe_histogram!(*name, *description),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_hide_credentials_and_mask_phones_unless_shown() {
+        for (line, masked) in [
+            (
+                "server=ServerAddr(nats://monitor:Pw@Alpha:Bravo@127.0.0.1:4222) attempt",
+                "server=ServerAddr(nats://***@127.0.0.1:4222) attempt",
+            ),
+            (
+                r#"{"server":"redis://:Pw,Alpha@r:6379/0","to":"ops@example.com"}"#,
+                r#"{"server":"redis://***@r:6379/0","to":"ops@example.com"}"#,
+            ),
+            (
+                r#"Url { scheme: "nats", username: "m", password: Some("Pw\"Alpha"), host: None }"#,
+                r#"Url { scheme: "nats", username: "m", password: Some("***"), host: None }"#,
+            ),
+            (
+                r#"{"fields":{"message":"x password: Some(\"PwAlpha\")"}}"#,
+                r#"{"fields":{"message":"x password: Some(\"***\")"}}"#,
+            ),
+            (
+                "INFO SMS sent action=tech_reminder_2h to=+12123595129",
+                "INFO SMS sent action=tech_reminder_2h to=+1******5129",
+            ),
+            (
+                r#"{"detail":"rejected 12123595129","to":"(212) 359-5129"}"#,
+                r#"{"detail":"rejected *******5129","to":"(***) ***-5129"}"#,
+            ),
+        ] {
+            assert_eq!(mask_log_text(line, false), masked, "{line}");
+        }
+        assert_eq!(
+            mask_log_text("SMS sent to=+12123595129 nats://u:p@h:1", true),
+            "SMS sent to=+12123595129 nats://***@h:1"
+        );
+    }
+
+    #[test]
+    fn a_line_is_written_whole_when_the_formatter_drops_its_writer() {
+        let writer = MaskedStderr { show_phones: false };
+        let mut line = writer.make_writer();
+        line.write_all(b"SMS sent to=+1212").unwrap();
+        line.write_all(b"3595129\n").unwrap();
+        assert_eq!(
+            mask_log_text(&String::from_utf8_lossy(&line.line), false),
+            "SMS sent to=+1******5129\n"
+        );
     }
 }

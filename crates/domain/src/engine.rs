@@ -405,10 +405,11 @@ impl Engine {
             .cycle(entry, mode, stop)
             .instrument(tracing::info_span!("cycle", vendor = %vendor))
             .await;
-        let outcome = if result.is_ok() { "ok" } else { "failed" };
-        metrics::histogram!(telemetry::CYCLE_DURATION, "vendor" => vendor.to_string(), "outcome" => outcome)
-            .record(started.elapsed().as_secs_f64());
+        // A dry run (a plan) is not a cycle: it counts in no cycle metric (SPEC §18.5).
         if mode == Mode::Execute {
+            let outcome = if result.is_ok() { "ok" } else { "failed" };
+            metrics::histogram!(telemetry::CYCLE_DURATION, "vendor" => vendor.to_string(), "outcome" => outcome)
+                .record(started.elapsed().as_secs_f64());
             self.record_cycle(vendor, started_at, &result).await;
         }
         result
@@ -583,12 +584,14 @@ impl Engine {
         mode: Mode,
         journal: &EntryBuffer,
     ) -> DispatchReport {
-        metrics::counter!(
-            telemetry::DISPATCHES_SEEN,
-            "vendor" => dispatch.vendor.to_string(),
-            "status" => dispatch.status.label()
-        )
-        .increment(1);
+        if mode == Mode::Execute {
+            metrics::counter!(
+                telemetry::DISPATCHES_SEEN,
+                "vendor" => dispatch.vendor.to_string(),
+                "status" => dispatch.status.label()
+            )
+            .increment(1);
+        }
         // The ledger is read while the ticket is: a dispatch then waits for one round trip,
         // not two. Reading it first is safe: a later note only means less to reconcile, and
         // the claim before each SMS is what keeps it from going twice (SPEC §13).

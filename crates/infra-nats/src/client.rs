@@ -120,6 +120,16 @@ impl NatsClient {
         if let Some(path) = ca_file {
             options = options.add_root_certificates(path.to_path_buf());
         }
+        // Credentials travel in the CONNECT message, never in the server addresses: the client
+        // logs those at debug level (SPEC §18.4).
+        let (seeds, credentials) = split_credentials(url);
+        match credentials {
+            Some(Credentials::UserPassword(user, password)) => {
+                options = options.user_and_password(user, password);
+            }
+            Some(Credentials::Token(token)) => options = options.token(token),
+            None => {}
+        }
         let options = options
             .name(CLIENT_NAME)
             .retry_on_initial_connect()
@@ -132,13 +142,6 @@ impl NatsClient {
                 let connected_tx = Arc::clone(&connected_tx);
                 async move { on_event(event, &connected_tx, &disconnected_tx) }
             });
-        // A seed list (`nats://n1:4222,nats://n2:4222`): the client connects to any reachable
-        // member, learns the cluster's others from it, and fails over between them (SPEC §16).
-        let seeds: Vec<&str> = url
-            .split(',')
-            .map(str::trim)
-            .filter(|seed| !seed.is_empty())
-            .collect();
         let client = options.connect(seeds).await.map_err(NatsError::Connect)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -216,6 +219,68 @@ impl NatsClient {
     }
 }
 
+/// How the client authenticates, read from a URL's `user:password@` or `token@`.
+#[derive(Debug, PartialEq, Eq)]
+enum Credentials {
+    UserPassword(String, String),
+    Token(String),
+}
+
+/// The seed list's URLs without credentials, and the credentials of the first URL that has
+/// some, percent-decoded (`%2C` for a `,` in a password, which would otherwise split the
+/// list). A seed list (`nats://n1:4222,nats://n2:4222`): the client connects to any reachable
+/// member, learns the cluster's others from it, and fails over between them (SPEC §16).
+fn split_credentials(url: &str) -> (Vec<String>, Option<Credentials>) {
+    let mut credentials = None;
+    let seeds = url
+        .split(',')
+        .map(str::trim)
+        .filter(|seed| !seed.is_empty())
+        .map(|seed| {
+            let Some((scheme, rest)) = seed.split_once("://") else {
+                return seed.to_owned();
+            };
+            let Some((userinfo, host)) = rest.rsplit_once('@') else {
+                return seed.to_owned();
+            };
+            if credentials.is_none() {
+                credentials = Some(match userinfo.split_once(':') {
+                    Some((user, password)) => {
+                        Credentials::UserPassword(percent_decode(user), percent_decode(password))
+                    }
+                    None => Credentials::Token(percent_decode(userinfo)),
+                });
+            }
+            format!("{scheme}://{host}")
+        })
+        .collect();
+    (seeds, credentials)
+}
+
+/// `%XX` escapes decoded; anything else kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = (bytes[index] == b'%')
+            .then(|| text.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            None => {
+                decoded.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
 /// Logs connection events and counts connections and disconnections.
 fn on_event(event: Event, connections: &watch::Sender<u64>, disconnections: &watch::Sender<u64>) {
     match event {
@@ -229,5 +294,49 @@ fn on_event(event: Event, connections: &watch::Sender<u64>, disconnections: &wat
         }
         Event::Closed => tracing::info!("NATS connection closed"),
         other => tracing::warn!(event = %other, "NATS connection event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_leave_the_urls_and_are_decoded() {
+        let pair = |user: &str, password: &str| {
+            Some(Credentials::UserPassword(
+                user.to_owned(),
+                password.to_owned(),
+            ))
+        };
+        for (url, seeds, credentials) in [
+            ("nats://n1:4222", vec!["nats://n1:4222"], None),
+            (
+                "nats://u:p@ss:w%2Crd@n1:4222, nats://n2:4222",
+                vec!["nats://n1:4222", "nats://n2:4222"],
+                pair("u", "p@ss:w,rd"),
+            ),
+            (
+                "tls://n1:4222,tls://first:one@n2:4222,tls://second:two@n3:4222",
+                vec!["tls://n1:4222", "tls://n2:4222", "tls://n3:4222"],
+                pair("first", "one"),
+            ),
+            (
+                "nats://s3cr%3At0ken@n1:4222",
+                vec!["nats://n1:4222"],
+                Some(Credentials::Token("s3cr:t0ken".to_owned())),
+            ),
+            (
+                "nats://%zz%4@n1",
+                vec!["nats://n1"],
+                Some(Credentials::Token("%zz%4".to_owned())),
+            ),
+        ] {
+            assert_eq!(
+                split_credentials(url),
+                (seeds.iter().map(|s| (*s).to_owned()).collect(), credentials),
+                "{url}"
+            );
+        }
     }
 }

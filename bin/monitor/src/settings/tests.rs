@@ -169,6 +169,48 @@ fn urls_are_masked() {
 }
 
 #[test]
+fn passwords_with_commas_at_signs_colons_and_slashes_are_masked_whole() {
+    for (text, masked) in [
+        ("redis://:pa,ss@host:6379", "redis://***@host:6379"),
+        ("redis://:p@ss,w:rd@host:6379/0", "redis://***@host:6379/0"),
+        ("redis://user:a:b,c@host", "redis://***@host"),
+        ("redis://:pa/ss@host:6379", "redis://***@host:6379"),
+        ("redis://:pa?ss@host:6379", "redis://***@host:6379"),
+        (
+            "nats://u:p,w@n1:4222,nats://n2:4222, tls://v:x@y@n3:4222",
+            "nats://***@n1:4222,nats://n2:4222, tls://***@n3:4222",
+        ),
+        (
+            "redis-sentinel://:a,b@s1:26379?sentinelServiceName=p&sentinelPassword=c@d,e&node=s2:1",
+            "redis-sentinel://***@s1:26379?sentinelServiceName=p&sentinelPassword=***&node=s2:1",
+        ),
+        ("not a url, user:pw", "not a url, user:pw"),
+    ] {
+        assert_eq!(mask_credentials(text), masked, "{text}");
+    }
+    for secret in ["Qa,Zs", "Qa/Zs", "Qw:Rd,Xk", "Pq@Tv:Uy,Wj"] {
+        let url = format!("redis://:{secret}@host:6379");
+        let shown = match SecretUrl::parse(&url) {
+            Ok(url) => format!("{url} {url:?} {}", url.show()),
+            Err(why) => why,
+        };
+        let error = SettingsError::invalid("REDIS_URL", &url, "bad").to_string();
+        for part in secret.split([',', '/', ':', '@']) {
+            assert!(!shown.contains(part), "{shown}");
+            assert!(!error.contains(part), "{error}");
+        }
+    }
+    for seeds in ["nats://u:Qa,Zs@n1:4222", "nats://u:Qa/Zs@n1:4222"] {
+        let shown = match NatsUrls::parse(seeds) {
+            Ok(urls) => urls.show(),
+            Err(why) => why,
+        };
+        let error = SettingsError::invalid("NATS_SERVER1", seeds, &shown).to_string();
+        assert!(!error.contains("Qa") && !error.contains("Zs"), "{error}");
+    }
+}
+
+#[test]
 fn every_effective_setting_has_a_row() {
     let settings = load(&base()).unwrap();
     let rows = Settings::rows();

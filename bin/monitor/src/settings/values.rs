@@ -3,9 +3,11 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use domain::alerts::AlertLevel;
+use regex::Regex;
 
 /// A setting's type.
 pub trait SettingValue: Sized {
@@ -403,45 +405,64 @@ fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
     if let Some(port) = port
         && port.parse::<u16>().map_or(true, |p| p == 0)
     {
-        return Err(format!("{port:?} is not a port number"));
+        // The port is not repeated: a password holding `:` or `/` can be misread as one.
+        return Err("the port is not a number from 1 to 65535".to_owned());
     }
     Ok(())
 }
 
+/// Where a URL starts: its scheme and `://`.
+static URL_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b[A-Za-z][A-Za-z0-9+.-]*://").expect("a valid pattern"));
+
+/// A query parameter whose name says it holds a password, up to its value.
+static PASSWORD_PARAM: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)[?&][a-z_]*password=").expect("a valid pattern"));
+
 /// Hides the credentials of every URL in `text`: `redis://:secret@host:6379` becomes
-/// `redis://***@host:6379`, and a `sentinelPassword=` query value becomes `***`.
+/// `redis://***@host:6379`, and a `sentinelPassword=` query value becomes `***`. A URL runs
+/// to the next URL (a seed list's comma excluded) or the end, and its credentials to its last
+/// `@`, so a password holding `,`, `@`, `:` or `/` is hidden whole.
 pub fn mask_credentials(text: &str) -> String {
-    text.split(',')
-        .map(|part| match part.split_once("://") {
-            Some((scheme, rest)) => {
-                let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-                let tail = mask_query_secrets(&rest[authority_end..]);
-                match rest[..authority_end].rsplit_once('@') {
-                    Some((_, host)) => format!("{scheme}://***@{host}{tail}"),
-                    None => format!("{scheme}://{}{tail}", &rest[..authority_end]),
-                }
-            }
-            None => part.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    let starts: Vec<usize> = URL_START.find_iter(text).map(|m| m.start()).collect();
+    let Some(&first) = starts.first() else {
+        return text.to_owned();
+    };
+    let mut masked = text[..first].to_owned();
+    for (index, &start) in starts.iter().enumerate() {
+        let end = starts.get(index + 1).copied().unwrap_or(text.len());
+        let segment = &text[start..end];
+        // The separator before the next URL (`,` and spaces) is not part of this one.
+        let url_end = segment.trim_end_matches([',', ' ', '\t', '\n']).len();
+        masked.push_str(&mask_one_url(&segment[..url_end]));
+        masked.push_str(&segment[url_end..]);
+    }
+    masked
+}
+
+/// `scheme://user:pass@host…?…password=…` with the credentials and password values hidden.
+fn mask_one_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let query_secret = PASSWORD_PARAM.find(rest).map_or(rest.len(), |m| m.start());
+    let rest = match rest[..query_secret].rfind('@') {
+        Some(at) => format!("***{}", &rest[at..]),
+        None => rest.to_owned(),
+    };
+    format!("{scheme}://{}", mask_query_secrets(&rest))
 }
 
 /// `?a=1&sentinelPassword=secret` → `?a=1&sentinelPassword=***`.
-fn mask_query_secrets(tail: &str) -> String {
-    let Some((path, query)) = tail.split_once('?') else {
-        return tail.to_owned();
-    };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|param| match param.split_once('=') {
-            Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
-                format!("{name}=***")
-            }
-            _ => param.to_owned(),
-        })
-        .collect();
-    format!("{path}?{}", query.join("&"))
+fn mask_query_secrets(rest: &str) -> String {
+    let mut masked = String::with_capacity(rest.len());
+    let mut tail = rest;
+    while let Some(found) = PASSWORD_PARAM.find(tail) {
+        masked.push_str(&tail[..found.end()]);
+        masked.push_str("***");
+        tail = &tail[found.end()..];
+        tail = tail.find('&').map_or("", |amp| &tail[amp..]);
+    }
+    masked.push_str(tail);
+    masked
 }
 
 /// A bearer token: `Debug`, `Display` and `check-config` never show it.

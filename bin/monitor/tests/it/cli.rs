@@ -164,6 +164,36 @@ fn check_config_prints_effective_settings_with_secrets_masked() {
 }
 
 #[test]
+fn passwords_with_commas_are_masked_by_check_config_and_the_exit_2_line() {
+    let shown = |env: &[(&str, &str)]| {
+        let output = monitor(&["check-config"], env);
+        (output.status.code(), stdout(&output) + &stderr(&output))
+    };
+    let (code, text) = shown(&with(&[(
+        "REDIS_URL",
+        "redis://:Qa,Zs@Xk:Vb@127.0.0.1:6999",
+    )]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("REDIS_URL=redis://***@127.0.0.1:6999"),
+        "{text}"
+    );
+    for (name, value) in [
+        ("REDIS_URL", "redis://:Qa,Zs@127.0.0.1:notaport"),
+        ("REDIS_URL", "redis://:Qa/Zs@127.0.0.1:6999"),
+        ("NATS_SERVER1", "nats://u:Qa,Zs@127.0.0.1:4999"),
+    ] {
+        let (code, text) = shown(&with(&[(name, value)]));
+        assert_eq!(code, Some(2), "{name}={value}: {text}");
+        assert!(text.contains(name), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        for part in ["Qa", "Zs", "Xk", "Vb"] {
+            assert!(!text.contains(part), "{name}={value}: {text}");
+        }
+    }
+}
+
+#[test]
 fn the_config_file_is_read_and_the_environment_wins() {
     let dir = std::env::temp_dir().join(format!("monitor-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -267,3 +267,87 @@ async fn plan_prints_json_and_touches_nothing_then_once_acts() {
     assert_eq!(once.status.code(), Some(0));
     drop(s.nats);
 }
+
+/// The NATS password the monitor uses: `@`, `:` and `,` (written `%2C` in the URL, where a
+/// comma separates seeds). Each part is looked for in the logs.
+const NATS_PASSWORD_PARTS: [&str; 4] = ["PwAlpha7", "PwBravo8", "PwCharlie9", "PwDelta0"];
+
+/// A `nats-server` requiring a password of the monitor; the simulated bridges connect without
+/// one, as the server's `no_auth_user`, who may only reply: a monitor that connected without
+/// the password could send no request.
+fn nats_with_password() -> NatsServer {
+    let dir = std::env::temp_dir().join(format!("monitor-nats-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("nats.conf");
+    let [a, b, c, d] = NATS_PASSWORD_PARTS;
+    std::fs::write(
+        &config,
+        format!(
+            "authorization {{\n  users = [\n    {{user: monitor, password: \"{a}@{b}:{c},{d}\"}}\n    {{user: bridges, password: \"bridges-password\", permissions: {{publish: [\"_INBOX.>\"], subscribe: [\">\"]}}}}\n  ]\n}}\nno_auth_user: bridges\n"
+        ),
+    )
+    .unwrap();
+    NatsServer::with_args(vec!["-c".to_owned(), config.display().to_string()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_logs_show_no_credentials_and_info_logs_no_whole_phone_numbers() {
+    let nats = nats_with_password();
+    let redis = RedisServer::new();
+    let sim = e2e::spec_world(&nats.url(), wiring::vendor_adapters()).await;
+    let [a, b, c, d] = NATS_PASSWORD_PARTS;
+    let url = format!("nats://monitor:{a}@{b}:{c}%2C{d}@127.0.0.1:{}", nats.port());
+    let s = Services { nats, redis, sim };
+    let mut child = monitor(
+        &s,
+        &["run"],
+        &[
+            ("NATS_SERVER1", url.as_str()),
+            ("DISPATCH_MONITOR_SERVER_PORT", "0"),
+            ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
+            ("MONITOR_LIT_INTERVAL_SECS", "1"),
+            ("MONITOR_CTS_INTERVAL_SECS", "1"),
+            ("MONITOR_LOG_FORMAT", "json"),
+            ("RUST_LOG", "debug"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let logs = LogTail::follow(&mut child);
+    logs.http_port().await;
+    wait_until("7 SMS", Duration::from_secs(30), async || {
+        s.sim.outbox().sms.len() >= 7
+    })
+    .await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(wait_for_exit(&mut child, Duration::from_secs(20)), Some(0));
+    let logs = logs.finish();
+
+    assert!(logs.contains("connected to NATS"), "{logs}");
+    assert!(logs.contains("\"level\":\"DEBUG\""), "debug lines are on");
+    for part in NATS_PASSWORD_PARTS {
+        assert!(!logs.contains(part), "the password appears in the logs");
+    }
+    let sms_lines: Vec<&str> = logs.lines().filter(|l| l.contains("SMS sent")).collect();
+    assert!(!sms_lines.is_empty(), "{logs}");
+    assert!(
+        sms_lines.iter().all(|l| l.contains("******")),
+        "{sms_lines:?}"
+    );
+    for sms in s.sim.outbox().sms {
+        let last_ten = &sms.to[sms.to.len() - 10..];
+        assert!(
+            !logs.contains(last_ten),
+            "{} appears whole in the logs",
+            sms.to
+        );
+    }
+}

@@ -42,6 +42,8 @@ impl Replica {
             ("MONITOR_ALERT_LEVEL", "errors".into()),
             ("MONITOR_LOG_FORMAT", "json".into()),
             ("RUST_LOG", "info".into()),
+            // The uncertain SMS are matched to deliveries by their whole number in the logs.
+            ("MONITOR_API_SHOW_PHONES", "true".into()),
         ])
         .stderr(Stdio::piped())
         .spawn()

@@ -214,8 +214,10 @@ async fn the_operator_api_answers_for_every_replica() {
     assert_eq!(w.sim.outbox().sms.len(), before);
 
     bad_requests_name_the_parameter(w.a.port).await;
+    every_api_error_is_json(w.a.port).await;
     the_cycle_trigger_is_guarded(&w).await;
     the_document_lists_every_route(w.b.port).await;
+    plans_are_computed_once_per_vendor_and_not_counted(&w).await;
 
     w.a.stop().await.unwrap();
     w.b.stop().await.unwrap();
@@ -234,15 +236,105 @@ async fn bad_requests_name_the_parameter(port: u16) {
         ("/api/v1/dispatches/LIT/DIS00000", 404, "never seen"),
         ("/api/v1/dispatches/LIT/%20", 400, "dispatch_number"),
         ("/api/v1/plan?vendor=ACME", 404, "unknown vendor"),
+        ("/api/v1/dispatches/LIT/%FF", 400, "invalid path"),
+        ("/api/v1/vendors/%FF%FE/cycle", 400, "invalid path"),
     ] {
-        let (got, body) = http_get(port, path).await;
+        let method = if path.ends_with("/cycle") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let bearer = format!("Bearer {TOKEN}");
+        let (got, body) = http_request(
+            port,
+            method,
+            path,
+            &[("Authorization", bearer.as_str())],
+            "",
+        )
+        .await;
         assert_error(got, &body, status, mentions);
     }
 }
 
+/// Unknown routes and wrong methods answer `{"error": ...}` too (SPEC §18.5).
+async fn every_api_error_is_json(port: u16) {
+    for (method, path, status, mentions) in [
+        ("GET", "/api/v1/nothing", 404, "/api/v1/nothing"),
+        ("GET", "/api/v1/vendors/LIT", 404, "/api/v1/vendors/LIT"),
+        ("GET", "/api/v2/vendors", 404, "/api/v2/vendors"),
+        ("DELETE", "/api/v1/vendors", 405, "DELETE"),
+        ("POST", "/api/v1/plan", 405, "POST"),
+        ("GET", "/api/v1/vendors/LIT/cycle", 405, "GET"),
+    ] {
+        let (got, body) = http_request(port, method, path, &[], "").await;
+        assert_error(got, &body, status, mentions);
+    }
+}
+
+/// Concurrent plans of one vendor are one computation (one list request to the bridge), a
+/// repeated one within 10 s is served again, and none counts in the cycle metrics. Replica A
+/// has not planned CTS yet (B has, when every route was tried).
+async fn plans_are_computed_once_per_vendor_and_not_counted(w: &World) {
+    let cts = list_subject(&VendorName::fixed("CTS"));
+    let list_requests = || {
+        w.sim
+            .requests()
+            .iter()
+            .filter(|(subject, _)| *subject == cts)
+            .count()
+    };
+    let cycle_metrics = async || {
+        let (_, metrics) = http_get(w.a.port, "/metrics").await;
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("dispatch_monitor_cycle_duration_seconds")
+                    || l.starts_with("dispatch_monitor_dispatches_seen_total")
+            })
+            .map(str::to_owned)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let metrics_before = cycle_metrics().await;
+    let before = list_requests();
+    // The list answers slowly, so the plans overlap.
+    w.sim.add_fault(&Fault {
+        subject: cts.clone(),
+        latency_ms: Some(500),
+        ..Fault::default()
+    });
+    let plans = (0..6).map(|_| http_get(w.a.port, "/api/v1/plan?vendor=CTS"));
+    let answers = futures::future::join_all(plans).await;
+    w.sim.clear_faults();
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body, &answers[0].1, "every caller gets the same plan");
+    }
+    let rows: Value = serde_json::from_str(&answers[0].1).unwrap();
+    assert!(rows.is_array(), "{rows}");
+    assert_eq!(
+        list_requests() - before,
+        1,
+        "one plan computed for 6 callers"
+    );
+    let (status, again) = http_get(w.a.port, "/api/v1/plan?vendor=CTS").await;
+    assert_eq!((status, &again), (200, &answers[0].1));
+    assert_eq!(
+        list_requests() - before,
+        1,
+        "a plan under 10 s old is served again"
+    );
+    assert_eq!(
+        cycle_metrics().await,
+        metrics_before,
+        "plans are not cycles"
+    );
+}
+
 async fn the_cycle_trigger_is_guarded(w: &World) {
     let post = |port: u16, vendor: &'static str, token: Option<&'static str>| async move {
-        let bearer = token.map(|t| format!("Bearer {t}"));
+        // The scheme is matched case-insensitively (RFC 6750).
+        let bearer = token.map(|t| format!("bearer {t}"));
         let headers: Vec<(&str, &str)> = bearer
             .as_deref()
             .map(|b| vec![("Authorization", b)])
@@ -325,6 +417,28 @@ async fn the_document_lists_every_route(port: u16) {
         document,
         "the served document is the one generated from the code"
     );
+    // The documented `limit` bounds are exactly the accepted ones.
+    for path in ["/api/v1/cycles", "/api/v1/dispatches"] {
+        let limit = document["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap()["schema"]
+            .clone();
+        let (min, max) = (
+            limit["minimum"].as_u64().unwrap(),
+            limit["maximum"].as_u64().unwrap(),
+        );
+        for (value, accepted) in [(min - 1, false), (min, true), (max, true), (max + 1, false)] {
+            let (status, body) = http_get(port, &format!("{path}?limit={value}")).await;
+            assert_eq!(
+                status == 200,
+                accepted,
+                "{path}?limit={value}: {status} {body}"
+            );
+        }
+    }
     // Every documented route is served (no 404 from the router itself).
     for (method, path) in &routed {
         let concrete = path
@@ -340,6 +454,12 @@ async fn the_document_lists_every_route(port: u16) {
     let (status, page) = http_get(port, "/docs/").await;
     assert_eq!(status, 200);
     assert!(page.contains("swagger-ui"), "{page}");
+    let (status, initializer) = http_get(port, "/docs/swagger-initializer.js").await;
+    assert_eq!(status, 200);
+    assert!(
+        initializer.contains(r#""validatorUrl": "none""#),
+        "Swagger UI must not call validator.swagger.io: {initializer}"
+    );
     let (status, bundle) = http_get(port, "/docs/swagger-ui-bundle.js").await;
     assert_eq!(status, 200);
     assert!(bundle.len() > 100_000);
