@@ -95,6 +95,43 @@ fn an_invalid_setting_exits_2_naming_it() {
 }
 
 #[test]
+fn out_of_bounds_intervals_lease_ttl_and_grace_exit_2_naming_the_setting() {
+    // Once this interval overflowed the schedule's clock: a panic that silently ended the
+    // vendor's schedule while the process lived on (SPEC §18.6).
+    let cases = [
+        ("MONITOR_LIT_INTERVAL_SECS", "18446744073709551615"),
+        ("MONITOR_CTS_INTERVAL_SECS", "86401"),
+        ("MONITOR_LEASE_TTL_SECS", "5"),
+        ("MONITOR_LEASE_TTL_SECS", "3601"),
+        ("MONITOR_SHUTDOWN_GRACE_SECS", "601"),
+    ];
+    let dir = std::env::temp_dir().join(format!("monitor-cli-bounds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("monitor.toml");
+    for (name, value) in cases {
+        std::fs::write(&file, format!("{name} = {value:?}\n")).unwrap();
+        let from_file = ["--config", file.to_str().unwrap()];
+        for (args, env) in [
+            (vec!["check-config"], with(&[(name, value)])),
+            ([&from_file[..], &["check-config"]].concat(), VALID.to_vec()),
+            (vec!["run"], with(&[(name, value)])),
+        ] {
+            let output = monitor(&args, &env);
+            assert_eq!(output.status.code(), Some(2), "{args:?} {name}={value}");
+            let message = stderr(&output);
+            assert_eq!(message.lines().count(), 1, "{message}");
+            assert!(message.contains(name), "{message}");
+            assert!(!message.contains("panicked"), "{message}");
+        }
+    }
+    // A TOML integer too large for TOML itself is a configuration error too.
+    std::fs::write(&file, "MONITOR_LIT_INTERVAL_SECS = 18446744073709551615\n").unwrap();
+    let output = monitor(&["--config", file.to_str().unwrap(), "run"], VALID);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn configuration_mistakes_exit_2_in_one_line_without_secrets_or_panics() {
     // A host with a port is not a host (SPEC §13.10).
     let output = monitor(
