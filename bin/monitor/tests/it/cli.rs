@@ -1,6 +1,7 @@
 //! The binary's command line: parsing, exit codes, `check-config` and `demo`.
 
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 fn monitor(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dispatch-monitor"))
@@ -384,5 +385,71 @@ fn demo_prints_the_whole_timeline_without_services() {
     assert!(
         at("Dispatch 2h prior reminder SMS sent to +12125550101")
             < at("Hulk Hogan, the field engineer")
+    );
+}
+
+#[test]
+fn sigterm_while_nats_and_redis_are_still_being_reached_exits_0_at_once() {
+    // Nothing listens on these ports: start-up waits for the connections (up to 10 s). A
+    // SIGTERM then used to kill the process (status 143) instead of stopping it (SPEC §18.6).
+    let nats = format!("nats://127.0.0.1:{}", test_support::servers::free_port());
+    let redis = format!("redis://127.0.0.1:{}", test_support::servers::free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dispatch-monitor"))
+        .arg("run")
+        .env_clear()
+        .envs([
+            ("NATS_SERVER1", nats.as_str()),
+            ("REDIS_URL", redis.as_str()),
+            ("ENVIRONMENT_NAME", "startup"),
+            ("DISPATCH_MONITOR_SERVER_PORT", "0"),
+            ("MONITOR_REQUEST_TIMEOUT_SECS", "60"),
+            ("RUST_LOG", "info"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (seen, waiting) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("connecting to NATS and Redis") {
+                let _ = seen.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let started = waiting.recv_timeout(Duration::from_secs(30));
+    assert!(started.is_ok(), "the start-up wait was never logged");
+    let signalled = Instant::now();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let lines = reader.join().unwrap().join("\n");
+    assert_eq!(status.code(), Some(0), "{status:?}\n{lines}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        signalled.elapsed()
     );
 }
