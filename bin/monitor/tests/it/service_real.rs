@@ -409,3 +409,66 @@ async fn sigterm_does_not_wait_past_the_grace_period_for_a_slow_plan_request() {
         "{took:?} from SIGTERM to exit, the grace period being {grace:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_that_loses_its_lease_is_listed_as_lease_lost() {
+    let s = services().await;
+    let lit = domain::VendorName::parse("LIT").unwrap();
+    let records = (0..300)
+        .map(|i| {
+            serde_json::json!({
+                "Dispatch_Number": format!("DIS{i:05}"),
+                "MetTel_Bruin_TicketID": format!("{}", 100_000 + i),
+                "Dispatch_Status": "New Dispatch",
+            })
+        })
+        .collect();
+    s.sim.set_records(&lit, records);
+    // One dispatch at a time, 100 ms each: the cycle would take 30 s.
+    s.sim.add_fault(&Fault {
+        subject: e2e::bridge_sim::subjects::TICKET_DETAILS.into(),
+        latency_ms: Some(100),
+        ..Fault::default()
+    });
+    let mut child = monitor(
+        &s,
+        &["run"],
+        &[
+            ("DISPATCH_MONITOR_SERVER_PORT", "0"),
+            ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
+            ("MONITOR_CTS_ENABLED", "false"),
+            ("MONITOR_LIT_INTERVAL_SECS", "3600"),
+            ("MONITOR_CONCURRENCY", "1"),
+            ("MONITOR_LEASE_TTL_SECS", "6"),
+            ("MONITOR_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let logs = LogTail::follow(&mut child);
+    let port = logs.http_port().await;
+    let url = s.redis.url();
+    let key = "svc-dispatch-monitor:lease:LIT";
+    wait_until("the LIT lease", Duration::from_secs(30), async || {
+        !redis(&url, &["GET", key]).await.is_empty()
+    })
+    .await;
+    // Another replica takes the lease: the next renewal finds it gone.
+    redis(&url, &["SET", key, "another-replica", "PX", "60000"]).await;
+    let mut cycles = Value::Null;
+    wait_until("the cycle's record", Duration::from_secs(30), async || {
+        let (status, body) = http_get(port, "/api/v1/cycles?vendor=LIT").await;
+        cycles = serde_json::from_str(&body).unwrap_or(Value::Null);
+        status == 200 && cycles.as_array().is_some_and(|c| !c.is_empty())
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(logs.finish());
+    let cycle = &cycles[0];
+    assert_eq!(cycle["outcome"], "lease_lost", "{cycles}");
+    assert!(cycle["records"] == 300, "{cycle}");
+}
