@@ -12,14 +12,16 @@ use anyhow::Context;
 use domain::{CycleReport, Engine, Mode, VendorAdapter, VendorName};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::{self, LeasedCycle, Scheduler, VendorControl};
 use crate::settings::Settings;
 use crate::{api, http, plan, telemetry, wiring};
 
-/// How long queued Slack alerts may take to go out when the process ends.
+/// How long queued Slack alerts and journal writes may take to go out when the process ends
+/// (at most; within the grace period when the service stops).
 const ALERT_FLUSH: Duration = Duration::from_secs(5);
 /// How often histograms are summarised, so memory stays flat whether or not `/metrics` is
 /// scraped (SPEC §13.9).
@@ -89,8 +91,10 @@ impl App {
     }
 
     /// Runs the schedules and the HTTP server until `shutdown` resolves. Then no new cycle or
-    /// dispatch starts, in-flight dispatches get the grace period, leases are released and
-    /// queued alerts are flushed.
+    /// dispatch starts, and within the grace period (SPEC §18.6) in-flight dispatches finish
+    /// (the grace less [`flush_reserve`]), leases are released, queued alerts and journal
+    /// writes flushed and HTTP requests in flight answered; what is not done by then is
+    /// abandoned.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let settings = &self.settings;
         tracing::info!(
@@ -154,19 +158,15 @@ impl App {
             "shutting down: no new cycles or dispatches"
         );
         stop.cancel();
-        let drained = tokio::time::timeout(grace, async {
-            while schedules.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!("grace period over; abandoning in-flight dispatches");
-            schedules.abort_all();
+        let deadline = Instant::now() + grace;
+        drain(&mut schedules, deadline - flush_reserve(grace)).await;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let release = scheduler.held.release_all(scheduler.lease.as_ref());
+        if tokio::time::timeout(left(), release).await.is_err() {
+            tracing::warn!("grace period over; leases not released expire by themselves");
         }
-        scheduler.held.release_all(scheduler.lease.as_ref()).await;
-        self.infra.flush(ALERT_FLUSH).await;
-        if let Ok(Err(error)) = http_task.await {
-            tracing::warn!(%error, "the HTTP server stopped with an error");
-        }
+        self.infra.flush(left()).await;
+        stop_http(http_task, left()).await;
         tracing::info!("dispatch monitor stopped");
         Ok(())
     }
@@ -177,6 +177,37 @@ impl App {
         let stop = CancellationToken::new();
         let task = tokio::spawn(self.run_until(stop.clone().cancelled_owned()));
         RunningApp { port, stop, task }
+    }
+}
+
+/// The part of the grace period kept for releasing leases and flushing the journal and
+/// alerts: half of it, at most 5 s. In-flight dispatches get the rest.
+fn flush_reserve(grace: Duration) -> Duration {
+    (grace / 2).min(ALERT_FLUSH)
+}
+
+/// Lets the schedules' in-flight dispatches finish until `until`, then abandons them.
+async fn drain(schedules: &mut JoinSet<()>, until: Instant) {
+    let drained = tokio::time::timeout_at(until, async {
+        while schedules.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("grace period over; abandoning in-flight dispatches");
+        schedules.abort_all();
+    }
+}
+
+/// Waits at most `limit` for HTTP requests in flight (a `/plan` may take a while), then
+/// abandons them.
+async fn stop_http(mut server: JoinHandle<std::io::Result<()>>, limit: Duration) {
+    match tokio::time::timeout(limit, &mut server).await {
+        Ok(Ok(Err(error))) => tracing::warn!(%error, "the HTTP server stopped with an error"),
+        Ok(_) => {}
+        Err(_) => {
+            tracing::warn!("grace period over; abandoning HTTP requests in flight");
+            server.abort();
+        }
     }
 }
 

@@ -84,12 +84,19 @@ pub fn main() -> ExitCode {
         Ok(env) => env,
         Err(error) => return config_error(&error),
     };
-    runtime.block_on(execute(cli, env))
+    let code = runtime.block_on(execute(cli, env));
+    // Everything worth waiting for was awaited; tasks still running (a connection attempt, a
+    // journal write past the grace period) must not hold up the exit.
+    runtime.shutdown_background();
+    code
 }
 
 /// Runs a parsed command line with the given environment.
 pub async fn execute(cli: Cli, env: impl IntoIterator<Item = (String, String)>) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run);
+    // The service listens for SIGTERM before anything else, so a signal during start-up (while
+    // NATS or Redis are still being reached) ends it with status 0 too (SPEC §18.6).
+    let signal = (command == Command::Run).then(service::shutdown_signal);
     if command == Command::Demo {
         return report(demo::run().await.map(|timeline| {
             print!("{timeline}");
@@ -114,7 +121,10 @@ pub async fn execute(cli: Cli, env: impl IntoIterator<Item = (String, String)>) 
             }
             ExitCode::SUCCESS
         }
-        Command::Run => report(run(settings).await),
+        Command::Run => match signal {
+            Some(signal) => report(run(settings, signal).await),
+            None => unreachable!("the signal is set for run"),
+        },
         Command::Once { vendors } => match select_vendors(&settings, &vendors) {
             Ok(selected) => report(once(&settings, &selected).await),
             Err(error) => config_error(&error),
@@ -182,11 +192,19 @@ pub fn select_vendors(
         .collect()
 }
 
-async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
-    App::build(settings)
-        .await?
-        .run_until(service::shutdown_signal())
-        .await?;
+async fn run(
+    settings: Settings,
+    signal: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<ExitCode> {
+    let mut signal = std::pin::pin!(signal);
+    let app = tokio::select! {
+        app = App::build(settings) => app?,
+        () = &mut signal => {
+            tracing::info!("stopped during start-up");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    app.run_until(signal).await?;
     Ok(ExitCode::SUCCESS)
 }
 

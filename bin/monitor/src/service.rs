@@ -2,13 +2,14 @@
 //! overlap, and graceful shutdown (SPEC §9, §12.1, §12.11).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::ports::{LeaseToken, Notifier, PortError, VendorLease};
-use domain::{CycleError, CycleReport, Engine, Mode, VendorName, telemetry};
-use tokio::time::MissedTickBehavior;
+use domain::{CycleError, CycleReport, Engine, Mode, StopReason, VendorName, telemetry};
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::settings::VendorSchedule;
@@ -76,7 +77,9 @@ impl HeldLeases {
 }
 
 /// Runs one cycle of `vendor` while holding its lease, renewing it every third of `ttl`. Once
-/// `stop` is cancelled or the lease is lost, no further dispatch starts; those in flight finish.
+/// `stop` is cancelled or the lease may have lapsed, no further dispatch starts; those in
+/// flight finish. The lease's age is measured from the request that last took or renewed it,
+/// and checked before each dispatch starts (SPEC §13.8, §18.6).
 pub async fn leased_cycle(
     engine: &Engine,
     lease: &dyn VendorLease,
@@ -85,6 +88,7 @@ pub async fn leased_cycle(
     ttl: Duration,
     stop: &CancellationToken,
 ) -> LeasedCycle {
+    let asked = Instant::now();
     let token = match lease.try_acquire(vendor, ttl).await {
         Ok(Some(token)) => token,
         Ok(None) => {
@@ -97,12 +101,11 @@ pub async fn leased_cycle(
         }
     };
     held.insert(&token);
-    let cycle_stop = stop.child_token();
-    let lost = AtomicBool::new(false);
+    let state = LeaseState::new(asked, ttl);
     let result = {
-        let stopped = || cycle_stop.is_cancelled();
+        let stopped = || state.stop_reason(vendor, stop);
         let cycle = engine.run_cycle_until(vendor, Mode::Execute, &stopped);
-        let renewal = keep_renewed(lease, &token, ttl, &cycle_stop, &lost);
+        let renewal = keep_renewed(lease, &token, &state);
         tokio::select! {
             result = cycle => result,
             () = renewal => unreachable!("renewal runs until the cycle ends"),
@@ -114,42 +117,73 @@ pub async fn leased_cycle(
             tracing::warn!(%vendor, %error, "could not release the lease; it expires by itself")
         }
     }
-    if lost.load(Ordering::SeqCst) {
+    if state.lost.load(Ordering::SeqCst) {
         LeasedCycle::LeaseLost(result)
     } else {
         LeasedCycle::Ran(result)
     }
 }
 
-/// Renews the lease every third of `ttl`, forever. When another holder took it, or the last
-/// successful renewal is older than `ttl` (it may have lapsed), `lost` is set and `cycle_stop`
-/// cancelled: no further dispatch starts (SPEC §13.8).
-async fn keep_renewed(
-    lease: &dyn VendorLease,
-    token: &LeaseToken,
+/// What a running cycle knows of its lease.
+struct LeaseState {
+    /// When the request that last took or renewed the lease was sent: the lease lasts `ttl`
+    /// from then at most, however late the reply came.
+    asked: Mutex<Instant>,
     ttl: Duration,
-    cycle_stop: &CancellationToken,
-    lost: &AtomicBool,
-) {
+    /// The lease was taken by another holder, or may have lapsed.
+    lost: AtomicBool,
+}
+
+impl LeaseState {
+    fn new(asked: Instant, ttl: Duration) -> Self {
+        Self {
+            asked: Mutex::new(asked),
+            ttl,
+            lost: AtomicBool::new(false),
+        }
+    }
+
+    /// A renewal requested at `asked` succeeded.
+    fn renewed(&self, asked: Instant) {
+        let mut last = self.asked.lock().unwrap_or_else(|p| p.into_inner());
+        *last = (*last).max(asked);
+    }
+
+    /// Why no further dispatch may start, if one may not: a lost or lapsed lease, or shutdown.
+    fn stop_reason(&self, vendor: &VendorName, stop: &CancellationToken) -> Option<StopReason> {
+        let age = self
+            .asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed();
+        if age >= self.ttl && !self.lost.swap(true, Ordering::SeqCst) {
+            tracing::warn!(%vendor, age_ms = age.as_millis(), "the vendor lease was not renewed in time; no further dispatch starts in this cycle");
+        }
+        if self.lost.load(Ordering::SeqCst) {
+            return Some(StopReason::LeaseLost);
+        }
+        stop.is_cancelled().then_some(StopReason::Shutdown)
+    }
+}
+
+/// Renews the lease every third of its TTL until another holder has it; each renewal that
+/// succeeds counts from the instant it was requested.
+async fn keep_renewed(lease: &dyn VendorLease, token: &LeaseToken, state: &LeaseState) {
     let vendor = &token.vendor;
-    let every = (ttl / 3).max(Duration::from_millis(100));
-    let mut renewed = tokio::time::Instant::now();
+    let every = (state.ttl / 3).max(Duration::from_millis(100));
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        if renewed.elapsed() > ttl && !lost.swap(true, Ordering::SeqCst) {
-            tracing::warn!(%vendor, "the vendor lease could not be renewed in time; no further dispatch starts in this cycle");
-            cycle_stop.cancel();
-        }
-        match tokio::time::timeout(every, lease.renew(token, ttl)).await {
-            Ok(Ok(true)) => renewed = tokio::time::Instant::now(),
+        let asked = Instant::now();
+        match tokio::time::timeout(every, lease.renew(token, state.ttl)).await {
+            Ok(Ok(true)) => state.renewed(asked),
             Ok(Ok(false)) => {
-                if !lost.swap(true, Ordering::SeqCst) {
+                if !state.lost.swap(true, Ordering::SeqCst) {
                     tracing::warn!(%vendor, "the vendor lease was lost; no further dispatch starts in this cycle");
                 }
-                cycle_stop.cancel();
+                return std::future::pending().await;
             }
             Ok(Err(error)) => tracing::warn!(%vendor, %error, "could not renew the vendor lease"),
             Err(_) => tracing::warn!(%vendor, "renewing the vendor lease timed out"),
@@ -193,6 +227,9 @@ pub async fn run_once(
     }
     outcomes
 }
+
+/// Far enough to mean "not again" for a schedule whose interval cannot be added to the clock.
+const FAR_AWAY: Duration = Duration::from_secs(365 * 86_400);
 
 /// Everything a vendor's schedule needs.
 #[derive(Clone)]
@@ -252,7 +289,11 @@ impl Scheduler {
                     tracing::warn!(%error, "could not post the Slack alert");
                 }
             }
-            next = (started + control.interval).max(tokio::time::Instant::now());
+            // Settings bound the interval; a sum past the clock's range still never panics.
+            next = started
+                .checked_add(control.interval)
+                .unwrap_or(started + FAR_AWAY)
+                .max(tokio::time::Instant::now());
         }
         control.set_next(None);
         tracing::info!(%vendor, "schedule stopped");
@@ -338,28 +379,32 @@ fn cycle_label(outcome: &LeasedCycle) -> &'static str {
     }
 }
 
-/// Waits for SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Listens for SIGTERM and SIGINT from now on (call it first thing, inside the runtime), and
+/// resolves when one arrives: a signal during start-up is not missed.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (terminate, interrupt) {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
+                }
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM and SIGINT");
+                    std::future::pending::<()>().await;
+                }
             }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -368,7 +413,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use async_trait::async_trait;
-    use domain::memory::{ManualClock, MemoryLease, MemoryWorld};
+    use domain::journal::Journal;
+    use domain::memory::{ManualClock, MemoryJournal, MemoryLease, MemoryWorld};
     use domain::ports::TicketRepository;
     use domain::{EngineSettings, RawTicketNote, TicketId};
     use serde_json::json;
@@ -438,9 +484,18 @@ mod tests {
     const DISPATCHES: usize = 100;
 
     fn slow_engine() -> (Engine, VendorName) {
+        engine_over(Arc::new(SlowTickets), DISPATCHES, None)
+    }
+
+    /// An engine whose LIT list has `count` dispatches, its tickets read through `tickets`.
+    fn engine_over(
+        tickets: Arc<dyn TicketRepository>,
+        count: usize,
+        journal: Option<Arc<MemoryJournal>>,
+    ) -> (Engine, VendorName) {
         let world = MemoryWorld::new(Arc::new(ManualClock::new(chrono::Utc::now())));
         let lit = VendorName::parse("LIT").unwrap();
-        let records: Vec<_> = (0..DISPATCHES)
+        let records: Vec<_> = (0..count)
             .map(|i| {
                 json!({
                     "Dispatch_Number": format!("DIS{i}"),
@@ -453,16 +508,142 @@ mod tests {
             .source
             .set_list(&lit, json!({"Status": "Success", "DispatchList": records}));
         let mut ports = world.ports();
-        ports.tickets = Arc::new(SlowTickets);
+        ports.tickets = tickets;
         let settings = EngineSettings {
             concurrency: 1,
             ..EngineSettings::default()
         };
-        let engine = Engine::new(ports, settings)
+        let mut engine = Engine::new(ports, settings)
             .with_common_templates(dispatch_templates::COMMON)
             .with_vendor(Arc::new(vendor_lit::LitAdapter::new()), &BTreeMap::new())
             .unwrap();
+        if let Some(journal) = journal {
+            engine = engine.with_journal(journal);
+        }
         (engine, lit)
+    }
+
+    /// Answers like Bruin after 10 ms, noting when each ticket read (each dispatch) started.
+    #[derive(Default)]
+    struct StampedTickets(Mutex<Vec<Instant>>);
+
+    #[async_trait]
+    impl TicketRepository for StampedTickets {
+        async fn ticket_notes(&self, _: &TicketId) -> Result<Vec<RawTicketNote>, PortError> {
+            self.0.lock().unwrap().push(Instant::now());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(vec![])
+        }
+        async fn append_note(&self, _: &TicketId, _: &str) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    /// Grants the lease; its first renewal succeeds but replies late, and later ones cannot
+    /// reach the store. Notes when the successful renewal was requested.
+    #[derive(Default)]
+    struct LateReplyLease(Mutex<Option<Instant>>);
+
+    #[async_trait]
+    impl VendorLease for LateReplyLease {
+        async fn try_acquire(
+            &self,
+            vendor: &VendorName,
+            _: Duration,
+        ) -> Result<Option<LeaseToken>, PortError> {
+            Ok(Some(LeaseToken {
+                vendor: vendor.clone(),
+                holder: "me".into(),
+            }))
+        }
+        async fn renew(&self, _: &LeaseToken, _: Duration) -> Result<bool, PortError> {
+            {
+                let mut asked = self.0.lock().unwrap();
+                if asked.is_some() {
+                    return Err(PortError::Unavailable("redis down".into()));
+                }
+                *asked = Some(Instant::now());
+            }
+            tokio::time::sleep(Duration::from_millis(80)).await;
+            Ok(true)
+        }
+        async fn release(&self, _: &LeaseToken) -> Result<bool, PortError> {
+            Ok(true)
+        }
+    }
+
+    #[tokio::test]
+    async fn no_dispatch_starts_once_the_last_renewal_request_is_a_ttl_old() {
+        // The lease lasts a TTL from the renewal request, however late the reply: it was
+        // measured from the reply and checked only on renewal ticks, so dispatches went on
+        // starting for up to a tick and a reply's delay after it lapsed (SPEC §18.6).
+        let tickets = Arc::new(StampedTickets::default());
+        let (engine, lit) = engine_over(tickets.clone(), 200, None);
+        let lease = LateReplyLease::default();
+        let ttl = Duration::from_millis(300);
+        let outcome = leased_cycle(
+            &engine,
+            &lease,
+            &HeldLeases::default(),
+            &lit,
+            ttl,
+            &CancellationToken::new(),
+        )
+        .await;
+        assert!(
+            matches!(outcome, LeasedCycle::LeaseLost(Ok(_))),
+            "{outcome:?}"
+        );
+        let renewed = lease.0.lock().unwrap().expect("one renewal succeeded");
+        let starts = tickets.0.lock().unwrap().clone();
+        let last = *starts.last().unwrap();
+        assert!(
+            last < renewed + ttl + Duration::from_millis(20),
+            "a dispatch started {:?} after the lease lapsed",
+            last - (renewed + ttl)
+        );
+        assert!(starts.len() > 20, "{}", starts.len());
+        assert!(starts.len() < 200, "{}", starts.len());
+    }
+
+    #[tokio::test]
+    async fn a_cycle_stopped_for_a_lapsed_lease_is_journaled_as_lease_lost() {
+        let journal = Arc::new(MemoryJournal::default());
+        let (engine, lit) = engine_over(Arc::new(SlowTickets), DISPATCHES, Some(journal.clone()));
+        let outcome = leased_cycle(
+            &engine,
+            &UnreachableLease,
+            &HeldLeases::default(),
+            &lit,
+            Duration::from_millis(300),
+            &CancellationToken::new(),
+        )
+        .await;
+        let LeasedCycle::LeaseLost(Ok(report)) = &outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(report.stopped, Some(StopReason::LeaseLost));
+        assert!(report.left > 0);
+        let cycles = journal.cycles(&lit, 10).await.unwrap();
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].outcome, "lease_lost", "{cycles:?}");
+        // Shutdown is journaled as such.
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let outcome = leased_cycle(
+            &engine,
+            &MemoryLease::default(),
+            &HeldLeases::default(),
+            &lit,
+            Duration::from_secs(60),
+            &stop,
+        )
+        .await;
+        assert!(matches!(outcome, LeasedCycle::Ran(Ok(_))), "{outcome:?}");
+        assert_eq!(
+            journal.cycles(&lit, 10).await.unwrap()[0].outcome,
+            "stopped"
+        );
     }
 
     #[tokio::test]

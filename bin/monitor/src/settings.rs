@@ -15,8 +15,8 @@ pub mod values;
 
 pub use raw::{RawSettings, environment};
 use values::{
-    ApiToken, CaFile, EmailList, Host, LogFormat, NatsUrls, ReminderHours, SecretUrl, Secs,
-    SettingValue, TemplatesDir, mask_credentials,
+    ApiToken, CaFile, EmailList, GraceSecs, Host, IntervalSecs, LeaseTtlSecs, LogFormat, NatsUrls,
+    ReminderHours, SecretUrl, Secs, SettingValue, TemplatesDir, mask_credentials,
 };
 
 /// A setting is missing or invalid; the message names it in one line.
@@ -136,8 +136,8 @@ settings! {
     cancel_email_recipients: EmailList = "MONITOR_CANCEL_EMAIL_RECIPIENTS", optional, "comma-separated addresses emailed on a cancellation";
     quiet_hours: Option<QuietHours> = "MONITOR_QUIET_HOURS", optional, "`HH:MM-HH:MM` at the site (may wrap midnight): client reminders due then are skipped with a note, other client texts wait; recommended `21:00-08:00`";
     completed_notes: bool = "MONITOR_COMPLETED_NOTES", (RuleSettings::default().completed_notes), "write Repair Completed notes";
-    lease_ttl: Secs = "MONITOR_LEASE_TTL_SECS", (Secs::from_secs(60)), "vendor lease TTL, renewed every third of it while a cycle runs";
-    shutdown_grace: Secs = "MONITOR_SHUTDOWN_GRACE_SECS", (Secs::from_secs(30)), "grace period for in-flight dispatches on shutdown";
+    lease_ttl: LeaseTtlSecs = "MONITOR_LEASE_TTL_SECS", (LeaseTtlSecs::from_secs(60)), "vendor lease TTL (6–3,600 s), renewed every third of it while a cycle runs; no dispatch starts once the last renewal request is this old";
+    shutdown_grace: GraceSecs = "MONITOR_SHUTDOWN_GRACE_SECS", (GraceSecs::from_secs(30)), "time from SIGTERM/SIGINT to exit (0–600 s): in-flight dispatches, then lease release and the journal and alert flush";
     log_format: LogFormat = "MONITOR_LOG_FORMAT", (LogFormat::Text), "`text` or `json` (one JSON object per line)";
     tls_ca_file: Option<CaFile> = "MONITOR_TLS_CA_FILE", optional, "PEM file of CA certificates trusted, besides the system's, for `rediss://` and `tls://` URLs";
     replica_name: Option<String> = "MONITOR_REPLICA_NAME", optional, "this replica's name in the journal and on vendor leases (default `host:pid`)";
@@ -149,11 +149,11 @@ settings! {
 /// Rows of the per-vendor settings; `<VENDOR>` stands for each wired vendor's name.
 const VENDOR_ROWS: [(&str, &str); 2] = [
     ("ENABLED", "vendor on/off"),
-    ("INTERVAL_SECS", "cycle interval"),
+    ("INTERVAL_SECS", "cycle interval (1–86,400 s)"),
 ];
 /// The per-vendor defaults.
 const VENDOR_ENABLED: bool = true;
-const VENDOR_INTERVAL: Secs = Secs::from_secs(900);
+const VENDOR_INTERVAL: IntervalSecs = IntervalSecs::from_secs(900);
 /// `NATS_SERVER1` … `NATS_SERVER9` (SPEC §16).
 const MAX_NATS_SERVERS: u32 = 9;
 /// The longest request timeout; SMS claims are sized from it.
@@ -211,7 +211,7 @@ impl Settings {
                     .parse(&vendor_setting(vendor, "ENABLED"))?
                     .unwrap_or(VENDOR_ENABLED),
                 interval: raw
-                    .parse::<Secs>(&vendor_setting(vendor, "INTERVAL_SECS"))?
+                    .parse::<IntervalSecs>(&vendor_setting(vendor, "INTERVAL_SECS"))?
                     .unwrap_or(VENDOR_INTERVAL)
                     .0,
             });
@@ -270,7 +270,7 @@ impl Settings {
                 ),
                 (
                     vendor_setting(&vendor.name, "INTERVAL_SECS"),
-                    Secs(vendor.interval).show(),
+                    vendor.interval.as_secs().to_string(),
                 ),
             ]
         });

@@ -185,6 +185,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
     // Both clients connect in the background, at the same time; give them a moment so the
     // first cycle does not fail on a connection that is still being made.
     let limit = request_timeout.min(Duration::from_secs(10));
+    tracing::info!(wait_secs = limit.as_secs(), "connecting to NATS and Redis");
     let (_, nats_up) = tokio::join!(
         redis.wait_until_connected(redis.command_timeout()),
         nats.wait_until_connected(limit)

@@ -96,6 +96,17 @@ pub enum Mode {
     DryRun,
 }
 
+/// Why a cycle starts no further dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The process is shutting down.
+    Shutdown,
+    /// The vendor lease may have lapsed: another holder took it, or its last successful renewal
+    /// was requested a TTL ago or more (SPEC §13.8, §18.6).
+    LeaseLost,
+}
+
 /// A vendor cycle could not run at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CycleError {
@@ -170,6 +181,10 @@ pub struct CycleReport {
     pub dispatches: Vec<DispatchReport>,
     /// Dispatches left for the next cycle (shutdown, or a lost lease).
     pub left: usize,
+    /// Why the cycle stopped starting dispatches; a lease lost while its last dispatches ran
+    /// counts too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<StopReason>,
 }
 
 #[derive(Debug)]
@@ -383,16 +398,18 @@ impl Engine {
         vendor: &VendorName,
         mode: Mode,
     ) -> Result<CycleReport, CycleError> {
-        self.run_cycle_until(vendor, mode, &|| false).await
+        self.run_cycle_until(vendor, mode, &|| None).await
     }
 
-    /// Like [`run_cycle`](Self::run_cycle), but once `stop()` answers true no further dispatch
-    /// is started; those in flight finish. Used for graceful shutdown and lost leases.
+    /// Like [`run_cycle`](Self::run_cycle), but `stop()` is asked before each dispatch starts:
+    /// once it gives a reason no further dispatch is started; those in flight finish. It is
+    /// asked once more at the end, so a lease lost during the last dispatches is reported and
+    /// journaled (`lease_lost`). Used for graceful shutdown and lost leases.
     pub async fn run_cycle_until(
         &self,
         vendor: &VendorName,
         mode: Mode,
-        stop: &(dyn Fn() -> bool + Sync),
+        stop: &(dyn Fn() -> Option<StopReason> + Sync),
     ) -> Result<CycleReport, CycleError> {
         let entry = self
             .vendors
@@ -439,7 +456,9 @@ impl Engine {
             Ok(report) => {
                 cycle.records = report.records;
                 cycle.count(&report.dispatches);
-                if report.left > 0 {
+                if report.stopped == Some(StopReason::LeaseLost) {
+                    cycle.outcome = "lease_lost".to_owned();
+                } else if report.left > 0 {
                     cycle.outcome = "stopped".to_owned();
                 }
                 Some(
@@ -465,7 +484,7 @@ impl Engine {
         &self,
         entry: &VendorEntry,
         mode: Mode,
-        stop: &(dyn Fn() -> bool + Sync),
+        stop: &(dyn Fn() -> Option<StopReason> + Sync),
     ) -> Result<CycleReport, CycleError> {
         let body = self.fetch_list(entry, mode).await?;
         let adapter = entry.adapter.as_ref();
@@ -480,9 +499,13 @@ impl Engine {
         // A free slot starts the next dispatch at once, so one slow dispatch never holds the
         // others back (SPEC §13.7); the reports are put back in list order.
         let total = dispatches.len();
+        let mut stopped = None;
         let mut reports: Vec<(usize, DispatchReport)> =
             futures::stream::iter(dispatches.into_iter().enumerate())
-                .take_while(|_| futures::future::ready(!stop()))
+                .take_while(|_| {
+                    stopped = stop();
+                    futures::future::ready(stopped.is_none())
+                })
                 .map(|(index, dispatch)| {
                     let span = tracing::info_span!(
                         "dispatch",
@@ -498,6 +521,8 @@ impl Engine {
                 .await;
         reports.sort_by_key(|(index, _)| *index);
         let reports: Vec<DispatchReport> = reports.into_iter().map(|(_, report)| report).collect();
+        // The dispatches in flight may have outlived the lease.
+        let stopped = stopped.or_else(|| stop().filter(|why| *why == StopReason::LeaseLost));
 
         if reports.len() < total {
             tracing::warn!(
@@ -516,6 +541,7 @@ impl Engine {
             skipped_records,
             left: total - reports.len(),
             dispatches: reports,
+            stopped,
         })
     }
 

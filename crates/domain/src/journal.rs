@@ -189,8 +189,9 @@ pub struct CycleRecord {
     pub started: DateTime<Utc>,
     /// When it ended.
     pub finished: DateTime<Utc>,
-    /// `ok`, `failed` (the list could not be fetched or read) or `stopped` (shutdown or a lost
-    /// lease left dispatches for the next cycle).
+    /// `ok`, `failed` (the list could not be fetched or read), `lease_lost` (the vendor lease
+    /// lapsed or was taken while the cycle ran: no dispatch started after that) or `stopped`
+    /// (shutdown left dispatches for the next cycle).
     pub outcome: String,
     /// Why it failed.
     pub error: Option<String>,

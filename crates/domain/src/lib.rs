@@ -37,6 +37,7 @@ pub use appointment::{Appointment, SiteZone, UsZone};
 pub use dispatch::{Dispatch, VendorPolicy, join_present};
 pub use engine::{
     CycleError, CycleReport, DispatchOutcome, DispatchReport, Engine, EngineSettings, Mode, Ports,
+    StopReason,
 };
 pub use ids::{DispatchNumber, InvalidValue, NoteKey, PhoneE164, TicketId, VendorName};
 pub use notes::{

@@ -166,11 +166,20 @@ impl RedisJournal {
         }
     }
 
-    /// Waits until every write queued so far is made, or `timeout` passes.
+    /// Waits until every write queued so far is made, or `timeout` passes; waiting for room
+    /// in a full queue counts in the timeout.
     pub async fn flush(&self, timeout: Duration) {
         let (done, flushed) = oneshot::channel();
-        if self.queue.send(Write::Flush(done)).await.is_ok() {
-            let _ = tokio::time::timeout(timeout, flushed).await;
+        let flush = async {
+            if self.queue.send(Write::Flush(done)).await.is_ok() {
+                let _ = flushed.await;
+            }
+        };
+        if tokio::time::timeout(timeout, flush).await.is_err() {
+            tracing::warn!(
+                queued = JOURNAL_QUEUE - self.queue.capacity(),
+                "journal writes not made in time are dropped"
+            );
         }
     }
 

@@ -337,3 +337,70 @@ fn nats_seed_lists_and_redis_sentinel_and_cluster_urls_are_read_and_masked() {
         Err(SettingsError::Invalid { name, .. }) if name == "NATS_SERVER1"
     ));
 }
+
+/// Intervals, the lease TTL and the grace period are bounded (SPEC §18.6): a value outside is
+/// an error naming the setting, from the environment and from the file alike.
+const BOUNDS: &[(&str, &str, bool)] = &[
+    ("MONITOR_LIT_INTERVAL_SECS", "18446744073709551615", false),
+    ("MONITOR_LIT_INTERVAL_SECS", "86401", false),
+    ("MONITOR_CTS_INTERVAL_SECS", "0", false),
+    ("MONITOR_LIT_INTERVAL_SECS", "1", true),
+    ("MONITOR_CTS_INTERVAL_SECS", "86400", true),
+    ("MONITOR_LEASE_TTL_SECS", "5", false),
+    ("MONITOR_LEASE_TTL_SECS", "3601", false),
+    ("MONITOR_LEASE_TTL_SECS", "18446744073709551615", false),
+    ("MONITOR_LEASE_TTL_SECS", "6", true),
+    ("MONITOR_LEASE_TTL_SECS", "3600", true),
+    ("MONITOR_SHUTDOWN_GRACE_SECS", "601", false),
+    ("MONITOR_SHUTDOWN_GRACE_SECS", "-1", false),
+    ("MONITOR_SHUTDOWN_GRACE_SECS", "0", true),
+    ("MONITOR_SHUTDOWN_GRACE_SECS", "600", true),
+];
+
+fn check_bound(result: Result<Settings, SettingsError>, name: &str, value: &str, ok: bool) {
+    match result {
+        Ok(settings) => {
+            assert!(ok, "{name}={value} was accepted");
+            assert!(
+                settings
+                    .effective()
+                    .contains(&(name.to_owned(), value.to_owned())),
+                "{name}={value}"
+            );
+        }
+        Err(error) => {
+            assert!(!ok, "{name}={value}: {error}");
+            assert!(
+                matches!(&error, SettingsError::Invalid { name: n, .. } if n == name),
+                "{name}={value}: {error}"
+            );
+        }
+    }
+}
+
+#[test]
+fn intervals_lease_ttl_and_grace_are_bounded_in_the_environment() {
+    for &(name, value, ok) in BOUNDS {
+        let mut pairs = base();
+        pairs.push((name, value));
+        check_bound(load(&pairs), name, value, ok);
+    }
+}
+
+#[test]
+fn intervals_lease_ttl_and_grace_are_bounded_in_the_file() {
+    let dir = std::env::temp_dir().join(format!("monitor-bounds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("monitor.toml");
+    for &(name, value, ok) in BOUNDS {
+        // A TOML integer where it fits in one, else a string.
+        let literal = match value.parse::<i64>() {
+            Ok(number) => number.to_string(),
+            Err(_) => format!("{value:?}"),
+        };
+        std::fs::write(&file, format!("{name} = {literal}\n")).unwrap();
+        let raw = RawSettings::load(Some(&file), env(&base())).unwrap();
+        check_bound(Settings::from_raw(&raw, &vendors()), name, value, ok);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

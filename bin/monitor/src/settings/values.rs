@@ -122,6 +122,37 @@ impl SettingValue for Secs {
     }
 }
 
+/// A whole number of seconds from `MIN` to `MAX` (SPEC §18.6): a value outside them is a
+/// configuration error, never a timer that overflows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundedSecs<const MIN: u64, const MAX: u64>(pub Duration);
+
+/// A cycle interval: 1 s to a day.
+pub type IntervalSecs = BoundedSecs<1, 86_400>;
+/// A vendor lease TTL: 6 s (renewed every 2 s) to an hour.
+pub type LeaseTtlSecs = BoundedSecs<6, 3_600>;
+/// The shutdown grace period: 0 to 10 minutes.
+pub type GraceSecs = BoundedSecs<0, 600>;
+
+impl<const MIN: u64, const MAX: u64> BoundedSecs<MIN, MAX> {
+    /// `secs` seconds; the caller keeps it within the bounds.
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> SettingValue for BoundedSecs<MIN, MAX> {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.parse::<u64>() {
+            Ok(secs) if (MIN..=MAX).contains(&secs) => Ok(Self::from_secs(secs)),
+            _ => Err(format!("expected whole seconds from {MIN} to {MAX}")),
+        }
+    }
+    fn show(&self) -> String {
+        self.0.as_secs().to_string()
+    }
+}
+
 /// Reminder hours, each from 1 to 168.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReminderHours(pub Vec<u32>);

@@ -1,6 +1,7 @@
 //! The binary's command line: parsing, exit codes, `check-config` and `demo`.
 
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 fn monitor(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dispatch-monitor"))
@@ -92,6 +93,43 @@ fn an_invalid_setting_exits_2_naming_it() {
         assert_eq!(message.lines().count(), 1, "{message}");
         assert!(message.contains(name), "{message}");
     }
+}
+
+#[test]
+fn out_of_bounds_intervals_lease_ttl_and_grace_exit_2_naming_the_setting() {
+    // Once this interval overflowed the schedule's clock: a panic that silently ended the
+    // vendor's schedule while the process lived on (SPEC §18.6).
+    let cases = [
+        ("MONITOR_LIT_INTERVAL_SECS", "18446744073709551615"),
+        ("MONITOR_CTS_INTERVAL_SECS", "86401"),
+        ("MONITOR_LEASE_TTL_SECS", "5"),
+        ("MONITOR_LEASE_TTL_SECS", "3601"),
+        ("MONITOR_SHUTDOWN_GRACE_SECS", "601"),
+    ];
+    let dir = std::env::temp_dir().join(format!("monitor-cli-bounds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("monitor.toml");
+    for (name, value) in cases {
+        std::fs::write(&file, format!("{name} = {value:?}\n")).unwrap();
+        let from_file = ["--config", file.to_str().unwrap()];
+        for (args, env) in [
+            (vec!["check-config"], with(&[(name, value)])),
+            ([&from_file[..], &["check-config"]].concat(), VALID.to_vec()),
+            (vec!["run"], with(&[(name, value)])),
+        ] {
+            let output = monitor(&args, &env);
+            assert_eq!(output.status.code(), Some(2), "{args:?} {name}={value}");
+            let message = stderr(&output);
+            assert_eq!(message.lines().count(), 1, "{message}");
+            assert!(message.contains(name), "{message}");
+            assert!(!message.contains("panicked"), "{message}");
+        }
+    }
+    // A TOML integer too large for TOML itself is a configuration error too.
+    std::fs::write(&file, "MONITOR_LIT_INTERVAL_SECS = 18446744073709551615\n").unwrap();
+    let output = monitor(&["--config", file.to_str().unwrap(), "run"], VALID);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -413,5 +451,71 @@ fn demo_prints_the_whole_timeline_without_services() {
     assert!(
         at("Dispatch 2h prior reminder SMS sent to +12125550101")
             < at("Hulk Hogan, the field engineer")
+    );
+}
+
+#[test]
+fn sigterm_while_nats_and_redis_are_still_being_reached_exits_0_at_once() {
+    // Nothing listens on these ports: start-up waits for the connections (up to 10 s). A
+    // SIGTERM then used to kill the process (status 143) instead of stopping it (SPEC §18.6).
+    let nats = format!("nats://127.0.0.1:{}", test_support::servers::free_port());
+    let redis = format!("redis://127.0.0.1:{}", test_support::servers::free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dispatch-monitor"))
+        .arg("run")
+        .env_clear()
+        .envs([
+            ("NATS_SERVER1", nats.as_str()),
+            ("REDIS_URL", redis.as_str()),
+            ("ENVIRONMENT_NAME", "startup"),
+            ("DISPATCH_MONITOR_SERVER_PORT", "0"),
+            ("MONITOR_REQUEST_TIMEOUT_SECS", "60"),
+            ("RUST_LOG", "info"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (seen, waiting) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("connecting to NATS and Redis") {
+                let _ = seen.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let started = waiting.recv_timeout(Duration::from_secs(30));
+    assert!(started.is_ok(), "the start-up wait was never logged");
+    let signalled = Instant::now();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let lines = reader.join().unwrap().join("\n");
+    assert_eq!(status.code(), Some(0), "{status:?}\n{lines}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        signalled.elapsed()
     );
 }

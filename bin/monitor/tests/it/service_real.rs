@@ -116,7 +116,7 @@ async fn run_serves_health_and_metrics_acts_once_and_stops_on_sigterm() {
             ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
             ("MONITOR_LIT_INTERVAL_SECS", "1"),
             ("MONITOR_CTS_INTERVAL_SECS", "1"),
-            ("MONITOR_LEASE_TTL_SECS", "5"),
+            ("MONITOR_LEASE_TTL_SECS", "6"),
             ("MONITOR_LOG_FORMAT", "json"),
             ("RUST_LOG", "info"),
         ],
@@ -266,6 +266,211 @@ async fn plan_prints_json_and_touches_nothing_then_once_acts() {
         .unwrap();
     assert_eq!(once.status.code(), Some(0));
     drop(s.nats);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_redis_down_and_the_journal_queue_full_exits_0_within_the_grace_period() {
+    // The journal's flush once waited for room in its full queue outside its timeout, and the
+    // HTTP server and the lease release were waited for without bound (SPEC §18.6).
+    let mut s = services().await;
+    let lit = domain::VendorName::parse("LIT").unwrap();
+    // Small records, many of them: all start at once and each journals two writes.
+    let records = (0..7000)
+        .map(|i| {
+            serde_json::json!({
+                "Dispatch_Number": format!("DIS{i:05}"),
+                "MetTel_Bruin_TicketID": format!("{}", 100_000 + i),
+                "Dispatch_Status": "New Dispatch",
+            })
+        })
+        .collect();
+    s.sim.set_records(&lit, records);
+    // The list comes late, so Redis can be stopped while the cycle holds its lease.
+    s.sim.add_fault(&Fault {
+        subject: "lit.dispatch.get".into(),
+        latency_ms: Some(3000),
+        ..Fault::default()
+    });
+    let grace = Duration::from_secs(2);
+    let mut child = monitor(
+        &s,
+        &["run"],
+        &[
+            ("DISPATCH_MONITOR_SERVER_PORT", "0"),
+            ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
+            ("MONITOR_CTS_ENABLED", "false"),
+            ("MONITOR_CONCURRENCY", "10000"),
+            ("MONITOR_ALERT_LEVEL", "errors"),
+            ("MONITOR_SHUTDOWN_GRACE_SECS", "2"),
+            ("MONITOR_LOG_FORMAT", "json"),
+            ("RUST_LOG", "warn,dispatch_monitor=info"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let logs = LogTail::follow(&mut child);
+    let lease_url = s.redis.url();
+    wait_until("the LIT lease", Duration::from_secs(30), async || {
+        !redis(&lease_url, &["KEYS", "svc-dispatch-monitor:lease:*"])
+            .await
+            .is_empty()
+    })
+    .await;
+    s.redis.stop();
+    wait_until(
+        "a full journal queue",
+        Duration::from_secs(60),
+        async || {
+            let lines = logs.lines.lock().unwrap();
+            lines
+                .iter()
+                .any(|l| l.contains("the journal queue is full"))
+        },
+    )
+    .await;
+
+    let pid = child.id().to_string();
+    let signalled = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let code = wait_for_exit(&mut child, Duration::from_secs(30));
+    let took = signalled.elapsed();
+    drop(logs.finish());
+    assert_eq!(code, Some(0), "SIGTERM ends the service with status 0");
+    assert!(
+        took < grace + Duration::from_millis(1500),
+        "{took:?} from SIGTERM to exit, the grace period being {grace:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_does_not_wait_past_the_grace_period_for_a_slow_plan_request() {
+    use tokio::io::AsyncWriteExt;
+    let s = services().await;
+    // A plan reads the vendor's list, which now takes 20 s to come.
+    s.sim.add_fault(&Fault {
+        subject: "lit.dispatch.get".into(),
+        latency_ms: Some(20_000),
+        ..Fault::default()
+    });
+    let grace = Duration::from_secs(1);
+    let mut child = monitor(
+        &s,
+        &["run"],
+        &[
+            ("DISPATCH_MONITOR_SERVER_PORT", "0"),
+            ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
+            ("MONITOR_LIT_ENABLED", "false"),
+            ("MONITOR_CTS_ENABLED", "false"),
+            ("MONITOR_REQUEST_TIMEOUT_SECS", "60"),
+            ("MONITOR_SHUTDOWN_GRACE_SECS", "1"),
+            ("MONITOR_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let logs = LogTail::follow(&mut child);
+    let port = logs.http_port().await;
+    let mut plan = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    plan.write_all(b"GET /api/v1/plan?vendor=LIT HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    // The request reaches the handler, which waits for the list.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let pid = child.id().to_string();
+    let signalled = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let code = wait_for_exit(&mut child, Duration::from_secs(30));
+    let took = signalled.elapsed();
+    drop(logs.finish());
+    drop(plan);
+    assert_eq!(code, Some(0), "SIGTERM ends the service with status 0");
+    assert!(
+        took < grace + Duration::from_millis(1500),
+        "{took:?} from SIGTERM to exit, the grace period being {grace:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_that_loses_its_lease_is_listed_as_lease_lost() {
+    let s = services().await;
+    let lit = domain::VendorName::parse("LIT").unwrap();
+    let records = (0..300)
+        .map(|i| {
+            serde_json::json!({
+                "Dispatch_Number": format!("DIS{i:05}"),
+                "MetTel_Bruin_TicketID": format!("{}", 100_000 + i),
+                "Dispatch_Status": "New Dispatch",
+            })
+        })
+        .collect();
+    s.sim.set_records(&lit, records);
+    // One dispatch at a time, 100 ms each: the cycle would take 30 s.
+    s.sim.add_fault(&Fault {
+        subject: e2e::bridge_sim::subjects::TICKET_DETAILS.into(),
+        latency_ms: Some(100),
+        ..Fault::default()
+    });
+    let mut child = monitor(
+        &s,
+        &["run"],
+        &[
+            ("DISPATCH_MONITOR_SERVER_PORT", "0"),
+            ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
+            ("MONITOR_CTS_ENABLED", "false"),
+            ("MONITOR_LIT_INTERVAL_SECS", "3600"),
+            ("MONITOR_CONCURRENCY", "1"),
+            ("MONITOR_LEASE_TTL_SECS", "6"),
+            ("MONITOR_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let logs = LogTail::follow(&mut child);
+    let port = logs.http_port().await;
+    let url = s.redis.url();
+    let key = "svc-dispatch-monitor:lease:LIT";
+    wait_until("the LIT lease", Duration::from_secs(30), async || {
+        !redis(&url, &["GET", key]).await.is_empty()
+    })
+    .await;
+    // Another replica takes the lease: the next renewal finds it gone.
+    redis(&url, &["SET", key, "another-replica", "PX", "60000"]).await;
+    let mut cycles = Value::Null;
+    wait_until("the cycle's record", Duration::from_secs(30), async || {
+        let (status, body) = http_get(port, "/api/v1/cycles?vendor=LIT").await;
+        cycles = serde_json::from_str(&body).unwrap_or(Value::Null);
+        status == 200 && cycles.as_array().is_some_and(|c| !c.is_empty())
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(logs.finish());
+    let cycle = &cycles[0];
+    assert_eq!(cycle["outcome"], "lease_lost", "{cycles}");
+    assert!(cycle["records"] == 300, "{cycle}");
 }
 
 /// The NATS password the monitor uses: `@`, `:` and `,` (written `%2C` in the URL, where a

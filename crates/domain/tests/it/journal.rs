@@ -231,3 +231,57 @@ async fn a_queued_alert_is_journaled_as_queued_then_as_failed_when_slack_fails_l
         assert_eq!(outcomes, ["queued", "failed"], "{line}");
     }
 }
+
+/// A cycle's outcome in the journal follows why it stopped (SPEC §18.6): a lease lost before a
+/// dispatch started, or while the last ones ran, is `lease_lost`; shutdown is `stopped`.
+#[tokio::test]
+async fn a_cycle_that_lost_its_lease_is_journaled_as_lease_lost() {
+    let lit = VendorName::fixed("LIT");
+    let cases: [(&str, usize, Option<StopReason>, usize, &str); 4] = [
+        // (case, stop() answers None this many times, then this, dispatches done, outcome)
+        (
+            "lost before the second dispatch",
+            1,
+            Some(StopReason::LeaseLost),
+            1,
+            "lease_lost",
+        ),
+        (
+            "lost during the last dispatch",
+            2,
+            Some(StopReason::LeaseLost),
+            2,
+            "lease_lost",
+        ),
+        (
+            "shutdown before the second dispatch",
+            1,
+            Some(StopReason::Shutdown),
+            1,
+            "stopped",
+        ),
+        (
+            "shutdown during the last dispatch",
+            2,
+            Some(StopReason::Shutdown),
+            2,
+            "ok",
+        ),
+    ];
+    for (case, clear, then, done, outcome) in cases {
+        let world = world();
+        let journal = Arc::new(MemoryJournal::default());
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let stop = || {
+            let n = asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n < clear { None } else { then }
+        };
+        let report = engine(&world, journal.clone())
+            .run_cycle_until(&lit, Mode::Execute, &stop)
+            .await
+            .unwrap();
+        assert_eq!(report.dispatches.len(), done, "{case}");
+        let cycles = journal.cycles(&lit, 5).await.unwrap();
+        assert_eq!(cycles[0].outcome, outcome, "{case}");
+    }
+}

@@ -264,6 +264,15 @@ async fn writes_never_wait_for_a_redis_that_is_down() {
     .expect("journal writes must not wait for Redis");
     let refused = queued.expect("a full queue refuses writes");
     assert!(refused.to_string().contains("queue is full"), "{refused}");
+    // A flush gives up in time, waiting for room in the full queue included: it once waited
+    // for a slot outside its timeout (SPEC §18.6, shutdown within the grace period).
+    let started = std::time::Instant::now();
+    journal.flush(Duration::from_millis(500)).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     // Reads say why they fail.
     let error = journal.cycles(&lit(), 5).await.unwrap_err();
     assert!(error.to_string().contains("unavailable"), "{error}");

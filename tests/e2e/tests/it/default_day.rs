@@ -110,7 +110,7 @@ async fn the_built_in_day_ends_with_every_note_and_sms_once() {
         ("MONITOR_LIT_INTERVAL_SECS", "1"),
         ("MONITOR_CTS_INTERVAL_SECS", "1"),
         ("MONITOR_REQUEST_TIMEOUT_SECS", "5"),
-        ("MONITOR_LEASE_TTL_SECS", "5"),
+        ("MONITOR_LEASE_TTL_SECS", "6"),
     ]);
     let settings = Settings::from_raw(&raw, &wiring::vendor_names()).unwrap();
     let app = App::build(settings).await.unwrap().spawn();

@@ -36,7 +36,7 @@ impl Replica {
             ("DISPATCH_MONITOR_SERVER_PORT", "0".into()),
             ("MONITOR_LIT_INTERVAL_SECS", "1".into()),
             ("MONITOR_CTS_INTERVAL_SECS", "1".into()),
-            ("MONITOR_LEASE_TTL_SECS", "2".into()),
+            ("MONITOR_LEASE_TTL_SECS", "6".into()),
             ("MONITOR_REQUEST_TIMEOUT_SECS", "2".into()),
             ("MONITOR_SHUTDOWN_GRACE_SECS", "5".into()),
             ("MONITOR_ALERT_LEVEL", "errors".into()),

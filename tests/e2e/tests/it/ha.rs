@@ -37,7 +37,7 @@ fn start_monitor(cluster: &NatsCluster, sentinels: &RedisSentinels, port: u16) -
         ("DISPATCH_MONITOR_SERVER_PORT", port.to_string()),
         ("MONITOR_LIT_INTERVAL_SECS", "1".into()),
         ("MONITOR_CTS_INTERVAL_SECS", "1".into()),
-        ("MONITOR_LEASE_TTL_SECS", "3".into()),
+        ("MONITOR_LEASE_TTL_SECS", "6".into()),
         ("MONITOR_REQUEST_TIMEOUT_SECS", "2".into()),
         ("MONITOR_ALERT_LEVEL", "errors".into()),
         ("RUST_LOG", "warn".into()),
