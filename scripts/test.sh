@@ -8,6 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/ensure-packages.sh
-ensure_packages nats-server redis-server redis-tools chromium chromium-driver
+ensure_packages nats-server redis-server redis-tools chromium chromium-driver prometheus
 
 cargo test --workspace "$@"
