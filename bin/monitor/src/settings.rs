@@ -138,7 +138,7 @@ settings! {
     completed_notes: bool = "MONITOR_COMPLETED_NOTES", (RuleSettings::default().completed_notes), "write Repair Completed notes";
     lease_ttl: Secs = "MONITOR_LEASE_TTL_SECS", (Secs::from_secs(60)), "vendor lease TTL, renewed every third of it while a cycle runs";
     shutdown_grace: Secs = "MONITOR_SHUTDOWN_GRACE_SECS", (Secs::from_secs(30)), "grace period for in-flight dispatches on shutdown";
-    log_format: LogFormat = "MONITOR_LOG_FORMAT", (LogFormat::Text), "`text` or `json` (one JSON object per line)";
+    log_format: LogFormat = "MONITOR_LOG_FORMAT", (LogFormat::Text), "`text` (coloured only when standard error is a terminal and `NO_COLOR` is unset) or `json` (one JSON object per line)";
     tls_ca_file: Option<CaFile> = "MONITOR_TLS_CA_FILE", optional, "PEM file of CA certificates trusted, besides the system's, for `rediss://` and `tls://` URLs";
     replica_name: Option<String> = "MONITOR_REPLICA_NAME", optional, "this replica's name in the journal and on vendor leases (default `host:pid`)";
     api_token: Option<ApiToken> = "MONITOR_API_TOKEN", optional, "bearer token for `POST /api/v1/vendors/{vendor}/cycle` (at least 16 characters); unset: acting through HTTP is off (403)";
