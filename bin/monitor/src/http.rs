@@ -1,4 +1,5 @@
-//! HTTP: `GET /_health` (200 only when NATS and Redis are reachable) and `GET /metrics`.
+//! HTTP: `GET /_health` (200 only when NATS and Redis are reachable) and `GET /metrics`
+//! (Prometheus text, with `dispatch_monitor_dependency_up` set as each scrape is served).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use domain::telemetry;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Reports whether each backing service is reachable.
@@ -18,6 +20,9 @@ pub trait HealthProbe: Send + Sync {
     async fn nats_up(&self) -> bool;
     /// Redis answers a PING.
     async fn redis_up(&self) -> bool;
+    /// Whether each dependency's client is connected right now (no round trip), by the name
+    /// `/metrics` gives it.
+    fn connected(&self) -> [(&'static str, bool); 2];
 }
 
 /// The probe over the live connections.
@@ -40,6 +45,13 @@ impl HealthProbe for LiveProbe {
             tokio::time::timeout(Duration::from_secs(2), self.redis.ping()).await,
             Ok(Ok(()))
         )
+    }
+
+    fn connected(&self) -> [(&'static str, bool); 2] {
+        [
+            ("nats", self.nats.is_connected()),
+            ("redis", self.redis.is_connected()),
+        ]
     }
 }
 
@@ -69,7 +81,15 @@ async fn health(State(state): State<AppState>) -> Response {
     (status, [("content-type", "application/json")], body).into_response()
 }
 
+/// `/metrics`, with each dependency's connection state as of this scrape.
 async fn render_metrics(State(state): State<AppState>) -> Response {
+    for (dependency, up) in state.probe.connected() {
+        metrics::gauge!(telemetry::DEPENDENCY_UP, "dependency" => dependency).set(if up {
+            1.0
+        } else {
+            0.0
+        });
+    }
     (
         StatusCode::OK,
         [("content-type", "text/plain; version=0.0.4")],

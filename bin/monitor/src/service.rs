@@ -261,6 +261,7 @@ impl Scheduler {
     pub async fn run_vendor(&self, control: Arc<VendorControl>, shutdown: CancellationToken) {
         let vendor = control.name.clone();
         let mut next = tokio::time::Instant::now();
+        schedule_started(&vendor, control.interval);
         loop {
             control.set_next(Some(next));
             tokio::select! {
@@ -281,7 +282,7 @@ impl Scheduler {
             )
             .await;
             control.running.store(false, Ordering::SeqCst);
-            metrics::counter!(telemetry::CYCLES, "vendor" => vendor.to_string(), "outcome" => cycle_label(&outcome)).increment(1);
+            count_cycle(&vendor, cycle_label(&outcome));
             if let LeasedCycle::LeaseUnavailable(error) = &outcome {
                 let event = format!("cycle skipped: cannot take the vendor lease: {error}");
                 let line = self.engine.vendor_alert_line(&vendor, &event);
@@ -367,6 +368,31 @@ impl VendorControl {
     fn set_next(&self, next: Option<tokio::time::Instant>) {
         *self.next.lock().unwrap_or_else(|p| p.into_inner()) = next;
     }
+}
+
+/// Publishes the vendor's interval, and the schedule's start as its last successful cycle, so
+/// that a vendor that never completes a cycle here is seen as stalled too.
+fn schedule_started(vendor: &VendorName, interval: Duration) {
+    metrics::gauge!(telemetry::CYCLE_INTERVAL, "vendor" => vendor.to_string())
+        .set(interval.as_secs_f64());
+    mark_successful_cycle(vendor);
+}
+
+/// Counts a scheduled cycle's outcome; a successful one also moves the last-success time.
+fn count_cycle(vendor: &VendorName, label: &'static str) {
+    metrics::counter!(telemetry::CYCLES, "vendor" => vendor.to_string(), "outcome" => label)
+        .increment(1);
+    if label == "ok" {
+        mark_successful_cycle(vendor);
+    }
+}
+
+fn mark_successful_cycle(vendor: &VendorName) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    metrics::gauge!(telemetry::LAST_OK_CYCLE, "vendor" => vendor.to_string())
+        .set(now.as_secs_f64());
 }
 
 fn cycle_label(outcome: &LeasedCycle) -> &'static str {

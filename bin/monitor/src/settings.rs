@@ -138,7 +138,7 @@ settings! {
     completed_notes: bool = "MONITOR_COMPLETED_NOTES", (RuleSettings::default().completed_notes), "write Repair Completed notes";
     lease_ttl: LeaseTtlSecs = "MONITOR_LEASE_TTL_SECS", (LeaseTtlSecs::from_secs(60)), "vendor lease TTL (6–3,600 s), renewed every third of it while a cycle runs; no dispatch starts once the last renewal request is this old";
     shutdown_grace: GraceSecs = "MONITOR_SHUTDOWN_GRACE_SECS", (GraceSecs::from_secs(30)), "time from SIGTERM/SIGINT to exit (0–600 s): in-flight dispatches, then lease release and the journal and alert flush";
-    log_format: LogFormat = "MONITOR_LOG_FORMAT", (LogFormat::Text), "`text` or `json` (one JSON object per line)";
+    log_format: LogFormat = "MONITOR_LOG_FORMAT", (LogFormat::Text), "`text` (coloured only when standard error is a terminal and `NO_COLOR` is unset) or `json` (one JSON object per line)";
     tls_ca_file: Option<CaFile> = "MONITOR_TLS_CA_FILE", optional, "PEM file of CA certificates trusted, besides the system's, for `rediss://` and `tls://` URLs";
     replica_name: Option<String> = "MONITOR_REPLICA_NAME", optional, "this replica's name in the journal and on vendor leases (default `host:pid`)";
     api_token: Option<ApiToken> = "MONITOR_API_TOKEN", optional, "bearer token for `POST /api/v1/vendors/{vendor}/cycle` (at least 16 characters); unset: acting through HTTP is off (403)";

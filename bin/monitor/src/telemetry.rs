@@ -1,6 +1,7 @@
 //! Logs (tracing) and metrics (Prometheus) set-up.
 
-use std::io::Write;
+use std::ffi::OsStr;
+use std::io::{IsTerminal, Write};
 use std::sync::{LazyLock, OnceLock};
 
 use domain::telemetry::MetricKind;
@@ -15,11 +16,17 @@ use crate::settings::values::LogFormat;
 /// Logs to standard error, human-readable or JSON lines; `RUST_LOG` filters (default `info`).
 /// Span fields (vendor, dispatch number, ticket id) appear on every line inside a span. Every
 /// line, a client library's included, has URL credentials hidden and, unless `show_phones`,
-/// phone numbers masked to their last 4 digits (SPEC §18.4).
+/// phone numbers masked to their last 4 digits (SPEC §18.4). Text lines are coloured only
+/// when standard error is a terminal and `NO_COLOR` is not set.
 pub fn init_logs(format: LogFormat, show_phones: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let colour = use_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(MaskedStderr { show_phones });
     let result = match format {
         LogFormat::Text => builder.try_init(),
@@ -96,6 +103,12 @@ impl Drop for MaskedLine {
     }
 }
 
+/// Whether text logs get ANSI colour: only on a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>).
+pub fn use_colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
 /// Installs the global Prometheus recorder (once per process) and describes every metric of
 /// the catalog; later calls return the same handle.
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
@@ -139,6 +152,33 @@ fn describe_metrics() {
         match kind {
             MetricKind::Counter => metrics::describe_counter!(*name, *description),
             MetricKind::Histogram => metrics::describe_histogram!(*name, *description),
+            MetricKind::Gauge => metrics::describe_gauge!(*name, *description),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::use_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let cases: &[(bool, Option<&str>, bool)] = &[
+            (true, None, true),
+            (true, Some(""), true),
+            (true, Some("1"), false),
+            (true, Some("0"), false),
+            (false, None, false),
+            (false, Some("1"), false),
+        ];
+        for &(terminal, no_color, expected) in cases {
+            assert_eq!(
+                use_colour(terminal, no_color.map(OsStr::new)),
+                expected,
+                "terminal {terminal}, NO_COLOR {no_color:?}"
+            );
         }
     }
 }

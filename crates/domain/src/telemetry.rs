@@ -21,6 +21,13 @@ pub const JOURNAL_FAILURES: &str = "dispatch_monitor_journal_failures_total";
 pub const RPC_DURATION: &str = "dispatch_monitor_rpc_duration_seconds";
 /// NATS request failures (`subject`, `reason`).
 pub const RPC_FAILURES: &str = "dispatch_monitor_rpc_failures_total";
+/// Whether a dependency's client is connected, 1 or 0 (gauge; `dependency`: `nats`, `redis`).
+pub const DEPENDENCY_UP: &str = "dispatch_monitor_dependency_up";
+/// A vendor's configured cycle interval in seconds (gauge; `vendor`).
+pub const CYCLE_INTERVAL: &str = "dispatch_monitor_cycle_interval_seconds";
+/// When this replica last finished a cycle with outcome `ok`, or started its schedule, as a
+/// Unix time in seconds (gauge; `vendor`).
+pub const LAST_OK_CYCLE: &str = "dispatch_monitor_last_successful_cycle_timestamp_seconds";
 
 /// What a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +36,8 @@ pub enum MetricKind {
     Counter,
     /// A distribution of durations in seconds.
     Histogram,
+    /// A value that goes up and down.
+    Gauge,
 }
 
 /// Every metric with its kind and description, for the recorder and the README.
@@ -74,5 +83,20 @@ pub const CATALOG: &[(&str, MetricKind, &str)] = &[
         RPC_FAILURES,
         MetricKind::Counter,
         "NATS request failures per subject.",
+    ),
+    (
+        DEPENDENCY_UP,
+        MetricKind::Gauge,
+        "Whether the NATS or Redis client is connected (1) or not (0).",
+    ),
+    (
+        CYCLE_INTERVAL,
+        MetricKind::Gauge,
+        "The vendor's cycle interval in seconds.",
+    ),
+    (
+        LAST_OK_CYCLE,
+        MetricKind::Gauge,
+        "Unix time of the vendor's last successful cycle here, or of the schedule's start.",
     ),
 ];

@@ -152,6 +152,32 @@ async fn run_serves_health_and_metrics_acts_once_and_stops_on_sigterm() {
         assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
     }
     assert!(metrics.contains(r#"status="confirmed""#), "{metrics}");
+    // The gauges the alert rules in deploy/prometheus read.
+    for line in [
+        r#"dispatch_monitor_dependency_up{dependency="nats"} 1"#,
+        r#"dispatch_monitor_dependency_up{dependency="redis"} 1"#,
+        r#"dispatch_monitor_cycle_interval_seconds{vendor="LIT"} 1"#,
+        r#"dispatch_monitor_cycle_interval_seconds{vendor="CTS"} 1"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "/metrics lacks {line}:\n{metrics}"
+        );
+    }
+    let last_ok = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                r#"dispatch_monitor_last_successful_cycle_timestamp_seconds{vendor="LIT"} "#,
+            )
+        })
+        .and_then(|value| value.parse::<f64>().ok())
+        .expect("the last successful LIT cycle");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - 10.0..=now).contains(&last_ok), "{last_ok} vs {now}");
 
     let pid = child.id().to_string();
     assert!(
@@ -555,4 +581,41 @@ async fn debug_logs_show_no_credentials_and_info_logs_no_whole_phone_numbers() {
             sms.to
         );
     }
+}
+
+/// `once > cycle.log`: text logs written to a file carry no ANSI escape byte, whether or not
+/// `NO_COLOR` is set; JSON lines neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_written_to_a_file_have_no_colour_codes() {
+    let s = services().await;
+    let dir = std::env::temp_dir().join(format!("monitor-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, extra) in [
+        ("text", vec![]),
+        ("text-no-color", vec![("NO_COLOR", "1")]),
+        ("json", vec![("MONITOR_LOG_FORMAT", "json")]),
+    ] {
+        let path = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut env = vec![("RUST_LOG", "info")];
+        env.extend(extra);
+        let status = monitor(&s, &["once"], &env)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name}: once exits 0");
+        let logs = std::fs::read(&path).unwrap();
+        assert!(
+            logs.windows(6).any(|w| w == b"cycle "),
+            "{name}: the log names the cycle: {}",
+            String::from_utf8_lossy(&logs)
+        );
+        assert!(
+            !logs.contains(&0x1b),
+            "{name}: an escape byte in {}",
+            String::from_utf8_lossy(&logs)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests, one binary: the monitor's production wiring against real servers.
 
 mod adding_a_vendor;
+mod alert_rules;
 mod dashboard;
 mod default_day;
 mod faults;
