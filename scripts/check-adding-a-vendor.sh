@@ -59,10 +59,16 @@ if edits == 0:
 PY
 
 target_dir="$root/target/adding-a-vendor"
-if [ ! -d "$target_dir/debug" ] && [ -d "$root/target/debug" ]; then
+if [ ! -d "$target_dir" ] && [ -d "$root/target/debug" ]; then
     echo "adding-a-vendor: seeding $target_dir from target/debug"
-    mkdir -p "$target_dir"
-    cp -a "$root/target/debug" "$target_dir/debug"
+    rm -rf "$target_dir.seed"
+    mkdir -p "$target_dir.seed"
+    if cp -a "$root/target/debug" "$target_dir.seed/debug"; then
+        mv "$target_dir.seed" "$target_dir"
+    else
+        echo "adding-a-vendor: target/debug changed while copied (a build running?); not seeded"
+        rm -rf "$target_dir.seed"
+    fi
 fi
 cd "$copy"
 # The example's crate and its wiring first, then everything.
