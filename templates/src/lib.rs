@@ -90,6 +90,15 @@ pub const CTS: &[Source] = &[
     ("confirmed_sms", include_str!("../cts/confirmed_sms.hbs")),
 ];
 
+/// Every folder of this crate with the texts embedded from it, `common` first: a new vendor's
+/// folder is listed here too (the tests check that each folder is, file by file).
+pub const FOLDERS: &[(&str, &[Source])] = &[
+    ("common", COMMON),
+    ("lit", LIT),
+    ("cts", CTS),
+    // A new vendor's folder: one more line.
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,10 +119,27 @@ mod tests {
         assert_eq!(files, listed, "{folder}");
     }
 
+    /// The folders beside `src/`, by name.
+    fn template_folders() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut folders: Vec<String> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|entry| entry.unwrap())
+            .filter(|entry| entry.file_type().unwrap().is_dir())
+            .map(|entry| entry.file_name().into_string().unwrap())
+            .filter(|name| name != "src" && name != "target")
+            .collect();
+        folders.sort();
+        folders
+    }
+
     #[test]
-    fn every_file_is_embedded() {
-        assert_lists_the_folder("common", COMMON);
-        assert_lists_the_folder("lit", LIT);
-        assert_lists_the_folder("cts", CTS);
+    fn every_folder_and_every_file_is_embedded() {
+        let mut listed: Vec<String> = FOLDERS.iter().map(|(name, _)| (*name).into()).collect();
+        listed.sort();
+        assert_eq!(template_folders(), listed, "a folder missing from FOLDERS");
+        for (folder, sources) in FOLDERS {
+            assert_lists_the_folder(folder, sources);
+        }
     }
 }

@@ -512,7 +512,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_reads() {
-        let text = include_str!("../../../docs/example-scenario.toml");
+        let text = include_str!("../scenarios/example.toml");
         let scenario = Scenario::parse(text, &vendors()).unwrap();
         assert_eq!(scenario.dispatches.len(), 2);
         assert_eq!(scenario.changes.len(), 2);
@@ -531,7 +531,7 @@ mod tests {
     fn bad_files_name_the_line_and_the_reason() {
         let cases = [
             (
-                "[[dispatch]]\nvendor = \"ACME\"\nnumber = \"D\"\nticket = \"1\"\n",
+                "[[dispatch]]\nvendor = \"NO-SUCH-VENDOR\"\nnumber = \"D\"\nticket = \"1\"\n",
                 2,
                 "unknown vendor",
             ),

@@ -52,21 +52,39 @@ pub use async_trait::async_trait;
 pub use chrono;
 pub use serde_json;
 
-/// What an adapter or another service driving the engine usually needs, in one `use`.
+/// What an adapter, a port implementation or another service driving the engine needs, in
+/// one `use`: every type the port traits' signatures, [`VendorAdapter`] and the [`Engine`]'s
+/// public API (its reports and their steps) use.
 pub mod prelude {
+    pub use std::collections::BTreeMap;
+    pub use std::sync::Arc;
+    pub use std::time::Duration;
+
+    pub use crate::actions::{ActionKind, Recipient, SmsPurpose};
+    pub use crate::alerts::AlertLevel;
+    pub use crate::executor::Execution;
+    pub use crate::journal::{
+        CycleRecord, DispatchHistory, DispatchSnapshot, EntryKind, Journal, JournalEntry,
+        LastAction, NoJournal,
+    };
     pub use crate::ports::{
-        Claim, Clock, DispatchRegistry, DispatchSource, Email, LargeMessageStore, LeaseToken,
-        LedgerKey, Notifier, PortError, SmsLedger, SystemClock, TicketRepository, VendorLease,
+        Claim, Clock, DispatchRegistry, DispatchSource, Email, EntryState, LargeMessageStore,
+        LeaseToken, LedgerEntry, LedgerKey, Notifier, PortError, SmsLedger, StepKey, SystemClock,
+        TicketRepository, VendorLease,
+    };
+    pub use crate::rules::{
+        Action, BlockedAction, DeferredAction, Plan, PlannedSms, RuleSettings, Step,
     };
     pub use crate::{
-        Appointment, Dispatch, DispatchNumber, DispatchSpec, Engine, EngineSettings, ListBody,
-        ListError, Mode, NoteKey, PhoneE164, Ports, RawRecord, RawRecordText, SkipReason, Status,
-        TemplateSource, TicketId, VendorAdapter, VendorName, VendorPolicy, async_trait,
-        list_body_of, records_of,
+        Appointment, CycleError, CycleReport, Dispatch, DispatchNumber, DispatchOutcome,
+        DispatchReport, DispatchSpec, Engine, EngineSettings, ListBody, ListError, Mode, NoteKey,
+        PhoneE164, Ports, QuietHours, RawRecord, RawRecordText, RawTicketNote, SkipReason, Status,
+        TemplateError, TemplateSource, TicketId, VendorAdapter, VendorName, VendorPolicy,
+        async_trait, list_body_of, record, records_of,
     };
     pub use chrono::{DateTime, Utc};
-    pub use serde_json::Value;
     pub use serde_json::value::RawValue;
+    pub use serde_json::{Value, json};
 }
 pub use templates::{
     MAX_NOTE_CHARS, TemplateContext, TemplateError, TemplateName, TemplateValues, Templates,

@@ -99,9 +99,18 @@ impl MockPorts {
 }
 
 /// Plans a dispatch's steps and runs them through [`MockPorts`]: the shared set-up of rule
-/// tests, with a sample dispatch that has everything the rules can use.
+/// tests, with a sample dispatch that has everything the rules can use
+/// ([`dispatch`](Self::dispatch)) or everything but a tech
+/// ([`dispatch_without_tech`](Self::dispatch_without_tech)).
+///
+/// The vendor's policy decides the plan. With only the portal's note, a Confirmed dispatch
+/// plans: with [`Rig::lit`] (the field-engineer step) the Confirmed note, the client's SMS, the
+/// field engineer's SMS and note, and the tech's SMS — without a tech, the first two only;
+/// with [`Rig::cts`] (confirmed only with a tech) the Confirmed note, the client's SMS and
+/// the tech's SMS — without a tech, nothing.
 #[derive(Debug)]
 pub struct Rig {
+    vendor: VendorName,
     templates: Templates,
     policy: VendorPolicy,
     settings: RuleSettings,
@@ -117,8 +126,24 @@ impl Rig {
     /// The sample dispatch's tech phone.
     pub const TECH: &'static str = "+12123595130";
 
+    /// LIT: the field-engineer step, the default texts and LIT's own; dispatches of vendor `LIT`.
+    pub fn lit() -> Self {
+        Self::new(dispatch_templates::COMMON, dispatch_templates::LIT).vendor("LIT")
+    }
+
+    /// CTS: confirmed only with a tech, the default texts and CTS's own; dispatches of vendor
+    /// `CTS`.
+    pub fn cts() -> Self {
+        let policy = VendorPolicy {
+            field_engineer_step: false,
+            confirmed_needs_tech: true,
+        };
+        let (common, cts) = (dispatch_templates::COMMON, dispatch_templates::CTS);
+        Self::with_policy(policy, common, cts).vendor("CTS")
+    }
+
     /// A rig for a vendor with the field-engineer step (as LIT), with the common texts and the
-    /// vendor's; panics when they do not build.
+    /// vendor's; panics when they do not build. Its dispatches are of vendor `TEST`.
     pub fn new(common: &[TemplateSource], vendor: &[TemplateSource]) -> Self {
         let policy = VendorPolicy {
             field_engineer_step: true,
@@ -137,6 +162,7 @@ impl Rig {
         let templates = Templates::build(policy, sources, SAMPLE_FIELDS)
             .unwrap_or_else(|error| panic!("the rig's templates: {error}"));
         Self {
+            vendor: VendorName::fixed("TEST"),
             templates,
             policy,
             settings: RuleSettings::default(),
@@ -150,6 +176,17 @@ impl Rig {
         let appointment = sample_appointment().instant.with_timezone(&Utc);
         self.now = appointment - Duration::seconds((hours * 3600.0) as i64);
         self
+    }
+
+    /// Dispatches of another vendor (only its name changes).
+    pub fn vendor(mut self, name: &'static str) -> Self {
+        self.vendor = VendorName::fixed(name);
+        self
+    }
+
+    /// The vendor's policy.
+    pub fn policy(&self) -> VendorPolicy {
+        self.policy
     }
 
     /// Other rule settings.
@@ -169,12 +206,12 @@ impl Rig {
         &self.templates
     }
 
-    /// A dispatch of vendor `TEST` with everything present: appointment Mar 16, 2020 4 PM
+    /// A dispatch of the rig's vendor with everything present: appointment Mar 16, 2020 4 PM
     /// Pacific, client [`Self::CLIENT`], tech Joe Malone at [`Self::TECH`], the site and street,
     /// and LIT's raw date, time and zone texts.
     pub fn dispatch(&self, status: Status) -> Dispatch {
         let mut dispatch = Dispatch::new(
-            VendorName::fixed("TEST"),
+            self.vendor.clone(),
             DispatchNumber::parse("DIS37405").expect("valid"),
             TicketId::parse("3544800").expect("valid"),
             status,
@@ -195,6 +232,15 @@ impl Rig {
         {
             dispatch.template_fields.insert((*key).into(), value.into());
         }
+        dispatch
+    }
+
+    /// [`dispatch`](Self::dispatch) before a tech is known: no tech name or phone.
+    pub fn dispatch_without_tech(&self, status: Status) -> Dispatch {
+        let mut dispatch = self.dispatch(status);
+        dispatch.tech_name = None;
+        dispatch.tech_phone = None;
+        dispatch.tech_phone_raw = None;
         dispatch
     }
 

@@ -88,7 +88,3 @@ pub fn monitor_run<'a>(env: impl IntoIterator<Item = (&'a str, String)>) -> std:
         .stdout(std::process::Stdio::null());
     command
 }
-
-/// `docs/adding-a-vendor.md`, whose worked example is compiled and run as a doc test here.
-#[doc = include_str!("../../../docs/adding-a-vendor.md")]
-pub mod adding_a_vendor_guide {}

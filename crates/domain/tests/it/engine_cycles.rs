@@ -383,7 +383,7 @@ async fn an_unreadable_ledger_sends_nothing() {
 #[tokio::test]
 async fn unknown_vendors_are_refused() {
     let s = setup(vec![], EngineSettings::default());
-    let other = VendorName::parse("XYZ").unwrap();
+    let other = VendorName::parse("NO-SUCH-VENDOR").unwrap();
     assert!(matches!(
         s.engine.run_cycle(&other, Mode::Execute).await,
         Err(CycleError::UnknownVendor(_))

@@ -538,3 +538,49 @@ async fn the_whole_lit_stage_runs_in_order() {
         .await;
     assert_eq!(outcome, Execution::Completed { steps: 4 });
 }
+
+/// What each common rig plans for a Confirmed dispatch with no notes yet but the portal's.
+#[test]
+fn the_rigs_plan_the_common_cases() {
+    use domain::actions::ActionKind::*;
+    let kinds = |rig: &Rig, dispatch: &Dispatch| -> Vec<_> {
+        let plan = rig.plan(dispatch, &[REQUESTED]);
+        plan.steps.iter().map(Step::kind).collect()
+    };
+    let (lit, cts) = (Rig::lit(), Rig::cts());
+    let cases = [
+        (
+            &lit,
+            lit.dispatch(Status::Confirmed),
+            vec![
+                ConfirmedNote,
+                ConfirmedSms,
+                FieldEngineerConfirmed,
+                ConfirmedTechSms,
+            ],
+        ),
+        (
+            &lit,
+            lit.dispatch_without_tech(Status::Confirmed),
+            vec![ConfirmedNote, ConfirmedSms],
+        ),
+        (
+            &cts,
+            cts.dispatch(Status::Confirmed),
+            vec![ConfirmedNote, ConfirmedSms, ConfirmedTechSms],
+        ),
+        (&cts, cts.dispatch_without_tech(Status::Confirmed), vec![]),
+    ];
+    for (rig, dispatch, expected) in cases {
+        assert_eq!(
+            kinds(rig, &dispatch),
+            expected,
+            "{:?} {:?}",
+            dispatch.vendor,
+            dispatch.tech_name
+        );
+    }
+    assert_eq!(lit.dispatch(Status::Confirmed).vendor.as_str(), "LIT");
+    assert_eq!(cts.dispatch(Status::Confirmed).vendor.as_str(), "CTS");
+    assert!(lit.policy().field_engineer_step && cts.policy().confirmed_needs_tech);
+}

@@ -7,6 +7,7 @@ mod exactly_once;
 mod executor_mocked;
 mod journal;
 mod notes_fixture;
+mod prelude_only;
 mod quiet_hours;
 mod rules_table;
 mod templates_match_spec;

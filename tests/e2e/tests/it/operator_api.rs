@@ -15,34 +15,38 @@ use test_support::servers::{NatsServer, RedisServer};
 
 const TOKEN: &str = "operator-token-0123456789";
 
-/// A replica running `vendor` only, hourly (so cycles run at start and when asked).
+/// A replica running `vendor` only, hourly (so cycles run at start and when asked): every
+/// other wired vendor is disabled.
 fn settings(nats: &NatsServer, redis: &RedisServer, replica: &str, vendor: &str) -> Settings {
     let mut pairs = vec![
-        ("NATS_SERVER1", nats.url()),
-        ("REDIS_URL", redis.url()),
-        ("ENVIRONMENT_NAME", "api".to_owned()),
-        ("MONITOR_REQUEST_TIMEOUT_SECS", "5".to_owned()),
-        ("MONITOR_REPLICA_NAME", replica.to_owned()),
-        ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1".to_owned()),
-        ("DISPATCH_MONITOR_SERVER_PORT", "0".to_owned()),
+        ("NATS_SERVER1".to_owned(), nats.url()),
+        ("REDIS_URL".to_owned(), redis.url()),
+        ("ENVIRONMENT_NAME".to_owned(), "api".to_owned()),
+        ("MONITOR_REQUEST_TIMEOUT_SECS".to_owned(), "5".to_owned()),
+        ("MONITOR_REPLICA_NAME".to_owned(), replica.to_owned()),
+        (
+            "DISPATCH_MONITOR_SERVER_ADDRESS".to_owned(),
+            "127.0.0.1".to_owned(),
+        ),
+        ("DISPATCH_MONITOR_SERVER_PORT".to_owned(), "0".to_owned()),
     ];
-    for name in ["LIT", "CTS"] {
-        pairs.push((
-            if name == "LIT" {
-                "MONITOR_LIT_ENABLED"
-            } else {
-                "MONITOR_CTS_ENABLED"
-            },
-            (name == vendor).to_string(),
-        ));
+    for name in wiring::vendor_names() {
+        let enabled = (name.as_str() == vendor).to_string();
+        pairs.push((format!("MONITOR_{name}_ENABLED"), enabled));
+        pairs.push((format!("MONITOR_{name}_INTERVAL_SECS"), "3600".to_owned()));
     }
-    pairs.push(("MONITOR_LIT_INTERVAL_SECS", "3600".to_owned()));
-    pairs.push(("MONITOR_CTS_INTERVAL_SECS", "3600".to_owned()));
     if replica == "replica-a" {
-        pairs.push(("MONITOR_API_TOKEN", TOKEN.to_owned()));
+        pairs.push(("MONITOR_API_TOKEN".to_owned(), TOKEN.to_owned()));
     }
-    let raw = RawSettings::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+    let raw = RawSettings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     Settings::from_raw(&raw, &wiring::vendor_names()).unwrap()
+}
+
+/// A vendor name no wiring has: the API answers 404 for it.
+fn unwired_vendor() -> &'static str {
+    let name = "NO-SUCH-VENDOR";
+    assert!(!wiring::vendor_names().iter().any(|n| n.as_str() == name));
+    name
 }
 
 struct World {
@@ -120,14 +124,23 @@ async fn the_operator_api_answers_for_every_replica() {
     // Vendors: A schedules LIT, and sees the CTS cycle B ran.
     let (status, vendors) = get_json(w.a.port, "/api/v1/vendors").await;
     assert_eq!(status, 200);
-    let lit = &vendors[0];
-    assert_eq!(lit["name"], "LIT");
+    let named = |name: &str| {
+        let found = vendors
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name);
+        found
+            .unwrap_or_else(|| panic!("{name} in {vendors}"))
+            .clone()
+    };
+    let lit = &named("LIT");
     assert_eq!(lit["enabled"], true);
     assert_eq!(lit["interval_secs"], 3600);
     assert_eq!(lit["last_cycle"]["outcome"], "ok");
     assert_eq!(lit["last_cycle"]["replica"], "replica-a");
     assert!(lit["next_cycle"].is_string(), "{lit}");
-    let cts = &vendors[1];
+    let cts = &named("CTS");
     assert_eq!(cts["enabled"], false);
     assert_eq!(cts["next_cycle"], Value::Null);
     assert_eq!(cts["last_cycle"]["replica"], "replica-b");
@@ -224,20 +237,34 @@ async fn the_operator_api_answers_for_every_replica() {
 }
 
 async fn bad_requests_name_the_parameter(port: u16) {
+    let unknown = unwired_vendor();
+    let unknown_vendor = format!("unknown vendor {unknown}");
     for (path, status, mentions) in [
-        ("/api/v1/cycles?vendor=ACME", 404, "unknown vendor ACME"),
-        ("/api/v1/cycles?limit=0", 400, "limit"),
-        ("/api/v1/cycles?limit=lots", 400, "limit"),
-        ("/api/v1/cycles?limit=101", 400, "limit"),
-        ("/api/v1/dispatches?status=happy", 400, "status"),
-        ("/api/v1/dispatches?colour=red", 400, "colour"),
-        ("/api/v1/dispatches?limit=-1", 400, "limit"),
-        ("/api/v1/dispatches/ACME/DIS1", 404, "unknown vendor ACME"),
-        ("/api/v1/dispatches/LIT/DIS00000", 404, "never seen"),
-        ("/api/v1/dispatches/LIT/%20", 400, "dispatch_number"),
-        ("/api/v1/plan?vendor=ACME", 404, "unknown vendor"),
-        ("/api/v1/dispatches/LIT/%FF", 400, "invalid path"),
-        ("/api/v1/vendors/%FF%FE/cycle", 400, "invalid path"),
+        (
+            format!("/api/v1/cycles?vendor={unknown}"),
+            404,
+            unknown_vendor.as_str(),
+        ),
+        ("/api/v1/cycles?limit=0".into(), 400, "limit"),
+        ("/api/v1/cycles?limit=lots".into(), 400, "limit"),
+        ("/api/v1/cycles?limit=101".into(), 400, "limit"),
+        ("/api/v1/dispatches?status=happy".into(), 400, "status"),
+        ("/api/v1/dispatches?colour=red".into(), 400, "colour"),
+        ("/api/v1/dispatches?limit=-1".into(), 400, "limit"),
+        (
+            format!("/api/v1/dispatches/{unknown}/DIS1"),
+            404,
+            &unknown_vendor,
+        ),
+        ("/api/v1/dispatches/LIT/DIS00000".into(), 404, "never seen"),
+        ("/api/v1/dispatches/LIT/%20".into(), 400, "dispatch_number"),
+        (
+            format!("/api/v1/plan?vendor={unknown}"),
+            404,
+            "unknown vendor",
+        ),
+        ("/api/v1/dispatches/LIT/%FF".into(), 400, "invalid path"),
+        ("/api/v1/vendors/%FF%FE/cycle".into(), 400, "invalid path"),
     ] {
         let method = if path.ends_with("/cycle") {
             "POST"
@@ -248,7 +275,7 @@ async fn bad_requests_name_the_parameter(port: u16) {
         let (got, body) = http_request(
             port,
             method,
-            path,
+            &path,
             &[("Authorization", bearer.as_str())],
             "",
         )
@@ -354,8 +381,9 @@ async fn the_cycle_trigger_is_guarded(w: &World) {
     assert_error(status, &body, 401, "Bearer");
     let (status, body) = post(w.a.port, "LIT", Some("operator-token-wrong-guess")).await;
     assert_error(status, &body, 401, "Bearer");
-    let (status, body) = post(w.a.port, "ACME", Some(TOKEN)).await;
-    assert_error(status, &body, 404, "ACME");
+    let unknown = unwired_vendor();
+    let (status, body) = post(w.a.port, unknown, Some(TOKEN)).await;
+    assert_error(status, &body, 404, unknown);
 
     // Another replica holds the lease: 409 naming it.
     let lease = "api-dispatch-monitor:lease:LIT";

@@ -27,17 +27,25 @@ fn window_around_now(from: i64, to: i64) -> String {
     format!("{}-{}", at(from), at(to))
 }
 
+/// The settings of a monitor running LIT only (every other wired vendor disabled).
 fn settings(nats: &NatsServer, redis: &RedisServer, quiet_hours: &str) -> Settings {
-    let raw = RawSettings::from_pairs([
-        ("NATS_SERVER1", nats.url().as_str()),
-        ("REDIS_URL", redis.url().as_str()),
-        ("ENVIRONMENT_NAME", "quiet"),
-        ("MONITOR_REQUEST_TIMEOUT_SECS", "5"),
-        ("MONITOR_QUIET_HOURS", quiet_hours),
-        ("MONITOR_CTS_ENABLED", "false"),
-        ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
-        ("DISPATCH_MONITOR_SERVER_PORT", "0"),
-    ]);
+    let mut pairs = vec![
+        ("NATS_SERVER1".to_owned(), nats.url()),
+        ("REDIS_URL".to_owned(), redis.url()),
+        ("ENVIRONMENT_NAME".to_owned(), "quiet".to_owned()),
+        ("MONITOR_REQUEST_TIMEOUT_SECS".to_owned(), "5".to_owned()),
+        ("MONITOR_QUIET_HOURS".to_owned(), quiet_hours.to_owned()),
+        (
+            "DISPATCH_MONITOR_SERVER_ADDRESS".to_owned(),
+            "127.0.0.1".to_owned(),
+        ),
+        ("DISPATCH_MONITOR_SERVER_PORT".to_owned(), "0".to_owned()),
+    ];
+    for name in wiring::vendor_names() {
+        let enabled = (name.as_str() == "LIT").to_string();
+        pairs.push((format!("MONITOR_{name}_ENABLED"), enabled));
+    }
+    let raw = RawSettings::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     Settings::from_raw(&raw, &wiring::vendor_names()).unwrap()
 }
 
