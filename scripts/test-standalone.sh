@@ -22,13 +22,14 @@ if [ ! -e "$contract" ]; then
     echo "test-standalone: no $contract beside the repository; running the tests as they are"
     exec "${command[@]}"
 fi
-if unshare --user --map-root-user --mount true 2>/dev/null; then
+empty=$(mktemp -d "${TMPDIR:-/tmp}/dispatch-standalone.XXXXXX")
+trap 'rmdir "$empty"' EXIT
+hide='mount --bind "$1" "$2" && shift 2 && exec "$@"'
+if unshare --user --map-root-user --mount -- bash -c "$hide" hide "$empty" "$contract" true \
+    2>/dev/null; then
     echo "test-standalone: $contract hidden behind an empty folder (private mount namespace)"
-    empty=$(mktemp -d "${TMPDIR:-/tmp}/dispatch-standalone.XXXXXX")
-    trap 'rmdir "$empty"' EXIT
-    unshare --user --map-root-user --mount -- \
-        bash -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' \
-        hide "$empty" "$contract" "${command[@]}"
+    unshare --user --map-root-user --mount -- bash -c "$hide" hide "$empty" "$contract" \
+        "${command[@]}"
 else
     echo "test-standalone: no mount namespace here; telling the fixture loader the contract is absent"
     DISPATCH_CONTRACT_FIXTURES="" "${command[@]}"
