@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use anyhow::Context;
 use bridge_sim::{Scenario, Sim, SimConfig, http, timeline};
@@ -37,6 +37,10 @@ struct Args {
     /// Print Slack lines too.
     #[arg(long)]
     slack: bool,
+    /// Seconds without a note or SMS, after the timeline's last step, that end the simulated
+    /// day: its summary is printed then.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    settle: f64,
 }
 
 fn main() -> ExitCode {
@@ -108,11 +112,41 @@ async fn run(args: Args, scenario: Scenario) -> anyhow::Result<()> {
     );
     let mut events = sim.subscribe();
     sim.play(&scenario, args.time_scale);
-    let started = Instant::now();
+    let settle = Duration::try_from_secs_f64(args.settle).unwrap_or(Duration::from_secs(30));
+    let timeline_end = scale(last_step(&scenario), args.time_scale);
+    show_the_day(&sim, &mut events, &args, timeline_end, settle).await;
+    println!("dispatch-sim: stopped; {}.", summary(&sim.outbox()));
+    Ok(())
+}
+
+/// Prints the timeline until Ctrl-C, and the summary once the day is over: `settle` without a
+/// note or SMS after the timeline's last step.
+async fn show_the_day(
+    sim: &Sim,
+    events: &mut tokio::sync::broadcast::Receiver<bridge_sim::SimEvent>,
+    args: &Args,
+    timeline_end: Duration,
+    settle: Duration,
+) {
+    let started = tokio::time::Instant::now();
+    let mut day_over_at = Some(started + timeline_end + settle);
     loop {
+        let day_over = async {
+            match day_over_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             event = events.recv() => match event {
                 Ok(event) => {
+                    let activity = matches!(
+                        event,
+                        bridge_sim::SimEvent::Note { .. } | bridge_sim::SimEvent::Sms { .. }
+                    );
+                    if let Some(at) = day_over_at.as_mut().filter(|_| activity) {
+                        *at = (*at).max(tokio::time::Instant::now() + settle);
+                    }
                     if matches!(event, bridge_sim::SimEvent::Slack { .. }) && !args.slack {
                         continue;
                     }
@@ -123,16 +157,39 @@ async fn run(args: Args, scenario: Scenario) -> anyhow::Result<()> {
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
+            () = day_over => {
+                day_over_at = None;
+                println!("dispatch-sim: the simulated day is over: {}.", summary(&sim.outbox()));
+            }
             _ = tokio::signal::ctrl_c() => break,
         }
     }
-    let outbox = sim.outbox();
-    println!(
-        "dispatch-sim: stopped; {} SMS delivered ({} deduplicated), {} notes, {} Slack lines.",
+}
+
+/// What the bridges received, in one line.
+fn summary(outbox: &bridge_sim::Outbox) -> String {
+    format!(
+        "{} SMS delivered ({} deduplicated), {} notes, {} Slack lines",
         outbox.sms.len(),
         outbox.deduplicated,
         outbox.notes.len(),
         outbox.slack.len()
-    );
-    Ok(())
+    )
+}
+
+/// When the scenario's last timed step happens, unscaled.
+fn last_step(scenario: &Scenario) -> Duration {
+    let changes = scenario.changes.iter().map(|change| change.at);
+    let faults = scenario.faults.iter().map(|fault| fault.at);
+    let appearances = scenario.dispatches.iter().map(|dispatch| dispatch.appears);
+    changes
+        .chain(faults)
+        .chain(appearances)
+        .max()
+        .unwrap_or_default()
+}
+
+/// `at` multiplied by the time scale.
+fn scale(at: Duration, time_scale: f64) -> Duration {
+    Duration::try_from_secs_f64(at.as_secs_f64() * time_scale).unwrap_or(at)
 }

@@ -1,4 +1,4 @@
-//! Test helpers shared by the workspace's tests: the SPEC fixtures, arbitrary JSON for
+//! Test helpers shared by the workspace's tests: the fixtures, arbitrary JSON for
 //! property tests, the contract every vendor adapter keeps ([`adapter`]), real `nats-server`
 //! and `redis-server` processes started on free loopback ports ([`servers`]) and highly
 //! available topologies of them ([`ha`]), and raw Redis
@@ -13,4 +13,6 @@ pub mod arbitrary;
 pub mod fixtures;
 pub mod ha;
 pub mod servers;
+#[cfg(test)]
+mod standalone;
 pub mod wire;
