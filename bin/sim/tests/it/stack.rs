@@ -244,7 +244,7 @@ fn a_relative_scenario_is_read_from_the_callers_directory() {
     let tmp = scratch("scenario");
     let caller = tmp.join("caller");
     std::fs::create_dir_all(&caller).unwrap();
-    let scenario = std::fs::read_to_string(repo_root().join("docs/example-scenario.toml"))
+    let scenario = std::fs::read_to_string(repo_root().join("crates/bridge-sim/scenarios/example.toml"))
         .unwrap()
         .replace(
             "name = \"one dispatch, a late tech and a flaky SMS gateway\"",
