@@ -123,12 +123,8 @@ impl NatsClient {
         // Credentials travel in the CONNECT message, never in the server addresses: the client
         // logs those at debug level (SPEC §18.4).
         let (seeds, credentials) = split_credentials(url);
-        match credentials {
-            Some(Credentials::UserPassword(user, password)) => {
-                options = options.user_and_password(user, password);
-            }
-            Some(Credentials::Token(token)) => options = options.token(token),
-            None => {}
+        if let Some(credentials) = credentials {
+            options = credentials.apply(options);
         }
         let options = options
             .name(CLIENT_NAME)
@@ -224,6 +220,15 @@ impl NatsClient {
 enum Credentials {
     UserPassword(String, String),
     Token(String),
+}
+
+impl Credentials {
+    fn apply(self, options: ConnectOptions) -> ConnectOptions {
+        match self {
+            Credentials::UserPassword(user, password) => options.user_and_password(user, password),
+            Credentials::Token(token) => options.token(token),
+        }
+    }
 }
 
 /// The seed list's URLs without credentials, and the credentials of the first URL that has
