@@ -144,10 +144,14 @@ pub struct Infrastructure {
 }
 
 impl Infrastructure {
-    /// Waits (at most `limit`) until queued Slack alerts are posted and journal writes made;
-    /// call before exiting.
+    /// Waits (at most `limit` in all) until queued Slack alerts are posted and journal writes
+    /// made, the alerts first: their outcomes are journal writes too (SPEC §18.5). Call before
+    /// exiting.
     pub async fn flush(&self, limit: Duration) {
-        tokio::join!(self.alerts.flush(limit), self.journal.flush(limit));
+        let deadline = tokio::time::Instant::now() + limit;
+        self.alerts.flush(limit).await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.journal.flush(left).await;
     }
 
     /// The engine over these ports with `adapters`, journaling what it does.
