@@ -91,10 +91,9 @@ impl App {
     }
 
     /// Runs the schedules and the HTTP server until `shutdown` resolves. Then no new cycle or
-    /// dispatch starts, and within the grace period (SPEC §18.6) in-flight dispatches finish
-    /// (the grace less [`flush_reserve`]), leases are released, queued alerts and journal
-    /// writes flushed and HTTP requests in flight answered; what is not done by then is
-    /// abandoned.
+    /// dispatch starts, and the service stops within the grace period (SPEC §18.6): in-flight
+    /// dispatches, lease release, the alert and journal flush and HTTP requests in flight
+    /// share it; what is not done by then is abandoned.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let settings = &self.settings;
         tracing::info!(
@@ -143,30 +142,12 @@ impl App {
             held: Arc::default(),
             lease_ttl: settings.lease_ttl.0,
         };
-        let mut schedules = JoinSet::new();
-        for control in controls.iter().filter(|c| c.enabled).cloned() {
-            tracing::info!(vendor = %control.name, interval_secs = control.interval.as_secs(), "vendor scheduled");
-            let scheduler = scheduler.clone();
-            let stop = stop.clone();
-            schedules.spawn(async move { scheduler.run_vendor(control, stop).await });
-        }
+        let running = Running::start(scheduler, &controls, stop, http_task);
 
         shutdown.await;
-        let grace = settings.shutdown_grace.0;
-        tracing::info!(
-            grace_secs = grace.as_secs(),
-            "shutting down: no new cycles or dispatches"
-        );
-        stop.cancel();
-        let deadline = Instant::now() + grace;
-        drain(&mut schedules, deadline - flush_reserve(grace)).await;
-        let left = || deadline.saturating_duration_since(Instant::now());
-        let release = scheduler.held.release_all(scheduler.lease.as_ref());
-        if tokio::time::timeout(left(), release).await.is_err() {
-            tracing::warn!("grace period over; leases not released expire by themselves");
-        }
-        self.infra.flush(left()).await;
-        stop_http(http_task, left()).await;
+        running
+            .stop_within(settings.shutdown_grace.0, &self.infra)
+            .await;
         tracing::info!("dispatch monitor stopped");
         Ok(())
     }
@@ -177,6 +158,61 @@ impl App {
         let stop = CancellationToken::new();
         let task = tokio::spawn(self.run_until(stop.clone().cancelled_owned()));
         RunningApp { port, stop, task }
+    }
+}
+
+/// What runs once the service has started, until it is stopped.
+struct Running {
+    stop: CancellationToken,
+    schedules: JoinSet<()>,
+    scheduler: Scheduler,
+    http: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Starts every enabled vendor's schedule.
+    fn start(
+        scheduler: Scheduler,
+        controls: &[Arc<VendorControl>],
+        stop: CancellationToken,
+        http: JoinHandle<std::io::Result<()>>,
+    ) -> Self {
+        let mut schedules = JoinSet::new();
+        for control in controls.iter().filter(|c| c.enabled).cloned() {
+            tracing::info!(vendor = %control.name, interval_secs = control.interval.as_secs(), "vendor scheduled");
+            let scheduler = scheduler.clone();
+            let stop = stop.clone();
+            schedules.spawn(async move { scheduler.run_vendor(control, stop).await });
+        }
+        Self {
+            stop,
+            schedules,
+            scheduler,
+            http,
+        }
+    }
+
+    /// Starts no new cycle or dispatch, then within `grace` (SPEC §18.6): in-flight dispatches
+    /// finish (the grace less [`flush_reserve`]), leases are released, queued alerts and
+    /// journal writes flushed and HTTP requests in flight answered; the rest is abandoned.
+    async fn stop_within(mut self, grace: Duration, infra: &wiring::Infrastructure) {
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: no new cycles or dispatches"
+        );
+        self.stop.cancel();
+        let deadline = Instant::now() + grace;
+        drain(&mut self.schedules, deadline - flush_reserve(grace)).await;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let release = self
+            .scheduler
+            .held
+            .release_all(self.scheduler.lease.as_ref());
+        if tokio::time::timeout(left(), release).await.is_err() {
+            tracing::warn!("grace period over; leases not released expire by themselves");
+        }
+        infra.flush(left()).await;
+        stop_http(self.http, left()).await;
     }
 }
 

@@ -496,9 +496,41 @@ impl Engine {
         let (dispatches, skipped_records) = map_records(adapter, records);
         drop(body);
 
-        // A free slot starts the next dispatch at once, so one slow dispatch never holds the
-        // others back (SPEC §13.7); the reports are put back in list order.
         let total = dispatches.len();
+        let (reports, stopped) = self.process_all(entry, dispatches, mode, stop).await;
+
+        if reports.len() < total {
+            tracing::warn!(
+                left = total - reports.len(),
+                "stopping: dispatches left for the next run"
+            );
+        }
+        tracing::info!(
+            records = record_count,
+            skipped = skipped_records.len(),
+            "cycle finished"
+        );
+        Ok(CycleReport {
+            vendor: entry.adapter.name().clone(),
+            records: record_count,
+            skipped_records,
+            left: total - reports.len(),
+            dispatches: reports,
+            stopped,
+        })
+    }
+
+    /// Processes the dispatches until `stop()` gives a reason, asking it before each starts;
+    /// returns their reports in list order and the reason, if any (a lease lost while the last
+    /// ones ran included). A free slot starts the next dispatch at once, so one slow dispatch
+    /// never holds the others back (SPEC §13.7).
+    async fn process_all(
+        &self,
+        entry: &VendorEntry,
+        dispatches: Vec<Dispatch>,
+        mode: Mode,
+        stop: &(dyn Fn() -> Option<StopReason> + Sync),
+    ) -> (Vec<DispatchReport>, Option<StopReason>) {
         let mut stopped = None;
         let mut reports: Vec<(usize, DispatchReport)> =
             futures::stream::iter(dispatches.into_iter().enumerate())
@@ -520,29 +552,9 @@ impl Engine {
                 .collect()
                 .await;
         reports.sort_by_key(|(index, _)| *index);
-        let reports: Vec<DispatchReport> = reports.into_iter().map(|(_, report)| report).collect();
-        // The dispatches in flight may have outlived the lease.
+        let reports = reports.into_iter().map(|(_, report)| report).collect();
         let stopped = stopped.or_else(|| stop().filter(|why| *why == StopReason::LeaseLost));
-
-        if reports.len() < total {
-            tracing::warn!(
-                left = total - reports.len(),
-                "stopping: dispatches left for the next run"
-            );
-        }
-        tracing::info!(
-            records = record_count,
-            skipped = skipped_records.len(),
-            "cycle finished"
-        );
-        Ok(CycleReport {
-            vendor: entry.adapter.name().clone(),
-            records: record_count,
-            skipped_records,
-            left: total - reports.len(),
-            dispatches: reports,
-            stopped,
-        })
+        (reports, stopped)
     }
 
     /// Fetches the vendor's list; a failure alerts (SPEC §9).

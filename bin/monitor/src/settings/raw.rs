@@ -26,7 +26,8 @@ impl RawSettings {
             let source = config::File::from(path)
                 .format(config::FileFormat::Toml)
                 .required(true);
-            raw.extend(Self::layer(config::Config::builder().add_source(source))?);
+            let layer = Self::layer(config::Config::builder().add_source(source));
+            raw.extend(layer.map_err(|error| oversized_number(path).unwrap_or(error))?);
         }
         let env_map: HashMap<String, String> = environment.into_iter().collect();
         let source = config::Environment::default().source(Some(env_map));
@@ -83,6 +84,23 @@ impl RawSettings {
                 .collect(),
         )
     }
+}
+
+/// A setting in the file whose number TOML cannot hold (above 2^63 - 1): the file cannot be
+/// read at all, and this names the setting instead.
+fn oversized_number(path: &Path) -> Option<SettingsError> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        let (name, value) = (name.trim().trim_matches('"'), value.trim());
+        let digits = value.trim_start_matches(['+', '-']).replace('_', "");
+        let oversized = !digits.is_empty()
+            && digits.chars().all(|c| c.is_ascii_digit())
+            && value.replace('_', "").parse::<i64>().is_err();
+        oversized.then(|| {
+            SettingsError::invalid(&name.to_ascii_uppercase(), value, "the number is too large")
+        })
+    })
 }
 
 /// The process environment as text. A variable of ours that is not valid UTF-8 is a

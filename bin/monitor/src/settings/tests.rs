@@ -402,5 +402,16 @@ fn intervals_lease_ttl_and_grace_are_bounded_in_the_file() {
         let raw = RawSettings::load(Some(&file), env(&base())).unwrap();
         check_bound(Settings::from_raw(&raw, &vendors()), name, value, ok);
     }
+    // A number TOML itself cannot hold is named too.
+    std::fs::write(
+        &file,
+        "MONITOR_LIT_INTERVAL_SECS = 18_446_744_073_709_551_615\n",
+    )
+    .unwrap();
+    let error = RawSettings::load(Some(&file), env(&base())).unwrap_err();
+    assert!(
+        matches!(&error, SettingsError::Invalid { name, .. } if name == "MONITOR_LIT_INTERVAL_SECS"),
+        "{error}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

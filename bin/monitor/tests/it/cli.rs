@@ -129,6 +129,11 @@ fn out_of_bounds_intervals_lease_ttl_and_grace_exit_2_naming_the_setting() {
     std::fs::write(&file, "MONITOR_LIT_INTERVAL_SECS = 18446744073709551615\n").unwrap();
     let output = monitor(&["--config", file.to_str().unwrap(), "run"], VALID);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("MONITOR_LIT_INTERVAL_SECS"),
+        "{}",
+        stderr(&output)
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
