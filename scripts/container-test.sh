@@ -213,9 +213,12 @@ stop_ms=$(($(now_ms) - stop_started))
 code=$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$MONITOR")
 [ "$code" = 0 ] && [ "$stop_ms" -lt $((GRACE_SECS * 1000)) ] \
     || { echo "FAIL: SIGTERM: exit status $code after ${stop_ms} ms" >&2; exit 1; }
-"${PODMAN[@]}" logs "$MONITOR" 2>&1 | grep -q "dispatch monitor stopped" \
+"${PODMAN[@]}" logs "$MONITOR" >"$RUN_DIR/monitor.log" 2>&1
+grep -q "dispatch monitor stopped" "$RUN_DIR/monitor.log" \
     || { echo "FAIL: no 'dispatch monitor stopped' in the logs" >&2; exit 1; }
-echo "ok: SIGTERM (podman stop -t 40): exit status 0 after ${stop_ms} ms"
+! grep -q $'\x1b' "$RUN_DIR/monitor.log" \
+    || { echo "FAIL: colour codes in the container's logs" >&2; exit 1; }
+echo "ok: SIGTERM (podman stop -t 40): exit status 0 after ${stop_ms} ms; logs without colour codes"
 
 lint
 
