@@ -161,7 +161,7 @@ fn describe_metrics() {
 mod tests {
     use std::ffi::OsStr;
 
-    use super::use_colour;
+    use super::*;
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {
@@ -181,11 +181,6 @@ mod tests {
             );
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[test]
     fn log_lines_hide_credentials_and_mask_phones_unless_shown() {

@@ -260,6 +260,7 @@ impl Clock for Fixed {
 struct Recorded {
     dispatches: Mutex<Vec<(DispatchSnapshot, Vec<JournalEntry>)>>,
     cycles: Mutex<Vec<CycleRecord>>,
+    late_entries: Mutex<Vec<JournalEntry>>,
 }
 
 #[async_trait]
@@ -278,6 +279,15 @@ impl Journal for Recorded {
         _seen: Option<Vec<String>>,
     ) -> Result<(), PortError> {
         self.cycles.lock().unwrap().push(cycle);
+        Ok(())
+    }
+    async fn record_entries(
+        &self,
+        _vendor: &VendorName,
+        _dispatch_number: &str,
+        entries: Vec<JournalEntry>,
+    ) -> Result<(), PortError> {
+        self.late_entries.lock().unwrap().extend(entries);
         Ok(())
     }
     async fn cycles(
