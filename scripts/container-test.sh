@@ -55,6 +55,7 @@ probe() {
         localhost/dispatch-monitor-probe /bin/true 2>&1); then
         echo "podman cannot run a container: $output"
     fi
+    "${PODMAN[@]}" rmi -f localhost/dispatch-monitor-probe >/dev/null 2>&1 || true
     rm -rf "$dir"
 }
 
@@ -108,6 +109,8 @@ cargo build --profile "$([ "$PROFILE" = debug ] && echo dev || echo "$PROFILE")"
     -p dispatch-monitor -p dispatch-sim
 rm -rf "$WORK/context" && mkdir -p "$WORK/context"
 cp "target/$PROFILE/dispatch-monitor" "target/$PROFILE/dispatch-sim" "$WORK/context/"
+# The previous test image goes first, so that rebuilding leaves no dangling image behind.
+"${PODMAN[@]}" rmi -f "$IMAGE" >/dev/null 2>&1 || true
 "${PODMAN[@]}" build --quiet --format docker --network=host "${LIMITS[@]}" \
     -f docker/Dockerfile --target prebuilt --build-arg "RUNTIME_BASE=$BASE_IMAGE" \
     -t "$IMAGE" "$WORK/context" >/dev/null
