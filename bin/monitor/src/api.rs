@@ -88,6 +88,8 @@ pub struct ApiState {
     pub token: Option<ApiToken>,
     /// `MONITOR_API_SHOW_PHONES`.
     pub masker: Masker,
+    /// Opt-outs, pauses and the daily cap (SPEC §17).
+    pub safeguards: Arc<dyn domain::safeguards::Safeguards>,
 }
 
 impl std::fmt::Debug for ApiState {

@@ -124,6 +124,7 @@ impl App {
             masker: api::Masker {
                 show_phones: settings.api_show_phones,
             },
+            safeguards: self.infra.safeguards.clone(),
         };
         let router = http::router(probe, self.metrics.clone()).merge(api::router(api));
         let http_task = tokio::spawn(http::serve(

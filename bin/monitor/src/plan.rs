@@ -1,16 +1,19 @@
 //! `plan`: what a cycle would do, printed; and the read-only ports that make sure it does
 //! nothing (no SMS, no notes, no Redis writes).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use std::time::Duration;
 
+use domain::chrono::{DateTime, Utc};
 use domain::ports::{
     Claim, DispatchRegistry, Email, LedgerEntry, LedgerKey, Notifier, PortError, SmsLedger,
     StepKey, TicketRepository,
 };
 use domain::rules::Step;
+use domain::safeguards::{OptOut, Reservation, SafeguardMark, Safeguards};
 use domain::{
     CycleReport, DispatchNumber, DispatchOutcome, PhoneE164, Ports, RawTicketNote, TicketId,
     VendorName,
@@ -28,6 +31,7 @@ fn refused(what: &str) -> PortError {
 struct ReadOnly {
     tickets: Arc<dyn TicketRepository>,
     ledger: Arc<dyn SmsLedger>,
+    safeguards: Arc<dyn Safeguards>,
 }
 
 #[async_trait]
@@ -92,18 +96,80 @@ impl DispatchRegistry for ReadOnly {
     }
 }
 
+#[async_trait]
+impl Safeguards for ReadOnly {
+    async fn opted_out(&self, phones: &[PhoneE164]) -> Result<BTreeSet<PhoneE164>, PortError> {
+        self.safeguards.opted_out(phones).await
+    }
+    async fn add_opt_out(&self, _: &PhoneE164, _: &SafeguardMark) -> Result<bool, PortError> {
+        Err(refused("opt-out write"))
+    }
+    async fn remove_opt_out(&self, _: &PhoneE164) -> Result<bool, PortError> {
+        Err(refused("opt-out write"))
+    }
+    async fn opt_outs(&self) -> Result<Vec<OptOut>, PortError> {
+        self.safeguards.opt_outs().await
+    }
+    async fn pause(
+        &self,
+        _: &VendorName,
+        _: &DispatchNumber,
+        _: &SafeguardMark,
+    ) -> Result<bool, PortError> {
+        Err(refused("pause write"))
+    }
+    async fn resume(
+        &self,
+        _: &VendorName,
+        _: &DispatchNumber,
+    ) -> Result<Option<SafeguardMark>, PortError> {
+        Err(refused("pause write"))
+    }
+    async fn paused(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &DispatchNumber,
+    ) -> Result<Option<SafeguardMark>, PortError> {
+        self.safeguards.paused(vendor, dispatch_number).await
+    }
+    async fn texts_in_window(
+        &self,
+        phone: &PhoneE164,
+        now: DateTime<Utc>,
+    ) -> Result<u32, PortError> {
+        self.safeguards.texts_in_window(phone, now).await
+    }
+    async fn reserve(
+        &self,
+        _: &PhoneE164,
+        _: &str,
+        _: u32,
+        _: DateTime<Utc>,
+    ) -> Result<Reservation, PortError> {
+        Err(refused("daily cap reservation"))
+    }
+    async fn release(&self, _: &PhoneE164, _: &str) -> Result<(), PortError> {
+        Err(refused("daily cap release"))
+    }
+    async fn first_cap_alert(&self, _: &PhoneE164, _: DateTime<Utc>) -> Result<bool, PortError> {
+        Err(refused("daily cap alert marker"))
+    }
+}
+
 /// The same ports with every write refused, reads passed through.
 pub fn read_only(ports: Ports) -> Ports {
     let guard = Arc::new(ReadOnly {
         tickets: ports.tickets.clone(),
         ledger: ports.ledger.clone(),
+        safeguards: ports.safeguards.clone(),
     });
     Ports {
         source: ports.source,
         tickets: guard.clone(),
         notifier: guard.clone(),
         registry: guard.clone(),
-        ledger: guard,
+        ledger: guard.clone(),
+        safeguards: guard,
         clock: ports.clock,
     }
 }

@@ -21,6 +21,7 @@ use crate::ports::{
     TicketRepository,
 };
 use crate::rules::{self, LedgerFacts, Plan, RuleInput, RuleSettings, Step};
+use crate::safeguards::Safeguards;
 use crate::{
     Dispatch, DispatchNotes, ListBody, ListError, RawRecordText, SkipReason, Status, TemplateError,
     TemplateSource, Templates, TicketNotes, VendorAdapter, VendorName, telemetry,
@@ -39,6 +40,8 @@ pub struct Ports {
     pub registry: Arc<dyn DispatchRegistry>,
     /// The SMS ledger.
     pub ledger: Arc<dyn SmsLedger>,
+    /// Opt-outs, pauses and the daily cap (SPEC §17).
+    pub safeguards: Arc<dyn Safeguards>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }

@@ -31,6 +31,7 @@ pub mod mocks;
 pub mod ports;
 pub mod record;
 pub mod rules;
+pub mod safeguards;
 pub mod telemetry;
 
 pub use appointment::{Appointment, SiteZone, UsZone};
@@ -56,6 +57,9 @@ pub mod prelude {
     pub use crate::ports::{
         Claim, Clock, DispatchRegistry, DispatchSource, Email, LargeMessageStore, LeaseToken,
         LedgerKey, Notifier, PortError, SmsLedger, SystemClock, TicketRepository, VendorLease,
+    };
+    pub use crate::safeguards::{
+        DailyCap, OptOut, Reservation, SafeguardFacts, SafeguardMark, Safeguards, Withhold,
     };
     pub use crate::{
         Appointment, Dispatch, DispatchNumber, DispatchSpec, Engine, EngineSettings, ListBody,

@@ -21,6 +21,7 @@ pub use crate::ports::{
     MockSmsLedger, MockTicketRepository, MockVendorLease,
 };
 use crate::rules::{self, Plan, RuleInput, RuleSettings, Step};
+pub use crate::safeguards::MockSafeguards;
 use crate::{
     Appointment, Dispatch, DispatchNotes, DispatchNumber, NoteKey, PhoneE164, Status,
     TemplateSource, Templates, TicketId, TicketNote, VendorName, VendorPolicy,
@@ -39,6 +40,8 @@ pub struct MockPorts {
     pub registry: MockDispatchRegistry,
     /// The SMS ledger; by default empty: nothing is sent, every claim is granted.
     pub ledger: MockSmsLedger,
+    /// Opt-outs, pauses and daily counts; by default an empty in-memory store.
+    pub safeguards: Arc<crate::memory::MemorySafeguards>,
     /// What the clock shows; [`Rig::NOW`] by default.
     pub now: Option<DateTime<Utc>>,
 }
@@ -93,6 +96,7 @@ impl MockPorts {
             notifier: Arc::new(self.notifier),
             registry: Arc::new(self.registry),
             ledger: Arc::new(self.ledger),
+            safeguards: self.safeguards,
             clock: Arc::new(clock),
         }
     }
