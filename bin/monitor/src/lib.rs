@@ -9,6 +9,7 @@
 pub mod alert_queue;
 pub mod api;
 pub mod app;
+pub mod at;
 pub mod cli;
 pub mod demo;
 pub mod http;
