@@ -81,7 +81,13 @@ async fn opt_outs_are_one_hash_of_json_marks_without_expiry() {
         listed.into_iter().collect::<Vec<_>>(),
         [b.clone(), a.clone()]
     );
-    assert!(store.opted_out(std::slice::from_ref(&c)).await.unwrap().is_empty());
+    assert!(
+        store
+            .opted_out(std::slice::from_ref(&c))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.opted_out(&[]).await.unwrap().is_empty());
 
     let stored: String = raw
@@ -310,14 +316,8 @@ async fn the_dispatch_facts_are_read_together_and_fail_when_redis_is_down() {
         .dispatch_facts(&vendor, &number, &phones, cap, now())
         .await
         .unwrap();
-    assert_eq!(
-        facts.opted_out.iter().collect::<Vec<_>>(),
-        [&tech]
-    );
-    assert_eq!(
-        facts.capped.iter().collect::<Vec<_>>(),
-        [&client]
-    );
+    assert_eq!(facts.opted_out.iter().collect::<Vec<_>>(), [&tech]);
+    assert_eq!(facts.capped.iter().collect::<Vec<_>>(), [&client]);
     assert_eq!(facts.paused, Some(mark("api", "asked")));
     let off = domain::safeguards::DailyCap(0);
     let facts = store
