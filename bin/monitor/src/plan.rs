@@ -187,8 +187,9 @@ pub struct PlanRow {
     pub status: String,
     /// The action, e.g. `confirmation SMS to the client`.
     pub action: String,
-    /// `sms`, `note`, `email`, `blocked`, or for a client text in quiet hours (SPEC §15)
-    /// `deferred (quiet hours)` or `skipped (quiet hours)`.
+    /// `sms`, `note`, `email`, `blocked`, for a client text in quiet hours (SPEC §15)
+    /// `deferred (quiet hours)` or `skipped (quiet hours)`, and for a text a safeguard holds
+    /// (SPEC §17) `withheld (opted out)`, `withheld (paused)` or `held (capped)`.
     pub channel: String,
     /// Phone, ticket or addresses.
     pub recipient: String,
@@ -236,6 +237,17 @@ pub fn rows(reports: &[CycleReport]) -> Vec<PlanRow> {
                         deferred.reason.clone(),
                         false,
                     )),
+                    Step::Withheld(withheld) => {
+                        for to in &withheld.to {
+                            rows.push(row(
+                                withheld.kind.to_string(),
+                                withheld.why.plan_label(),
+                                to.to_string(),
+                                withheld.reason.clone(),
+                                false,
+                            ));
+                        }
+                    }
                     Step::Act(action) => {
                         for to in &action.withheld {
                             rows.push(row(
@@ -351,6 +363,15 @@ fn render_step(step: &Step, ticket_id: &str) -> String {
                 to.unwrap_or_default(),
                 deferred.reason
             ));
+        }
+        Step::Withheld(withheld) => {
+            for to in &withheld.to {
+                out.push_str(&format!(
+                    "      SMS to {to} {}: {}\n",
+                    withheld.why.plan_label(),
+                    withheld.reason
+                ));
+            }
         }
         Step::Act(action) => {
             for to in &action.withheld {

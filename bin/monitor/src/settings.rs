@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use domain::alerts::AlertLevel;
 use domain::rules::RuleSettings;
+use domain::safeguards::DailyCap;
 use domain::{QuietHours, VendorName};
 
 mod raw;
@@ -135,6 +136,7 @@ settings! {
     alert_level: AlertLevel = "MONITOR_ALERT_LEVEL", (AlertLevel::default()), "Slack alerts for every outcome (`all`) or failures only (`errors`)";
     cancel_email_recipients: EmailList = "MONITOR_CANCEL_EMAIL_RECIPIENTS", optional, "comma-separated addresses emailed on a cancellation";
     quiet_hours: Option<QuietHours> = "MONITOR_QUIET_HOURS", optional, "`HH:MM-HH:MM` at the site (may wrap midnight): client reminders due then are skipped with a note, other client texts wait; recommended `21:00-08:00`";
+    daily_cap: DailyCap = "MONITOR_SMS_DAILY_CAP", (DailyCap::default()), "at most this many SMS to one number in any rolling 24 hours, across dispatches, vendors and replicas (0: off)";
     completed_notes: bool = "MONITOR_COMPLETED_NOTES", (RuleSettings::default().completed_notes), "write Repair Completed notes";
     lease_ttl: Secs = "MONITOR_LEASE_TTL_SECS", (Secs::from_secs(60)), "vendor lease TTL, renewed every third of it while a cycle runs";
     shutdown_grace: Secs = "MONITOR_SHUTDOWN_GRACE_SECS", (Secs::from_secs(30)), "grace period for in-flight dispatches on shutdown";
@@ -233,6 +235,7 @@ impl Settings {
             completed_notes: self.completed_notes,
             cancel_email_recipients: self.cancel_email_recipients.0.clone(),
             quiet_hours: self.quiet_hours,
+            daily_cap: self.daily_cap,
         }
     }
 

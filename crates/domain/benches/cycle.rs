@@ -66,6 +66,7 @@ fn bench_plan(c: &mut Criterion) {
         policy: lit_policy(),
         settings: &settings,
         templates: &templates,
+        safeguards: &domain::safeguards::SafeguardFacts::NONE,
     };
     assert_eq!(
         plan(&confirmation).steps.len(),

@@ -801,6 +801,21 @@ impl crate::journal::Journal for MemoryJournal {
         Ok(())
     }
 
+    async fn record_entries(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &str,
+        entries: Vec<crate::journal::JournalEntry>,
+    ) -> Result<(), PortError> {
+        let mut state = lock(&self.state);
+        let key = (vendor.to_string(), dispatch_number.to_owned());
+        let kept = state.entries.entry(key).or_default();
+        kept.extend(entries);
+        let excess = kept.len().saturating_sub(crate::journal::MAX_ENTRIES);
+        kept.drain(..excess);
+        Ok(())
+    }
+
     async fn cycles(
         &self,
         vendor: &VendorName,

@@ -22,6 +22,7 @@ pub use crate::ports::{
 };
 use crate::rules::{self, Plan, RuleInput, RuleSettings, Step};
 pub use crate::safeguards::MockSafeguards;
+use crate::safeguards::SafeguardFacts;
 use crate::{
     Appointment, Dispatch, DispatchNotes, DispatchNumber, NoteKey, PhoneE164, Status,
     TemplateSource, Templates, TicketId, TicketNote, VendorName, VendorPolicy,
@@ -111,6 +112,7 @@ pub struct Rig {
     settings: RuleSettings,
     alert_level: AlertLevel,
     now: DateTime<Utc>,
+    safeguards: SafeguardFacts,
 }
 
 impl Rig {
@@ -145,6 +147,7 @@ impl Rig {
             policy,
             settings: RuleSettings::default(),
             alert_level: AlertLevel::All,
+            safeguards: SafeguardFacts::default(),
             now: Self::NOW.parse().expect("a valid instant"),
         }
     }
@@ -159,6 +162,12 @@ impl Rig {
     /// Other rule settings.
     pub fn settings(mut self, settings: RuleSettings) -> Self {
         self.settings = settings;
+        self
+    }
+
+    /// What the safeguards say about the dispatch (SPEC §17) when planning.
+    pub fn safeguards(mut self, facts: SafeguardFacts) -> Self {
+        self.safeguards = facts;
         self
     }
 
@@ -225,6 +234,7 @@ impl Rig {
             policy: self.policy,
             settings: &self.settings,
             templates: &self.templates,
+            safeguards: &self.safeguards,
         })
     }
 
@@ -241,6 +251,8 @@ impl Rig {
             tickets: ports.tickets.as_ref(),
             notifier: ports.notifier.as_ref(),
             ledger: ports.ledger.as_ref(),
+            safeguards: ports.safeguards.as_ref(),
+            daily_cap: self.settings.daily_cap,
             alerts: Alerts::new(ports.notifier.as_ref(), self.alert_level),
             templates: &self.templates,
         };

@@ -297,6 +297,20 @@ fn snapshot_of(json: &str, last: Option<&str>) -> Result<DispatchSnapshot, PortE
     Ok(snapshot)
 }
 
+/// The append script's arguments for `entries`.
+fn entry_args(entries: &[JournalEntry]) -> Vec<String> {
+    let mut args = vec![
+        whole_millis(RETENTION).to_string(),
+        MAX_ENTRIES.to_string(),
+        REPEAT_WINDOW.to_string(),
+    ];
+    for entry in entries {
+        args.push(if entry.repeats() { "1" } else { "0" }.to_owned());
+        args.push(serde_json::to_string(entry).unwrap_or_default());
+    }
+    args
+}
+
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, PortError> {
     serde_json::from_str(json)
         .map_err(|error| PortError::Malformed(format!("journal record: {error}")))
@@ -312,16 +326,8 @@ impl Journal for RedisJournal {
         let vendor = snapshot.vendor.clone();
         let number = snapshot.dispatch_number.clone();
         if !entries.is_empty() {
-            let mut args = vec![
-                whole_millis(RETENTION).to_string(),
-                MAX_ENTRIES.to_string(),
-                REPEAT_WINDOW.to_string(),
-            ];
-            for entry in &entries {
-                args.push(if entry.repeats() { "1" } else { "0" }.to_owned());
-                args.push(serde_json::to_string(entry).unwrap_or_default());
-            }
             let key = self.reader.journal(&vendor, &number);
+            let args = entry_args(&entries);
             self.enqueue(Write::Entries { key, args })?;
         }
         // The last action has its own field, so a cycle without one keeps the previous.
@@ -348,6 +354,19 @@ impl Journal for RedisJournal {
         seen: Option<Vec<String>>,
     ) -> Result<(), PortError> {
         self.enqueue(Write::Cycle { cycle, seen })
+    }
+
+    async fn record_entries(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &str,
+        entries: Vec<JournalEntry>,
+    ) -> Result<(), PortError> {
+        let key = self.reader.journal(vendor.as_str(), dispatch_number);
+        self.enqueue(Write::Entries {
+            key,
+            args: entry_args(&entries),
+        })
     }
 
     async fn cycles(

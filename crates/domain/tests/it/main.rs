@@ -9,5 +9,6 @@ mod journal;
 mod notes_fixture;
 mod quiet_hours;
 mod rules_table;
+mod safeguards;
 mod templates_match_spec;
 mod third_vendor;

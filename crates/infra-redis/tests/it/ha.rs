@@ -81,6 +81,7 @@ fn snapshot(number: &str) -> DispatchSnapshot {
         skipped_rules: vec![],
         seen: chrono::Utc::now(),
         last_action: None,
+        paused: None,
     }
 }
 
