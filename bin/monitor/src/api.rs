@@ -428,7 +428,7 @@ async fn list_dispatches(
             })
     });
     dispatches.truncate(limit);
-    dispatches.iter_mut().for_each(|d| state.masker.snapshot(d));
+    dispatches.iter_mut().for_each(|d| state.mask_snapshot(d));
     Ok(Json(dispatches))
 }
 
@@ -486,7 +486,7 @@ async fn get_dispatch(
         ));
     };
     if let Some(snapshot) = &mut snapshot {
-        state.masker.snapshot(snapshot);
+        state.mask_snapshot(snapshot);
     }
     journal.iter_mut().for_each(|e| state.masker.entry(e));
     let paused = state.safeguards.paused(&control.name, &number).await;

@@ -9,6 +9,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
+use domain::journal::DispatchSnapshot;
 use domain::safeguards::{OptOut, SafeguardMark};
 use domain::{DispatchNumber, PhoneE164, VendorName};
 use serde::{Deserialize, Serialize};
@@ -140,6 +141,12 @@ impl ApiState {
             reason: self.masked(&mark.reason),
             ..mark
         }
+    }
+
+    /// A snapshot as shown: phones masked, its pause's reason included.
+    pub(super) fn mask_snapshot(&self, snapshot: &mut DispatchSnapshot) {
+        self.masker.snapshot(snapshot);
+        snapshot.paused = snapshot.paused.take().map(|mark| self.pause_mark(mark));
     }
 
     /// The vendor as wired (404 otherwise) and the dispatch number (400 naming it).
@@ -354,13 +361,14 @@ pub(super) async fn resume_dispatch(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Pausing and resuming, and journaling who did it and why.
+/// Pausing and resuming, journaled with who did it (`api`), why, and this replica.
 mod journal {
+    use chrono::Utc;
     use domain::ports::PortError;
-    use domain::safeguards::SafeguardMark;
+    use domain::safeguards::{self, SafeguardMark};
     use domain::{DispatchNumber, VendorName};
 
-    use super::ApiState;
+    use super::{API_ACTOR, ApiState};
 
     /// Pauses the dispatch; `false` when it was paused already.
     pub(super) async fn pause(
@@ -369,7 +377,8 @@ mod journal {
         number: &DispatchNumber,
         mark: &SafeguardMark,
     ) -> Result<bool, PortError> {
-        state.safeguards.pause(vendor, number, mark).await
+        let (store, journal) = (state.safeguards.as_ref(), state.journal.as_ref());
+        safeguards::pause_dispatch(store, journal, vendor, number, mark, &state.replica).await
     }
 
     /// Resumes the dispatch; the pause it lifted.
@@ -378,7 +387,9 @@ mod journal {
         vendor: &VendorName,
         number: &DispatchNumber,
     ) -> Result<Option<SafeguardMark>, PortError> {
-        state.safeguards.resume(vendor, number).await
+        let (store, journal) = (state.safeguards.as_ref(), state.journal.as_ref());
+        let (at, replica) = (Utc::now(), state.replica.as_str());
+        safeguards::resume_dispatch(store, journal, vendor, number, API_ACTOR, at, replica).await
     }
 }
 
