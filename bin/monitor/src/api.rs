@@ -700,6 +700,10 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(at["schema"]["pattern"], crate::at::AT_PATTERN);
+        assert_eq!(
+            at["schema"]["maxLength"].as_u64(),
+            Some(crate::at::MAX_AT_CHARS as u64)
+        );
     }
 
     #[test]

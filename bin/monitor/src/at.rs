@@ -17,6 +17,8 @@ pub const MAX_AT_DAYS: i64 = 7;
 pub const MAX_AT_HOURS: i64 = MAX_AT_DAYS * 24;
 /// The most minutes `+Nm` may say (7 days).
 pub const MAX_AT_MINUTES: i64 = MAX_AT_HOURS * 60;
+/// The longest `at` accepted, in characters (the OpenAPI document's `maxLength`).
+pub const MAX_AT_CHARS: usize = 40;
 /// The forms `at` takes, as the OpenAPI document and error messages say them.
 pub const AT_FORMS: &str = "an RFC 3339 time within 7 days of now (e.g. 2026-12-04T21:00:00-05:00), or +Nh (0 to 168) or +Nm (0 to 10080) from now";
 /// The pattern every accepted `at` matches (the OpenAPI document's `pattern`). A `+` may be
@@ -43,6 +45,9 @@ pub fn parse_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Invalid
         given: text.to_owned(),
     };
     let trimmed = text.trim();
+    if trimmed.chars().count() > MAX_AT_CHARS {
+        return Err(invalid());
+    }
     let at = match relative(trimmed) {
         Some(offset) => now + offset.ok_or_else(invalid)?,
         None => absolute(trimmed).ok_or_else(invalid)?,
@@ -151,6 +156,7 @@ mod tests {
             "2026-12-11T15:00:01Z",
             "2026-11-27T14:59:59Z",
             "9999-12-31T23:59:59Z",
+            "2026-12-04T21:00:00.0000000000000000000001Z",
         ] {
             let error = parse_at(text, now()).unwrap_err();
             assert!(error.to_string().contains("RFC 3339"), "{text:?}: {error}");

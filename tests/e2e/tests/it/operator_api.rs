@@ -568,6 +568,21 @@ async fn a_dispatch_is_paused_and_resumed_with_who_and_why(w: &World) {
     );
     assert!(!detail.contains("212-359-5129"), "{detail}");
 
+    // The next cycle's snapshot carries the pause into the dispatch list.
+    let cycles = wait_for_cycles(a, "LIT", 1).await.len();
+    let (status, body) = act(a, "POST", "/api/v1/vendors/LIT/cycle", Some(TOKEN), "").await;
+    assert_eq!(status, 202, "{body}");
+    wait_for_cycles(a, "LIT", cycles + 1).await;
+    let listed = wait_for_json(
+        b,
+        "/api/v1/dispatches?q=DIS37405",
+        "the list shows the pause",
+        |l| l[0]["paused"].is_object(),
+    )
+    .await;
+    assert_eq!(listed[0]["paused"]["by"], "api");
+    assert_eq!(listed[0]["paused"]["reason"], paused["reason"]);
+
     // Resumed (204), then not paused (404); the resume journaled.
     let (status, body) = act(a, "DELETE", path, Some(TOKEN), "").await;
     assert_eq!((status, body.as_str()), (204, ""));
