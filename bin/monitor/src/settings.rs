@@ -143,7 +143,7 @@ settings! {
     log_format: LogFormat = "MONITOR_LOG_FORMAT", (LogFormat::Text), "`text` or `json` (one JSON object per line)";
     tls_ca_file: Option<CaFile> = "MONITOR_TLS_CA_FILE", optional, "PEM file of CA certificates trusted, besides the system's, for `rediss://` and `tls://` URLs";
     replica_name: Option<String> = "MONITOR_REPLICA_NAME", optional, "this replica's name in the journal and on vendor leases (default `host:pid`)";
-    api_token: Option<ApiToken> = "MONITOR_API_TOKEN", optional, "bearer token for `POST /api/v1/vendors/{vendor}/cycle` (at least 16 characters); unset: acting through HTTP is off (403)";
+    api_token: Option<ApiToken> = "MONITOR_API_TOKEN", optional, "bearer token for the API's writes (`POST /api/v1/vendors/{vendor}/cycle`, opt-outs, pauses; at least 16 characters); unset: acting through HTTP is off (403)";
     api_show_phones: bool = "MONITOR_API_SHOW_PHONES", (false), "show whole phone numbers in the API and dashboard (default: last 4 digits)";
     templates_dir: Option<TemplatesDir> = "MONITOR_TEMPLATES_DIR", optional, "folder of template overrides: `common/<name>.hbs` or `<vendor>/<name>.hbs`";
 }
