@@ -92,7 +92,9 @@ async fn an_opted_out_client_and_a_paused_dispatch_get_no_text() {
     journal.flush(Duration::from_secs(5)).await;
 
     let settings = settings(&nats, &redis);
-    let (reports, _) = app::plan(&settings, &[lit.clone()]).await.unwrap();
+    let (reports, _) = app::plan(&settings, std::slice::from_ref(&lit))
+        .await
+        .unwrap();
     let rows = plan::rows(&reports);
     let channel_of = |number: &str, to: &str| -> Vec<String> {
         rows.iter()
@@ -112,7 +114,9 @@ async fn an_opted_out_client_and_a_paused_dispatch_get_no_text() {
     );
 
     for _ in 0..2 {
-        app::once(&settings, &[lit.clone()]).await.unwrap();
+        app::once(&settings, std::slice::from_ref(&lit))
+            .await
+            .unwrap();
     }
     assert_eq!(texts_to(&sim, "12125550111"), 0);
     assert_eq!(texts_to(&sim, "12125550112"), 1, "the tech still hears");
@@ -145,7 +149,9 @@ async fn an_opted_out_client_and_a_paused_dispatch_get_no_text() {
     safeguards::resume_dispatch(&store, &journal, &lit, &number, "test", Utc::now(), "t")
         .await
         .unwrap();
-    app::once(&settings, &[lit.clone()]).await.unwrap();
+    app::once(&settings, std::slice::from_ref(&lit))
+        .await
+        .unwrap();
     assert_eq!(texts_to(&sim, "12125550111"), 2);
     assert_eq!(texts_to(&sim, "12125550121"), 2);
 }
