@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod http;
+pub mod operator;
 pub mod plan;
 pub mod service;
 pub mod settings;

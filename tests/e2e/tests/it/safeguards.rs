@@ -207,3 +207,44 @@ async fn redis_dying_mid_cycle_sends_no_text_until_it_is_back() {
     assert_eq!(texts_to(&sim, "12125550131"), 2);
     assert_eq!(texts_to(&sim, "12125550132"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_at_shows_what_goes_out_at_another_instant() {
+    let nats = NatsServer::new();
+    let redis = RedisServer::new();
+    let sim = e2e::start(&nats.url(), wiring::vendor_adapters()).await;
+    book(&sim, "DIS62001", "6200001", "212 555 0141", "212 555 0142");
+    for recorded in [
+        "Dispatch Management - Dispatch Confirmed\nDispatch scheduled for tomorrow",
+        "Dispatch confirmation SMS sent to +12125550141",
+        "Dispatch Management - Field Engineer Confirmed\n\nField Engineer\nJoe Malone\n+1 212 555 0142",
+        "Dispatch confirmation SMS tech sent to +12125550142",
+    ] {
+        sim.seed_note("6200001", &format!("#*MetTel's IPA*# DIS62001\n{recorded}"));
+    }
+    let settings = settings(&nats, &redis);
+    let lit = [VendorName::fixed("LIT")];
+    let actions = |reports: &[domain::CycleReport]| -> Vec<String> {
+        plan::rows(reports)
+            .into_iter()
+            .filter(|row| row.channel == "sms")
+            .map(|row| row.action)
+            .collect()
+    };
+    let (now, _) = app::plan_at(&settings, &lit, None).await.unwrap();
+    assert!(actions(&now).is_empty(), "{:?}", actions(&now));
+    // The appointment is 30 h away: in 18.5 h it is 11.5 h away, the 12h reminders' window.
+    let at = plan::parse_at("+1110m", Utc::now()).unwrap();
+    let (later, _) = app::plan_at(&settings, &lit, Some(at)).await.unwrap();
+    assert_eq!(
+        actions(&later),
+        [
+            "12h reminder SMS to the client",
+            "12h reminder SMS to the tech"
+        ]
+    );
+    assert!(
+        sim.outbox().sms.is_empty() && sim.outbox().notes.is_empty(),
+        "read-only"
+    );
+}
