@@ -148,14 +148,10 @@ fn lists_at(minutes: i64) -> (Value, Value) {
         "Request Confirmed",
         Some(("Joe Malone", LIT_TECH_1)),
     );
-    let mut lit_list = vec![dis10001, dis10002];
-    if minutes >= OPTED_OUT_FROM {
-        // LIT DIS10003: confirmed without a tech yet; its site contact opted out of texts.
-        let mut dis10003 = lit_record("DIS10003", "4000005", "Request Confirmed", None);
-        dis10003["Job_Site_Contact_Name_and_Phone_Number"] =
-            json!(format!("John Roe {OPTED_OUT_CLIENT}"));
-        lit_list.push(dis10003);
-    }
+    let lit_list: Vec<Value> = [dis10001, dis10002]
+        .into_iter()
+        .chain(dis10003(minutes))
+        .collect();
     let lit = json!({"Status": "Success", "Message": null, "DispatchList": lit_list});
 
     // CTS S-20001: appointment 16:00 Pacific the same day, 8 hours after the start.
@@ -174,18 +170,30 @@ fn lists_at(minutes: i64) -> (Value, Value) {
     } else {
         cts_record("S-20002", "IGZ_20002", "4000004", "Canceled", true)
     };
-    let mut cts_list = vec![s20001, s20002];
-    if minutes >= PAUSED_FROM {
-        // CTS S-20003: scheduled, its texts paused by an operator.
-        let mut s20003 = cts_record("S-20003", "IGZ_20003", "4000006", "Scheduled", true);
-        let description = s20003["Description__c"].as_str().unwrap_or_default();
-        s20003["Description__c"] = json!(description.replace(CTS_CLIENT, PAUSED_CLIENT));
-        s20003["API_Resource_Name__c"] = json!("Marty McFly");
-        s20003["Resource_Phone_Number__c"] = json!(PAUSED_TECH);
-        cts_list.push(s20003);
-    }
+    let cts_list: Vec<Value> = [s20001, s20002]
+        .into_iter()
+        .chain(s20003(minutes))
+        .collect();
     let cts = json!({"done": true, "totalSize": cts_list.len(), "records": cts_list});
     (lit, cts)
+}
+
+/// LIT DIS10003 from 10:00: confirmed without a tech yet; its site contact opted out of texts.
+fn dis10003(minutes: i64) -> Option<Value> {
+    let mut record = lit_record("DIS10003", "4000005", "Request Confirmed", None);
+    record["Job_Site_Contact_Name_and_Phone_Number"] =
+        json!(format!("John Roe {OPTED_OUT_CLIENT}"));
+    (minutes >= OPTED_OUT_FROM).then_some(record)
+}
+
+/// CTS S-20003 from 10:30: scheduled, its texts paused by an operator.
+fn s20003(minutes: i64) -> Option<Value> {
+    let mut record = cts_record("S-20003", "IGZ_20003", "4000006", "Scheduled", true);
+    let description = record["Description__c"].as_str().unwrap_or_default();
+    record["Description__c"] = json!(description.replace(CTS_CLIENT, PAUSED_CLIENT));
+    record["API_Resource_Name__c"] = json!("Marty McFly");
+    record["Resource_Phone_Number__c"] = json!(PAUSED_TECH);
+    (minutes >= PAUSED_FROM).then_some(record)
 }
 
 /// Runs the simulated day and returns the timeline text.

@@ -237,17 +237,10 @@ pub fn rows(reports: &[CycleReport]) -> Vec<PlanRow> {
                         deferred.reason.clone(),
                         false,
                     )),
-                    Step::Withheld(withheld) => {
-                        for to in &withheld.to {
-                            rows.push(row(
-                                withheld.kind.to_string(),
-                                withheld.why.plan_label(),
-                                to.to_string(),
-                                withheld.reason.clone(),
-                                false,
-                            ));
-                        }
-                    }
+                    Step::Withheld(w) => rows.extend(w.to.iter().map(|to| {
+                        let (kind, reason) = (w.kind.to_string(), w.reason.clone());
+                        row(kind, w.why.plan_label(), to.to_string(), reason, false)
+                    })),
                     Step::Act(action) => {
                         for to in &action.withheld {
                             rows.push(row(
