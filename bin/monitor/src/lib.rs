@@ -13,6 +13,7 @@ pub mod at;
 pub mod cli;
 pub mod demo;
 pub mod http;
+pub mod operator;
 pub mod plan;
 pub mod service;
 pub mod settings;

@@ -237,17 +237,10 @@ pub fn rows(reports: &[CycleReport]) -> Vec<PlanRow> {
                         deferred.reason.clone(),
                         false,
                     )),
-                    Step::Withheld(withheld) => {
-                        for to in &withheld.to {
-                            rows.push(row(
-                                withheld.kind.to_string(),
-                                withheld.why.plan_label(),
-                                to.to_string(),
-                                withheld.reason.clone(),
-                                false,
-                            ));
-                        }
-                    }
+                    Step::Withheld(w) => rows.extend(w.to.iter().map(|to| {
+                        let (kind, reason) = (w.kind.to_string(), w.reason.clone());
+                        row(kind, w.why.plan_label(), to.to_string(), reason, false)
+                    })),
                     Step::Act(action) => {
                         for to in &action.withheld {
                             rows.push(row(
@@ -403,4 +396,67 @@ fn indent(text: &str) -> String {
     text.lines()
         .map(|line| format!("        | {line}\n"))
         .collect()
+}
+
+/// `plan --at` and `GET /api/v1/plan?at=` (SPEC §17.4): an RFC 3339 instant
+/// (`2026-12-04T21:00:00-05:00`), or a time from `now` in whole hours or minutes (`+6h`,
+/// `+90m`). The error says what is expected; the caller names the parameter.
+pub fn parse_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    let expected = "expected an RFC 3339 time (e.g. 2026-12-04T21:00:00-05:00) or +6h / +90m";
+    if let Some(offset) = text.strip_prefix('+') {
+        let (amount, unit) = offset.split_at(offset.len().saturating_sub(1));
+        let amount: i64 = match amount.parse() {
+            Ok(amount) if amount >= 0 && !offset.starts_with(['-', '+']) => amount,
+            _ => return Err(expected.to_owned()),
+        };
+        let span = match unit {
+            "h" => chrono::Duration::try_hours(amount),
+            "m" => chrono::Duration::try_minutes(amount),
+            _ => None,
+        };
+        return span
+            .and_then(|span| now.checked_add_signed(span))
+            .ok_or_else(|| expected.to_owned());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| expected.to_owned())
+}
+
+/// The same (read-only) engine planning as at `at`.
+pub fn engine_at(engine: &domain::Engine, at: DateTime<Utc>) -> domain::Engine {
+    let clock = Arc::new(domain::memory::ManualClock::new(at));
+    engine.clone().with_clock(clock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_is_an_rfc3339_time_or_hours_or_minutes_from_now() {
+        let now: DateTime<Utc> = "2026-12-04T15:00:00Z".parse().unwrap();
+        let cases: &[(&str, Option<&str>)] = &[
+            ("+6h", Some("2026-12-04T21:00:00Z")),
+            ("+90m", Some("2026-12-04T16:30:00Z")),
+            ("+0m", Some("2026-12-04T15:00:00Z")),
+            (" 2026-12-04T21:00:00-05:00 ", Some("2026-12-05T02:00:00Z")),
+            ("2026-12-04T21:00:00Z", Some("2026-12-04T21:00:00Z")),
+            ("6h", None),
+            ("+6", None),
+            ("+h", None),
+            ("+-6h", None),
+            ("+6d", None),
+            ("+99999999999999h", None),
+            ("tonight", None),
+            ("2026-12-04 21:00", None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            let got = parse_at(text, now).ok();
+            let expected = expected.map(|at| at.parse::<DateTime<Utc>>().unwrap());
+            assert_eq!(got, expected, "{text:?}");
+        }
+    }
 }

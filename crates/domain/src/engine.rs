@@ -177,7 +177,7 @@ pub struct CycleReport {
     pub left: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct VendorEntry {
     adapter: Arc<dyn VendorAdapter>,
     templates: Templates,
@@ -276,7 +276,7 @@ struct VendorEntry {
 ///     ["+12125550100: Confirmed for Jan 02, 2026 @ 09:00 AM Eastern.\n"]
 /// );
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Engine {
     ports: Ports,
     settings: EngineSettings,
@@ -306,6 +306,13 @@ impl Engine {
     /// Records what each executed cycle does in `journal` (SPEC §14).
     pub fn with_journal(mut self, journal: Arc<dyn Journal>) -> Self {
         self.journal = journal;
+        self
+    }
+
+    /// The same engine reading the time from `clock`: `plan --at` plans as at another
+    /// instant (SPEC §17.4).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.ports.clock = clock;
         self
     }
 

@@ -8,3 +8,4 @@ mod ha;
 mod monitor_e2e;
 mod operator_api;
 mod quiet_hours;
+mod safeguards;
