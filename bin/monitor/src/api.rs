@@ -117,8 +117,6 @@ pub struct ApiState {
     pub masker: Masker,
     /// Opt-outs, pauses and the daily cap (SPEC §17).
     pub safeguards: Arc<dyn domain::safeguards::Safeguards>,
-    /// Builds a read-only engine that plans as at the instant given (`/plan?at=`).
-    pub planner_at: crate::at::PlannerAt,
     /// This replica's name, in the journal entries its API writes make.
     pub replica: String,
 }
@@ -532,9 +530,7 @@ async fn get_plan(
         .map_err(|error| ApiError::bad_parameter("at", error))?;
     let controls = state.vendors(asked)?;
     let planner = match at {
-        Some(at) => Arc::new((state.planner_at)(at).map_err(|error| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"))
-        })?),
+        Some(at) => Arc::new(plan::engine_at(&state.planner, at)),
         None => state.planner.clone(),
     };
     let mut reports = Vec::new();

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::service::{self, LeasedCycle, Scheduler, VendorControl};
 use crate::settings::Settings;
-use crate::{api, at, http, plan, telemetry, wiring};
+use crate::{api, http, plan, telemetry, wiring};
 
 /// How long queued Slack alerts may take to go out when the process ends.
 const ALERT_FLUSH: Duration = Duration::from_secs(5);
@@ -31,7 +31,6 @@ pub struct App {
     infra: wiring::Infrastructure,
     engine: Arc<Engine>,
     planner: Arc<Engine>,
-    planner_at: at::PlannerAt,
     listener: TcpListener,
     metrics: PrometheusHandle,
 }
@@ -62,9 +61,8 @@ impl App {
         let planner = Arc::new(wiring::build_engine_with(
             &settings,
             plan::read_only(infra.ports.clone()),
-            adapters.clone(),
+            adapters,
         )?);
-        let planner_at = at::planner_at(&settings, plan::read_only(infra.ports.clone()), adapters);
         let address = SocketAddr::new(settings.http_address, settings.http_port);
         let listener = TcpListener::bind(address)
             .await
@@ -75,7 +73,6 @@ impl App {
             infra,
             engine,
             planner,
-            planner_at,
             listener,
             metrics,
         })
@@ -128,7 +125,6 @@ impl App {
                 show_phones: settings.api_show_phones,
             },
             safeguards: self.infra.safeguards.clone(),
-            planner_at: self.planner_at.clone(),
             replica: wiring::replica_name(settings),
         };
         let router = http::router(probe, self.metrics.clone()).merge(api::router(api));

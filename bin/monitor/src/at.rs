@@ -1,15 +1,9 @@
 //! "What goes out tonight" (SPEC §17.4): the instant `plan --at TIME` and
-//! `GET /api/v1/plan?at=TIME` compute a plan for, and the read-only ports that see that instant
-//! as now. The CLI and the API share this parser, so both accept exactly the same forms.
-
-use std::sync::Arc;
+//! `GET /api/v1/plan?at=TIME` compute a plan for ([`crate::plan::engine_at`] plans as at it).
+//! The CLI and the API share this parser, so both accept exactly the same forms, and the
+//! OpenAPI document states its bounds.
 
 use chrono::{DateTime, Duration, Utc};
-use domain::memory::ManualClock;
-use domain::{Engine, Ports, VendorAdapter};
-
-use crate::settings::Settings;
-use crate::wiring;
 
 /// How far from now a plan may be asked for, either way: 7 days.
 pub const MAX_AT_DAYS: i64 = 7;
@@ -24,9 +18,6 @@ pub const AT_FORMS: &str = "an RFC 3339 time within 7 days of now (e.g. 2026-12-
 /// The pattern every accepted `at` matches (the OpenAPI document's `pattern`). A `+` may be
 /// left out, since a query string reads an unescaped `+` as a space.
 pub const AT_PATTERN: &str = r"^(\+?[0-9]{1,6}[hm]|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+ -][0-9]{2}:[0-9]{2}))$";
-
-/// Builds a read-only engine that plans as at the instant given.
-pub type PlannerAt = Arc<dyn Fn(DateTime<Utc>) -> anyhow::Result<Engine> + Send + Sync>;
 
 /// Why a time could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,27 +75,6 @@ fn absolute(text: &str) -> Option<DateTime<Utc>> {
         parse(&format!("{head}+{digits}"))
     };
     parse(text).or_else(mended).map(|at| at.with_timezone(&Utc))
-}
-
-/// `ports` with a clock fixed at `at`: the engine over them plans as it would at that instant.
-pub fn ports_at(ports: Ports, at: DateTime<Utc>) -> Ports {
-    Ports {
-        clock: Arc::new(ManualClock::new(at)),
-        ..ports
-    }
-}
-
-/// A [`PlannerAt`] over `read_only` ports (see [`crate::plan::read_only`]) with `adapters`.
-pub fn planner_at(
-    settings: &Settings,
-    read_only: Ports,
-    adapters: Vec<Arc<dyn VendorAdapter>>,
-) -> PlannerAt {
-    let settings = settings.clone();
-    Arc::new(move |at| {
-        let ports = ports_at(read_only.clone(), at);
-        wiring::build_engine_with(&settings, ports, adapters.clone())
-    })
 }
 
 #[cfg(test)]

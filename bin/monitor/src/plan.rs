@@ -400,28 +400,10 @@ fn indent(text: &str) -> String {
 
 /// `plan --at` and `GET /api/v1/plan?at=` (SPEC §17.4): an RFC 3339 instant
 /// (`2026-12-04T21:00:00-05:00`), or a time from `now` in whole hours or minutes (`+6h`,
-/// `+90m`). The error says what is expected; the caller names the parameter.
+/// `+90m`), within 7 days of `now` (see [`crate::at::parse_at`], which both share). The error
+/// says what is expected; the caller names the parameter.
 pub fn parse_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    let text = text.trim();
-    let expected = "expected an RFC 3339 time (e.g. 2026-12-04T21:00:00-05:00) or +6h / +90m";
-    if let Some(offset) = text.strip_prefix('+') {
-        let (amount, unit) = offset.split_at(offset.len().saturating_sub(1));
-        let amount: i64 = match amount.parse() {
-            Ok(amount) if amount >= 0 && !offset.starts_with(['-', '+']) => amount,
-            _ => return Err(expected.to_owned()),
-        };
-        let span = match unit {
-            "h" => chrono::Duration::try_hours(amount),
-            "m" => chrono::Duration::try_minutes(amount),
-            _ => None,
-        };
-        return span
-            .and_then(|span| now.checked_add_signed(span))
-            .ok_or_else(|| expected.to_owned());
-    }
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|_| expected.to_owned())
+    crate::at::parse_at(text, now).map_err(|error| error.to_string())
 }
 
 /// The same (read-only) engine planning as at `at`.
@@ -443,7 +425,8 @@ mod tests {
             ("+0m", Some("2026-12-04T15:00:00Z")),
             (" 2026-12-04T21:00:00-05:00 ", Some("2026-12-05T02:00:00Z")),
             ("2026-12-04T21:00:00Z", Some("2026-12-04T21:00:00Z")),
-            ("6h", None),
+            ("6h", Some("2026-12-04T21:00:00Z")),
+            ("+169h", None),
             ("+6", None),
             ("+h", None),
             ("+-6h", None),
