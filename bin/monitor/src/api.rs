@@ -512,7 +512,7 @@ async fn get_dispatch(
     ),
     responses(
         (status = 200, description = "What a cycle would do now, or at `at`; nothing is sent or written", body = Vec<PlanRow>),
-        (status = 400, description = "A parameter is invalid (the error names it: `vendor`, `at`)", body = ApiError),
+        (status = 400, description = "A parameter is invalid; the error names it (e.g. `at`)", body = ApiError),
         (status = 404, description = "Unknown vendor", body = ApiError),
         (status = 502, description = "A vendor's list could not be fetched", body = ApiError),
     )
@@ -677,6 +677,11 @@ mod tests {
             "DispatchSnapshot",
             "PlanRow",
             "ApiError",
+            "SafeguardMark",
+            "OptOutView",
+            "PauseView",
+            "OptOutRequest",
+            "PauseRequest",
         ] {
             assert!(
                 document["components"]["schemas"][schema].is_object(),
