@@ -34,6 +34,10 @@ pub const COMMON: &[Source] = &[
         "confirmed_tech_sms_note",
         include_str!("../common/confirmed_tech_sms_note.hbs"),
     ),
+    (
+        "opted_out_note",
+        include_str!("../common/opted_out_note.hbs"),
+    ),
     ("reminder_note", include_str!("../common/reminder_note.hbs")),
     (
         "reminder_quiet_hours_note",

@@ -190,6 +190,9 @@ impl Run {
                 ("ENVIRONMENT_NAME", "bench".to_owned()),
                 ("MONITOR_CONCURRENCY", self.concurrency.to_string()),
                 ("MONITOR_ALERT_LEVEL", "errors".to_owned()),
+                // The world texts one site contact from every dispatch, which the daily cap
+                // per number (SPEC §17.2) would hold after ten.
+                ("MONITOR_SMS_DAILY_CAP", "0".to_owned()),
                 ("RUST_LOG", "warn".to_owned()),
             ])
             .stderr(Stdio::inherit())

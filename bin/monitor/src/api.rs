@@ -2,9 +2,9 @@
 //! (generated from the handlers and the response types, so it cannot drift), Swagger UI at
 //! `/docs` (its assets are in the binary), and the dashboard at `/`.
 //!
-//! Reads come from the journal every replica writes, so any replica answers for all. The one
-//! endpoint that acts needs `Authorization: Bearer <MONITOR_API_TOKEN>`, compared in constant
-//! time and never logged.
+//! Reads come from the journal every replica writes, so any replica answers for all. The
+//! endpoints that act (the cycle trigger, opt-outs and pauses) need
+//! `Authorization: Bearer <MONITOR_API_TOKEN>`, compared in constant time and never logged.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,9 +31,11 @@ use crate::settings::values::ApiToken;
 
 mod mask;
 mod plans;
+mod safeguards;
 
 pub use mask::{Masker, mask_phones};
 pub use plans::{PLAN_REUSE, PlanCache};
+pub use safeguards::{MAX_REASON_CHARS, OptOutView, PauseView};
 
 /// Every API route: method, path and meaning (the README's API table is made from it, and a
 /// test checks the OpenAPI document lists exactly these).
@@ -56,17 +58,42 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "GET",
         "/api/v1/dispatches/{vendor}/{dispatch_number}",
-        "one dispatch's last snapshot and its journal, oldest first; 404 when never seen",
+        "one dispatch's last snapshot, its journal (oldest first) and its pause (`paused`: who, when, why); 404 when never seen",
     ),
     (
         "GET",
         "/api/v1/plan",
-        "the rows `plan --format json` prints, read-only (`vendor`); one plan per vendor at a time, reused for 10 s",
+        "the rows `plan --format json` prints, read-only (`vendor`; `at` = RFC 3339 or `+6h`/`+90m` within 7 days: the plan at that instant); one plan per vendor (and `at`) at a time, reused for 10 s",
     ),
     (
         "POST",
         "/api/v1/vendors/{vendor}/cycle",
         "starts a cycle now: 202 started, 409 running or leased elsewhere, 401 wrong token, 403 no token configured",
+    ),
+    (
+        "GET",
+        "/api/v1/opt-outs",
+        "the numbers no SMS goes to, with when, by whom and why (masked)",
+    ),
+    (
+        "PUT",
+        "/api/v1/opt-outs/{phone}",
+        "lists a US number in any usual form (`{\"reason\"}` ≤ 200 characters): 201 added, 200 listed already, 400 invalid phone; token as above",
+    ),
+    (
+        "DELETE",
+        "/api/v1/opt-outs/{phone}",
+        "takes a number off the list: 204, 404 not listed; token as above",
+    ),
+    (
+        "PUT",
+        "/api/v1/dispatches/{vendor}/{dispatch_number}/pause",
+        "pauses the dispatch's texts for 30 days (`{\"reason\"}`, 1 to 200 characters): 201 paused, 200 paused already; token as above",
+    ),
+    (
+        "DELETE",
+        "/api/v1/dispatches/{vendor}/{dispatch_number}/pause",
+        "resumes the dispatch's texts: 204, 404 not paused; token as above",
     ),
 ];
 
@@ -94,6 +121,10 @@ pub struct ApiState {
     pub token: Option<ApiToken>,
     /// `MONITOR_API_SHOW_PHONES`.
     pub masker: Masker,
+    /// Opt-outs, pauses and the daily cap (SPEC §17).
+    pub safeguards: Arc<dyn domain::safeguards::Safeguards>,
+    /// This replica's name, in the journal entries its API writes make.
+    pub replica: String,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -137,6 +168,12 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(get_dispatch))
         .routes(routes!(get_plan))
         .routes(routes!(trigger_cycle))
+        .routes(routes!(safeguards::list_opt_outs))
+        .routes(routes!(safeguards::put_opt_out, safeguards::delete_opt_out))
+        .routes(routes!(
+            safeguards::pause_dispatch,
+            safeguards::resume_dispatch
+        ))
 }
 
 /// The API, `/openapi.json`, `/docs` and the dashboard. An unknown route or a wrong method is
@@ -253,6 +290,8 @@ pub struct DispatchView {
     pub snapshot: Option<DispatchSnapshot>,
     /// What was done, oldest first (at most 200 entries, 30 days).
     pub journal: Vec<JournalEntry>,
+    /// Its texts are paused now (SPEC §17.3): who paused them, when and why.
+    pub paused: Option<domain::safeguards::SafeguardMark>,
 }
 
 /// A cycle started on request.
@@ -426,7 +465,7 @@ async fn list_dispatches(
             })
     });
     dispatches.truncate(limit);
-    dispatches.iter_mut().for_each(|d| state.masker.snapshot(d));
+    dispatches.iter_mut().for_each(|d| state.mask_snapshot(d));
     Ok(Json(dispatches))
 }
 
@@ -455,7 +494,7 @@ fn parse_status(text: &str) -> Result<Status, ApiError> {
         (status = 200, description = "The dispatch's snapshot and journal", body = DispatchView),
         (status = 400, description = "The dispatch number is invalid, or the path cannot be decoded", body = ApiError),
         (status = 404, description = "Unknown vendor, or a dispatch the monitor never saw", body = ApiError),
-        (status = 503, description = "The journal cannot be read", body = ApiError),
+        (status = 503, description = "The journal or the pause store cannot be read", body = ApiError),
     )
 )]
 async fn get_dispatch(
@@ -485,20 +524,35 @@ async fn get_dispatch(
         ));
     };
     if let Some(snapshot) = &mut snapshot {
-        state.masker.snapshot(snapshot);
+        state.mask_snapshot(snapshot);
     }
     journal.iter_mut().for_each(|e| state.masker.entry(e));
-    Ok(Json(DispatchView { snapshot, journal }))
+    let paused = state.safeguards.paused(&control.name, &number).await;
+    let paused = paused.map_err(|error| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the pause store cannot be read: {error}"),
+        )
+    })?;
+    let paused = paused.map(|mark| state.pause_mark(mark));
+    Ok(Json(DispatchView {
+        snapshot,
+        journal,
+        paused,
+    }))
 }
 
 #[utoipa::path(
     get,
     path = "/api/v1/plan",
     tag = "operator",
-    params(("vendor" = Option<String>, Query, description = "One vendor; every enabled vendor when absent")),
+    params(
+        ("vendor" = Option<String>, Query, description = "One vendor; every enabled vendor when absent"),
+        ("at" = Option<String>, Query, max_length = 40, pattern = r"^(\+?[0-9]{1,6}[hm]|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+ -][0-9]{2}:[0-9]{2}))$", description = "Plan as at this instant, on today's vendor data and notes (SPEC §17.4): an RFC 3339 time within 7 days of now (e.g. `2026-12-04T21:00:00-05:00`), or `+6h` (0 to 168 h) or `+90m` (0 to 10080 min) from now; the `+` may be left out (an unescaped `+` reads as a space). Now when absent"),
+    ),
     responses(
-        (status = 200, description = "What a cycle would do now; nothing is sent or written. At most one plan per vendor is computed at a time, and one up to 10 s old is served again", body = Vec<PlanRow>),
-        (status = 400, description = "A parameter is invalid", body = ApiError),
+        (status = 200, description = "What a cycle would do now, or at `at`; nothing is sent or written. At most one plan per vendor (and `at`) is computed at a time, and one up to 10 s old is served again", body = Vec<PlanRow>),
+        (status = 400, description = "A parameter is invalid; the error names it (e.g. `at`)", body = ApiError),
         (status = 404, description = "Unknown vendor", body = ApiError),
         (status = 502, description = "A vendor's list could not be fetched", body = ApiError),
     )
@@ -507,14 +561,23 @@ async fn get_plan(
     State(state): State<ApiState>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<Vec<PlanRow>> {
-    let params = Params::read(query, &["vendor"])?;
+    let params = Params::read(query, &["vendor", "at"])?;
     let asked = params.text("vendor");
+    let at_text = params.text("at");
+    let at = at_text
+        .map(|text| crate::at::parse_at(text, Utc::now()))
+        .transpose()
+        .map_err(|error| ApiError::bad_parameter("at", error))?;
+    let planner = match at {
+        Some(at) => Arc::new(crate::plan::engine_at(&state.planner, at)),
+        None => state.planner.clone(),
+    };
     let mut rows = Vec::new();
     for control in state.vendors(asked)? {
         if asked.is_none() && !control.enabled {
             continue;
         }
-        let computed = state.plans.rows(&state.planner, &control.name).await;
+        let computed = state.plans.rows_at(&planner, &control.name, at_text).await;
         let computed = computed.map_err(|error| ApiError::new(StatusCode::BAD_GATEWAY, error))?;
         rows.extend(computed.iter().cloned());
     }
@@ -653,6 +716,11 @@ mod tests {
             "DispatchSnapshot",
             "PlanRow",
             "ApiError",
+            "SafeguardMark",
+            "OptOutView",
+            "PauseView",
+            "OptOutRequest",
+            "PauseRequest",
         ] {
             assert!(
                 document["components"]["schemas"][schema].is_object(),
@@ -707,6 +775,23 @@ mod tests {
             assert!(accepted(documented_max.to_string()), "{path}");
             assert!(!accepted((documented_max + 1).to_string()), "{path}");
         }
+    }
+
+    #[test]
+    fn the_documented_at_pattern_is_the_parsers() {
+        let document = serde_json::to_value(openapi()).unwrap();
+        let at = document["paths"]["/api/v1/plan"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "at")
+            .unwrap()
+            .clone();
+        assert_eq!(at["schema"]["pattern"], crate::at::AT_PATTERN);
+        assert_eq!(
+            at["schema"]["maxLength"].as_u64(),
+            Some(crate::at::MAX_AT_CHARS as u64)
+        );
     }
 
     #[test]

@@ -128,6 +128,8 @@ impl App {
             masker: api::Masker {
                 show_phones: settings.api_show_phones,
             },
+            safeguards: self.infra.safeguards.clone(),
+            replica: wiring::replica_name(settings),
         };
         let router = http::router(probe, self.metrics.clone()).merge(api::router(api));
         let http_task = tokio::spawn(http::serve(
@@ -291,14 +293,37 @@ pub async fn plan(
     plan_with(settings, wiring::vendor_adapters(), vendors).await
 }
 
+/// [`plan`] as at the instant `at` (now when `None`) on today's vendor data and notes
+/// (`plan --at`, SPEC §17.4).
+pub async fn plan_at(
+    settings: &Settings,
+    vendors: &[VendorName],
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<(Vec<CycleReport>, bool)> {
+    plan_with_at(settings, wiring::vendor_adapters(), vendors, at).await
+}
+
 /// [`plan`] with the given vendors wired instead of the usual ones.
 pub async fn plan_with(
     settings: &Settings,
     adapters: Vec<Arc<dyn VendorAdapter>>,
     vendors: &[VendorName],
 ) -> anyhow::Result<(Vec<CycleReport>, bool)> {
+    plan_with_at(settings, adapters, vendors, None).await
+}
+
+/// [`plan_with`] as at the instant `at` (now when `None`).
+pub async fn plan_with_at(
+    settings: &Settings,
+    adapters: Vec<Arc<dyn VendorAdapter>>,
+    vendors: &[VendorName],
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<(Vec<CycleReport>, bool)> {
     let infra = wiring::connect(settings).await?;
-    let ports = plan::read_only(infra.ports.clone());
+    let mut ports = plan::read_only(infra.ports.clone());
+    if let Some(at) = at {
+        ports.clock = Arc::new(domain::memory::ManualClock::new(at));
+    }
     let engine = wiring::build_engine_with(settings, ports, adapters)?;
     let mut reports = Vec::new();
     let mut failed = false;

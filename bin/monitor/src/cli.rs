@@ -1,15 +1,16 @@
-//! The command line: parses arguments and calls [`App`], [`app::once`], [`app::plan`] or
-//! [`demo`]; `run` is the default.
+//! The command line: parses arguments and calls [`App`], [`app::once`], [`app::plan`],
+//! [`demo`] or the [`operator`] levers (opt-outs, pauses); `run` is the default.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use domain::VendorName;
+use domain::{DispatchNumber, PhoneE164, VendorName};
 
 use crate::app::{self, App};
 use crate::settings::{self, RawSettings, Settings, SettingsError};
-use crate::{demo, plan, service, telemetry, wiring};
+use crate::{demo, operator, plan, service, telemetry, wiring};
 
 /// Exit status for configuration errors (SPEC §12.1).
 pub const EXIT_CONFIG: u8 = 2;
@@ -48,11 +49,62 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Plan as at this instant on today's vendor data and notes: RFC 3339
+        /// (`2026-12-04T21:00:00-05:00`) or from now (`+6h`, `+90m`).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Numbers that opted out of texts: the monitor never texts them (SPEC §17.1).
+    OptOut {
+        /// What to do with the list.
+        #[command(subcommand)]
+        action: OptOutAction,
+    },
+    /// Withhold every text of one dispatch until resumed (notes still written; SPEC §17.3).
+    Pause {
+        /// The vendor, e.g. LIT.
+        vendor: String,
+        /// The vendor's dispatch number, e.g. DIS37405.
+        dispatch: String,
+        /// Why, for the journal.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lets a paused dispatch's texts go again.
+    Resume {
+        /// The vendor, e.g. LIT.
+        vendor: String,
+        /// The vendor's dispatch number.
+        dispatch: String,
     },
     /// Run the engine against a simulated world and print the timeline; needs no services.
     Demo,
     /// Validate configuration and templates and print the effective settings.
     CheckConfig,
+}
+
+/// `opt-out` subcommands.
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum OptOutAction {
+    /// Lists a number (any usual US form: `(212) 359-5129`, `+12123595129`, ...).
+    Add {
+        /// The phone number.
+        phone: String,
+        /// Why, e.g. `replied STOP`.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Takes a number off the list.
+    Remove {
+        /// The phone number.
+        phone: String,
+    },
+    /// Prints the list, numbers masked to their last 4 digits.
+    List {
+        /// Print the numbers whole.
+        #[arg(long)]
+        show_phones: bool,
+    },
 }
 
 /// `plan` output formats.
@@ -129,12 +181,96 @@ pub async fn execute(cli: Cli, env: impl IntoIterator<Item = (String, String)>) 
             Ok(selected) => report(once(&settings, &selected).await),
             Err(error) => config_error(&error),
         },
-        Command::Plan { vendors, format } => match select_vendors(&settings, &vendors) {
-            Ok(selected) => report(plan_command(&settings, &selected, format).await),
+        Command::Plan {
+            vendors,
+            format,
+            at,
+        } => match (
+            select_vendors(&settings, &vendors),
+            plan_instant(at.as_deref()),
+        ) {
+            (Ok(selected), Ok(at)) => report(plan_command(&settings, &selected, format, at).await),
+            (Err(error), _) | (_, Err(error)) => config_error(&error),
+        },
+        Command::OptOut { action } => opt_out(&settings, action).await,
+        Command::Pause {
+            vendor,
+            dispatch,
+            reason,
+        } => match dispatch_of(&settings, &vendor, &dispatch) {
+            Ok((vendor, number)) => {
+                output(operator::pause(&settings, &vendor, &number, &reason).await)
+            }
+            Err(error) => config_error(&error),
+        },
+        Command::Resume { vendor, dispatch } => match dispatch_of(&settings, &vendor, &dispatch) {
+            Ok((vendor, number)) => output(operator::resume(&settings, &vendor, &number).await),
             Err(error) => config_error(&error),
         },
         Command::Demo => unreachable!("handled above"),
     }
+}
+
+/// `--at`, read as at this moment.
+fn plan_instant(at: Option<&str>) -> Result<Option<DateTime<Utc>>, SettingsError> {
+    at.map(|text| {
+        plan::parse_at(text, Utc::now()).map_err(|why| SettingsError::invalid("--at", text, why))
+    })
+    .transpose()
+}
+
+/// A phone number an operator typed; an invalid one is named.
+fn phone_of(text: &str) -> Result<PhoneE164, SettingsError> {
+    PhoneE164::parse_input(text).map_err(|error| SettingsError::invalid("PHONE", text, error.why))
+}
+
+/// A wired vendor and a dispatch number from the command line.
+fn dispatch_of(
+    settings: &Settings,
+    vendor: &str,
+    dispatch: &str,
+) -> Result<(VendorName, DispatchNumber), SettingsError> {
+    let known: Vec<String> = settings
+        .vendors
+        .iter()
+        .map(|v| v.name.to_string())
+        .collect();
+    let vendor = VendorName::parse(vendor)
+        .ok()
+        .filter(|name| known.contains(&name.to_string()))
+        .ok_or_else(|| {
+            SettingsError::invalid(
+                "VENDOR",
+                vendor,
+                format!("expected one of {}", known.join(", ")),
+            )
+        })?;
+    let number = DispatchNumber::parse(dispatch)
+        .map_err(|error| SettingsError::invalid("DISPATCH", dispatch, error.why))?;
+    Ok((vendor, number))
+}
+
+async fn opt_out(settings: &Settings, action: OptOutAction) -> ExitCode {
+    let result = match action {
+        OptOutAction::Add { phone, reason } => match phone_of(&phone) {
+            Ok(phone) => operator::opt_out_add(settings, &phone, &reason).await,
+            Err(error) => return config_error(&error),
+        },
+        OptOutAction::Remove { phone } => match phone_of(&phone) {
+            Ok(phone) => operator::opt_out_remove(settings, &phone).await,
+            Err(error) => return config_error(&error),
+        },
+        OptOutAction::List { show_phones } => operator::opt_out_list(settings, show_phones).await,
+    };
+    output(result)
+}
+
+/// Prints a command's answer; exit 0, or 1 with the error.
+fn output(result: anyhow::Result<String>) -> ExitCode {
+    report(result.map(|text| {
+        println!("{text}");
+        ExitCode::SUCCESS
+    }))
 }
 
 fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
@@ -232,8 +368,9 @@ async fn plan_command(
     settings: &Settings,
     vendors: &[VendorName],
     format: Format,
+    at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<ExitCode> {
-    let (reports, failed) = app::plan(settings, vendors).await?;
+    let (reports, failed) = app::plan_at(settings, vendors, at).await?;
     match format {
         Format::Text => print!("{}", plan::render_text(&reports)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&plan::rows(&reports))?),

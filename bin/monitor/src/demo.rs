@@ -10,8 +10,11 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::America::Los_Angeles;
 use domain::memory::{ManualClock, MemoryWorld, WorldEntry, WorldEvent};
 use domain::ports::Clock;
-use domain::rules::{RuleSettings, Step};
-use domain::{CycleReport, Engine, EngineSettings, Mode, TicketId, VendorName};
+use domain::rules::{RuleSettings, Step, WithheldAction};
+use domain::safeguards::{SafeguardMark, Safeguards};
+use domain::{
+    CycleReport, DispatchNumber, Engine, EngineSettings, Mode, PhoneE164, TicketId, VendorName,
+};
 use serde_json::{Value, json};
 
 use crate::wiring;
@@ -26,6 +29,14 @@ const LIT_TECH_1: &str = "+1 (212) 555-0102";
 const LIT_TECH_2: &str = "+1 (212) 555-0103";
 const CTS_CLIENT: &str = "(202) 555-0104";
 const CTS_TECH: &str = "+1 (202) 555-0105";
+/// The site contact of LIT DIS10003, who replied STOP: on the opt-out list (SPEC §17.1).
+const OPTED_OUT_CLIENT: &str = "(212) 555-0106";
+/// CTS S-20003's site contact and tech; an operator pauses its texts (SPEC §17.3).
+const PAUSED_CLIENT: &str = "(202) 555-0107";
+const PAUSED_TECH: &str = "+1 (202) 555-0108";
+/// When LIT DIS10003 is confirmed (10:00) and CTS S-20003 scheduled and paused (10:30).
+const OPTED_OUT_FROM: i64 = 2 * 60;
+const PAUSED_FROM: i64 = 2 * 60 + 30;
 
 /// Who a phone number belongs to, for the timeline.
 fn who(phone: &str) -> &'static str {
@@ -35,6 +46,9 @@ fn who(phone: &str) -> &'static str {
         "+12125550103" => "LIT DIS10001 tech Hulk Hogan",
         "+12025550104" => "CTS S-20001 site contact",
         "+12025550105" => "CTS S-20001 tech Michael J. Fox",
+        "+12125550106" => "LIT DIS10003 site contact",
+        "+12025550107" => "CTS S-20003 site contact",
+        "+12025550108" => "CTS S-20003 tech Marty McFly",
         _ => "someone else",
     }
 }
@@ -45,6 +59,8 @@ fn ticket_label(ticket: &str) -> &'static str {
         "4000002" => "LIT DIS10002",
         "4000003" => "CTS S-20001",
         "4000004" => "CTS S-20002",
+        "4000005" => "LIT DIS10003",
+        "4000006" => "CTS S-20003",
         _ => "another dispatch",
     }
 }
@@ -132,7 +148,11 @@ fn lists_at(minutes: i64) -> (Value, Value) {
         "Request Confirmed",
         Some(("Joe Malone", LIT_TECH_1)),
     );
-    let lit = json!({"Status": "Success", "Message": null, "DispatchList": [dis10001, dis10002]});
+    let lit_list: Vec<Value> = [dis10001, dis10002]
+        .into_iter()
+        .chain(dis10003(minutes))
+        .collect();
+    let lit = json!({"Status": "Success", "Message": null, "DispatchList": lit_list});
 
     // CTS S-20001: appointment 16:00 Pacific the same day, 8 hours after the start.
     let mut s20001 = match minutes {
@@ -150,8 +170,30 @@ fn lists_at(minutes: i64) -> (Value, Value) {
     } else {
         cts_record("S-20002", "IGZ_20002", "4000004", "Canceled", true)
     };
-    let cts = json!({"done": true, "totalSize": 2, "records": [s20001, s20002]});
+    let cts_list: Vec<Value> = [s20001, s20002]
+        .into_iter()
+        .chain(s20003(minutes))
+        .collect();
+    let cts = json!({"done": true, "totalSize": cts_list.len(), "records": cts_list});
     (lit, cts)
+}
+
+/// LIT DIS10003 from 10:00: confirmed without a tech yet; its site contact opted out of texts.
+fn dis10003(minutes: i64) -> Option<Value> {
+    let mut record = lit_record("DIS10003", "4000005", "Request Confirmed", None);
+    record["Job_Site_Contact_Name_and_Phone_Number"] =
+        json!(format!("John Roe {OPTED_OUT_CLIENT}"));
+    (minutes >= OPTED_OUT_FROM).then_some(record)
+}
+
+/// CTS S-20003 from 10:30: scheduled, its texts paused by an operator.
+fn s20003(minutes: i64) -> Option<Value> {
+    let mut record = cts_record("S-20003", "IGZ_20003", "4000006", "Scheduled", true);
+    let description = record["Description__c"].as_str().unwrap_or_default();
+    record["Description__c"] = json!(description.replace(CTS_CLIENT, PAUSED_CLIENT));
+    record["API_Resource_Name__c"] = json!("Marty McFly");
+    record["Resource_Phone_Number__c"] = json!(PAUSED_TECH);
+    (minutes >= PAUSED_FROM).then_some(record)
 }
 
 /// Runs the simulated day and returns the timeline text.
@@ -162,6 +204,8 @@ pub async fn run() -> anyhow::Result<String> {
         ("4000001", "DIS10001"),
         ("4000003", "IGZ_20001"),
         ("4000004", "IGZ_20002"),
+        ("4000005", "DIS10003"),
+        ("4000006", "IGZ_20003"),
     ] {
         world.tickets.seed_note(
             &TicketId::parse(ticket)?,
@@ -216,6 +260,7 @@ pub async fn run() -> anyhow::Result<String> {
             )?;
         }
         world.notifier.set_sms_failing(gateway_down);
+        safeguard_operators(&world, &mut timeline, minutes as i64).await?;
         for vendor in [&lit, &cts] {
             let report = engine.run_cycle(vendor, Mode::Execute).await?;
             timeline.held(clock.now(), &report)?;
@@ -225,6 +270,52 @@ pub async fn run() -> anyhow::Result<String> {
         }
     }
     timeline.finish()
+}
+
+/// What the operators do: the opted-out number is listed when its dispatch appears, and
+/// S-20003's texts are paused when it is scheduled.
+async fn safeguard_operators(
+    world: &MemoryWorld,
+    timeline: &mut Timeline,
+    minutes: i64,
+) -> anyhow::Result<()> {
+    let at = world.clock.now();
+    if minutes == OPTED_OUT_FROM {
+        let phone = PhoneE164::parse_input(OPTED_OUT_CLIENT)?;
+        let reason = "replied STOP";
+        world
+            .safeguards
+            .add_opt_out(&phone, &demo_mark(at, reason))
+            .await?;
+        writeln!(
+            timeline.out,
+            "{}  OPT-OUT {phone} ({}) by cli:demo: {reason}",
+            local(at),
+            who(phone.as_str())
+        )?;
+    }
+    if minutes == PAUSED_FROM {
+        let reason = "the customer asked for no texts about this visit";
+        let (vendor, number) = (VendorName::parse("CTS")?, DispatchNumber::parse("S-20003")?);
+        world
+            .safeguards
+            .pause(&vendor, &number, &demo_mark(at, reason))
+            .await?;
+        writeln!(
+            timeline.out,
+            "{}  PAUSED CTS S-20003 by cli:demo: {reason}",
+            local(at)
+        )?;
+    }
+    Ok(())
+}
+
+fn demo_mark(at: DateTime<Utc>, reason: &str) -> SafeguardMark {
+    SafeguardMark {
+        at,
+        by: "cli:demo".to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 /// The timeline being written, with its counts.
@@ -243,6 +334,9 @@ impl Timeline {
     fn held(&mut self, now: DateTime<Utc>, report: &CycleReport) -> std::fmt::Result {
         for dispatch_report in &report.dispatches {
             for step in &dispatch_report.steps {
+                if let Step::Withheld(withheld) = step {
+                    self.withheld(now, &dispatch_report.dispatch, withheld)?;
+                }
                 let Step::Deferred(deferred) = step else {
                     continue;
                 };
@@ -266,6 +360,33 @@ impl Timeline {
                         deferred.reason
                     )?;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists a text a safeguard withholds (opted out, paused, capped), once per dispatch, kind
+    /// and number.
+    fn withheld(
+        &mut self,
+        now: DateTime<Utc>,
+        dispatch: &domain::Dispatch,
+        withheld: &WithheldAction,
+    ) -> std::fmt::Result {
+        for to in &withheld.to {
+            let key = (
+                dispatch.dispatch_number.to_string(),
+                format!("{} {to}", withheld.kind),
+            );
+            if self.held.insert(key) {
+                writeln!(
+                    self.out,
+                    "{}  WITHHELD {} {to} ({}): {}",
+                    local(now),
+                    withheld.kind,
+                    who(to.as_str()),
+                    withheld.reason
+                )?;
             }
         }
         Ok(())
@@ -316,6 +437,14 @@ impl Timeline {
         writeln!(
             self.out,
             "LIT DIS10002 was never touched: no portal note says it is ours."
+        )?;
+        writeln!(
+            self.out,
+            "+12125550106 opted out: LIT DIS10003 texted nobody, and one note says why."
+        )?;
+        writeln!(
+            self.out,
+            "CTS S-20003 stayed paused: its Confirmed note was written, no text went out."
         )?;
         Ok(self.out)
     }

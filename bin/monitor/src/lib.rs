@@ -9,9 +9,11 @@
 pub mod alert_queue;
 pub mod api;
 pub mod app;
+pub mod at;
 pub mod cli;
 pub mod demo;
 pub mod http;
+pub mod operator;
 pub mod plan;
 pub mod service;
 pub mod settings;

@@ -1,16 +1,19 @@
 //! `plan`: what a cycle would do, printed; and the read-only ports that make sure it does
 //! nothing (no SMS, no notes, no Redis writes).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use std::time::Duration;
 
+use domain::chrono::{DateTime, Utc};
 use domain::ports::{
     Claim, DispatchRegistry, Email, LedgerEntry, LedgerKey, Notifier, PortError, SmsLedger,
     StepKey, TicketRepository,
 };
 use domain::rules::Step;
+use domain::safeguards::{OptOut, Reservation, SafeguardMark, Safeguards};
 use domain::{
     CycleReport, DispatchNumber, DispatchOutcome, PhoneE164, Ports, RawTicketNote, TicketId,
     VendorName,
@@ -28,6 +31,7 @@ fn refused(what: &str) -> PortError {
 struct ReadOnly {
     tickets: Arc<dyn TicketRepository>,
     ledger: Arc<dyn SmsLedger>,
+    safeguards: Arc<dyn Safeguards>,
 }
 
 #[async_trait]
@@ -92,18 +96,80 @@ impl DispatchRegistry for ReadOnly {
     }
 }
 
+#[async_trait]
+impl Safeguards for ReadOnly {
+    async fn opted_out(&self, phones: &[PhoneE164]) -> Result<BTreeSet<PhoneE164>, PortError> {
+        self.safeguards.opted_out(phones).await
+    }
+    async fn add_opt_out(&self, _: &PhoneE164, _: &SafeguardMark) -> Result<bool, PortError> {
+        Err(refused("opt-out write"))
+    }
+    async fn remove_opt_out(&self, _: &PhoneE164) -> Result<bool, PortError> {
+        Err(refused("opt-out write"))
+    }
+    async fn opt_outs(&self) -> Result<Vec<OptOut>, PortError> {
+        self.safeguards.opt_outs().await
+    }
+    async fn pause(
+        &self,
+        _: &VendorName,
+        _: &DispatchNumber,
+        _: &SafeguardMark,
+    ) -> Result<bool, PortError> {
+        Err(refused("pause write"))
+    }
+    async fn resume(
+        &self,
+        _: &VendorName,
+        _: &DispatchNumber,
+    ) -> Result<Option<SafeguardMark>, PortError> {
+        Err(refused("pause write"))
+    }
+    async fn paused(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &DispatchNumber,
+    ) -> Result<Option<SafeguardMark>, PortError> {
+        self.safeguards.paused(vendor, dispatch_number).await
+    }
+    async fn texts_in_window(
+        &self,
+        phone: &PhoneE164,
+        now: DateTime<Utc>,
+    ) -> Result<u32, PortError> {
+        self.safeguards.texts_in_window(phone, now).await
+    }
+    async fn reserve(
+        &self,
+        _: &PhoneE164,
+        _: &str,
+        _: u32,
+        _: DateTime<Utc>,
+    ) -> Result<Reservation, PortError> {
+        Err(refused("daily cap reservation"))
+    }
+    async fn release(&self, _: &PhoneE164, _: &str) -> Result<(), PortError> {
+        Err(refused("daily cap release"))
+    }
+    async fn first_cap_alert(&self, _: &PhoneE164, _: DateTime<Utc>) -> Result<bool, PortError> {
+        Err(refused("daily cap alert marker"))
+    }
+}
+
 /// The same ports with every write refused, reads passed through.
 pub fn read_only(ports: Ports) -> Ports {
     let guard = Arc::new(ReadOnly {
         tickets: ports.tickets.clone(),
         ledger: ports.ledger.clone(),
+        safeguards: ports.safeguards.clone(),
     });
     Ports {
         source: ports.source,
         tickets: guard.clone(),
         notifier: guard.clone(),
         registry: guard.clone(),
-        ledger: guard,
+        ledger: guard.clone(),
+        safeguards: guard,
         clock: ports.clock,
     }
 }
@@ -121,8 +187,9 @@ pub struct PlanRow {
     pub status: String,
     /// The action, e.g. `confirmation SMS to the client`.
     pub action: String,
-    /// `sms`, `note`, `email`, `blocked`, or for a client text in quiet hours (SPEC §15)
-    /// `deferred (quiet hours)` or `skipped (quiet hours)`.
+    /// `sms`, `note`, `email`, `blocked`, for a client text in quiet hours (SPEC §15)
+    /// `deferred (quiet hours)` or `skipped (quiet hours)`, and for a text a safeguard holds
+    /// (SPEC §17) `withheld (opted out)`, `withheld (paused)` or `held (capped)`.
     pub channel: String,
     /// Phone, ticket or addresses.
     pub recipient: String,
@@ -170,6 +237,10 @@ pub fn rows(reports: &[CycleReport]) -> Vec<PlanRow> {
                         deferred.reason.clone(),
                         false,
                     )),
+                    Step::Withheld(w) => rows.extend(w.to.iter().map(|to| {
+                        let (kind, reason) = (w.kind.to_string(), w.reason.clone());
+                        row(kind, w.why.plan_label(), to.to_string(), reason, false)
+                    })),
                     Step::Act(action) => {
                         for to in &action.withheld {
                             rows.push(row(
@@ -286,6 +357,15 @@ fn render_step(step: &Step, ticket_id: &str) -> String {
                 deferred.reason
             ));
         }
+        Step::Withheld(withheld) => {
+            for to in &withheld.to {
+                out.push_str(&format!(
+                    "      SMS to {to} {}: {}\n",
+                    withheld.why.plan_label(),
+                    withheld.reason
+                ));
+            }
+        }
         Step::Act(action) => {
             for to in &action.withheld {
                 out.push_str(&format!("      SMS to {to} skipped (quiet hours)\n"));
@@ -316,4 +396,50 @@ fn indent(text: &str) -> String {
     text.lines()
         .map(|line| format!("        | {line}\n"))
         .collect()
+}
+
+/// `plan --at` and `GET /api/v1/plan?at=` (SPEC §17.4): an RFC 3339 instant
+/// (`2026-12-04T21:00:00-05:00`), or a time from `now` in whole hours or minutes (`+6h`,
+/// `+90m`), within 7 days of `now` (see [`crate::at::parse_at`], which both share). The error
+/// says what is expected; the caller names the parameter.
+pub fn parse_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    crate::at::parse_at(text, now).map_err(|error| error.to_string())
+}
+
+/// The same (read-only) engine planning as at `at`.
+pub fn engine_at(engine: &domain::Engine, at: DateTime<Utc>) -> domain::Engine {
+    let clock = Arc::new(domain::memory::ManualClock::new(at));
+    engine.clone().with_clock(clock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_is_an_rfc3339_time_or_hours_or_minutes_from_now() {
+        let now: DateTime<Utc> = "2026-12-04T15:00:00Z".parse().unwrap();
+        let cases: &[(&str, Option<&str>)] = &[
+            ("+6h", Some("2026-12-04T21:00:00Z")),
+            ("+90m", Some("2026-12-04T16:30:00Z")),
+            ("+0m", Some("2026-12-04T15:00:00Z")),
+            (" 2026-12-04T21:00:00-05:00 ", Some("2026-12-05T02:00:00Z")),
+            ("2026-12-04T21:00:00Z", Some("2026-12-04T21:00:00Z")),
+            ("6h", Some("2026-12-04T21:00:00Z")),
+            ("+169h", None),
+            ("+6", None),
+            ("+h", None),
+            ("+-6h", None),
+            ("+6d", None),
+            ("+99999999999999h", None),
+            ("tonight", None),
+            ("2026-12-04 21:00", None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            let got = parse_at(text, now).ok();
+            let expected = expected.map(|at| at.parse::<DateTime<Utc>>().unwrap());
+            assert_eq!(got, expected, "{text:?}");
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use domain::alerts::AlertLevel;
 use domain::rules::RuleSettings;
+use domain::safeguards::DailyCap;
 use domain::{QuietHours, VendorName};
 
 mod raw;
@@ -135,13 +136,14 @@ settings! {
     alert_level: AlertLevel = "MONITOR_ALERT_LEVEL", (AlertLevel::default()), "Slack alerts for every outcome (`all`) or failures only (`errors`)";
     cancel_email_recipients: EmailList = "MONITOR_CANCEL_EMAIL_RECIPIENTS", optional, "comma-separated addresses emailed on a cancellation";
     quiet_hours: Option<QuietHours> = "MONITOR_QUIET_HOURS", optional, "`HH:MM-HH:MM` at the site (may wrap midnight): client reminders due then are skipped with a note, other client texts wait; recommended `21:00-08:00`";
+    daily_cap: DailyCap = "MONITOR_SMS_DAILY_CAP", (DailyCap::default()), "at most this many SMS to one number in any rolling 24 hours, across dispatches, vendors and replicas (0: off)";
     completed_notes: bool = "MONITOR_COMPLETED_NOTES", (RuleSettings::default().completed_notes), "write Repair Completed notes";
     lease_ttl: LeaseTtlSecs = "MONITOR_LEASE_TTL_SECS", (LeaseTtlSecs::from_secs(60)), "vendor lease TTL (6–3,600 s), renewed every third of it while a cycle runs; no dispatch starts once the last renewal request is this old";
     shutdown_grace: GraceSecs = "MONITOR_SHUTDOWN_GRACE_SECS", (GraceSecs::from_secs(30)), "time from SIGTERM/SIGINT to exit (0–600 s): in-flight dispatches, then lease release and the journal and alert flush";
     log_format: LogFormat = "MONITOR_LOG_FORMAT", (LogFormat::Text), "`text` (coloured only when standard error is a terminal and `NO_COLOR` is unset) or `json` (one JSON object per line)";
     tls_ca_file: Option<CaFile> = "MONITOR_TLS_CA_FILE", optional, "PEM file of CA certificates trusted, besides the system's, for `rediss://` and `tls://` URLs";
     replica_name: Option<String> = "MONITOR_REPLICA_NAME", optional, "this replica's name in the journal and on vendor leases (default `host:pid`)";
-    api_token: Option<ApiToken> = "MONITOR_API_TOKEN", optional, "bearer token for `POST /api/v1/vendors/{vendor}/cycle` (at least 16 characters); unset: acting through HTTP is off (403)";
+    api_token: Option<ApiToken> = "MONITOR_API_TOKEN", optional, "bearer token for the API's writes (`POST /api/v1/vendors/{vendor}/cycle`, opt-outs, pauses; at least 16 characters); unset: acting through HTTP is off (403)";
     api_show_phones: bool = "MONITOR_API_SHOW_PHONES", (false), "show whole phone numbers in the API, the dashboard and the logs (default: last 4 digits)";
     templates_dir: Option<TemplatesDir> = "MONITOR_TEMPLATES_DIR", optional, "folder of template overrides: `common/<name>.hbs` or `<vendor>/<name>.hbs`";
 }
@@ -233,6 +235,7 @@ impl Settings {
             completed_notes: self.completed_notes,
             cancel_email_recipients: self.cancel_email_recipients.0.clone(),
             quiet_hours: self.quiet_hours,
+            daily_cap: self.daily_cap,
         }
     }
 

@@ -11,7 +11,7 @@ use domain::journal::Journal;
 use domain::ports::{Notifier, VendorLease};
 use domain::{Engine, EngineSettings, Ports, VendorAdapter, VendorName};
 use infra_nats::NatsClient;
-use infra_redis::{DEFAULT_COMMAND_TIMEOUT, RedisConnection, RedisJournal};
+use infra_redis::{DEFAULT_COMMAND_TIMEOUT, RedisConnection, RedisJournal, RedisSafeguards};
 
 use crate::alert_queue::{AlertQueue, OutcomeJournal};
 use crate::settings::Settings;
@@ -141,6 +141,8 @@ pub struct Infrastructure {
     pub alerts: Arc<AlertQueue>,
     /// The operator journal (SPEC §14).
     pub journal: Arc<RedisJournal>,
+    /// Opt-outs, pauses and the daily cap (SPEC §17), for the engine, the CLI and the API.
+    pub safeguards: Arc<RedisSafeguards>,
 }
 
 impl Infrastructure {
@@ -205,12 +207,14 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
     let alerts = AlertQueue::spawn_with(Arc::new(nats.notifier()), Some(outcomes));
     let notifier: Arc<dyn Notifier> = alerts.clone();
     let environment = &settings.environment_name;
+    let safeguards = Arc::new(redis.safeguards(environment));
     let ports = Ports {
         source: Arc::new(nats.dispatch_source()),
         tickets: Arc::new(nats.tickets()),
         notifier: notifier.clone(),
         registry: Arc::new(redis.registry(environment)),
         ledger: Arc::new(redis.ledger(environment)),
+        safeguards: safeguards.clone(),
         clock: Arc::new(domain::ports::SystemClock),
     };
     let lease: Arc<dyn VendorLease> = Arc::new(
@@ -226,6 +230,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
         notifier,
         alerts,
         journal,
+        safeguards,
     })
 }
 

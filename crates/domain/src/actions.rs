@@ -137,13 +137,15 @@ pub enum ActionKind {
     Cancelled,
     /// Append the Repair Completed note.
     Completed,
+    /// Append the note saying texts to a number are withheld: it opted out (SPEC §17.1).
+    OptedOutNote,
 }
 
 use ActionKind::*;
 use Recipient::{Client, Tech};
 
 /// The action table, one row per kind in [`ActionKind::every`] order.
-const ACTIONS: [ActionRow; 10] = [
+const ACTIONS: [ActionRow; 11] = [
     // ConfirmedNote: the Confirmed note.
     ActionRow {
         title: "Confirmed note",
@@ -279,11 +281,22 @@ const ACTIONS: [ActionRow; 10] = [
         names_tech: NamesTech::No,
         quiet: Quiet::Unaffected,
     },
+    // OptedOutNote: texts to a number withheld (SPEC §17.1). The phrase is completed with the
+    // number, OPTED_OUT(phone) = `Dispatch SMS withheld from {phone}`.
+    ActionRow {
+        title: "opted-out note",
+        phrase: "Dispatch SMS withheld from",
+        note: "opted_out_note",
+        sms: &[],
+        needed_by: NeededBy::Every,
+        names_tech: NamesTech::No,
+        quiet: Quiet::Unaffected,
+    },
 ];
 
 impl ActionKind {
     /// Every kind, reminders with the given hours; the order is the table's.
-    pub fn every(hours: u32) -> [ActionKind; 10] {
+    pub fn every(hours: u32) -> [ActionKind; 11] {
         [
             ConfirmedNote,
             ConfirmedSms,
@@ -295,6 +308,7 @@ impl ActionKind {
             TechOnSite,
             Cancelled,
             Completed,
+            OptedOutNote,
         ]
     }
 
@@ -316,6 +330,7 @@ impl ActionKind {
             TechOnSite => 7,
             Cancelled => 8,
             Completed => 9,
+            OptedOutNote => 10,
         }
     }
 
@@ -330,6 +345,11 @@ impl ActionKind {
     /// The watermark phrase recording this action, e.g. `Dispatch 12h prior reminder SMS`.
     pub fn phrase(self) -> Cow<'static, str> {
         self.complete(self.row().phrase)
+    }
+
+    /// Whether taking the action sends SMS (and so the safeguards apply to it).
+    pub fn sends_sms(self) -> bool {
+        !self.row().sms.is_empty()
     }
 
     /// Fills `{h}` in one of the row's texts with the kind's hours.

@@ -21,9 +21,10 @@ use crate::ports::{
     TicketRepository,
 };
 use crate::rules::{self, LedgerFacts, Plan, RuleInput, RuleSettings, Step};
+use crate::safeguards::{SafeguardFacts, Safeguards};
 use crate::{
-    Dispatch, DispatchNotes, ListBody, ListError, RawRecordText, SkipReason, Status, TemplateError,
-    TemplateSource, Templates, TicketNotes, VendorAdapter, VendorName, telemetry,
+    Dispatch, DispatchNotes, ListBody, ListError, PhoneE164, RawRecordText, SkipReason, Status,
+    TemplateError, TemplateSource, Templates, TicketNotes, VendorAdapter, VendorName, telemetry,
 };
 
 /// The ports a cycle uses.
@@ -39,6 +40,8 @@ pub struct Ports {
     pub registry: Arc<dyn DispatchRegistry>,
     /// The SMS ledger.
     pub ledger: Arc<dyn SmsLedger>,
+    /// Opt-outs, pauses and the daily cap (SPEC §17).
+    pub safeguards: Arc<dyn Safeguards>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -166,6 +169,8 @@ pub struct DispatchReport {
     pub actions: usize,
     /// The last of them.
     pub last_action: Option<LastAction>,
+    /// The dispatch's pause, when paused (SPEC §17.3).
+    pub paused: Option<crate::safeguards::SafeguardMark>,
 }
 
 /// What one vendor cycle did.
@@ -187,7 +192,7 @@ pub struct CycleReport {
     pub stopped: Option<StopReason>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct VendorEntry {
     adapter: Arc<dyn VendorAdapter>,
     templates: Templates,
@@ -286,7 +291,7 @@ struct VendorEntry {
 ///     ["+12125550100: Confirmed for Jan 02, 2026 @ 09:00 AM Eastern.\n"]
 /// );
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Engine {
     ports: Ports,
     settings: EngineSettings,
@@ -331,6 +336,13 @@ impl Engine {
     /// Records what each executed cycle does in `journal` (SPEC §14).
     pub fn with_journal(mut self, journal: Arc<dyn Journal>) -> Self {
         self.journal = journal;
+        self
+    }
+
+    /// The same engine reading the time from `clock`: `plan --at` plans as at another
+    /// instant (SPEC §17.4).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.ports.clock = clock;
         self
     }
 
@@ -637,7 +649,11 @@ impl Engine {
             .ports
             .ledger
             .entries(&dispatch.vendor, &dispatch.dispatch_number);
-        let (observed, ledger) = futures::join!(self.observe(entry, &dispatch, mode), read_ledger);
+        let (observed, ledger, safeguards) = futures::join!(
+            self.observe(entry, &dispatch, mode),
+            read_ledger,
+            self.read_safeguards(&dispatch)
+        );
         let notes = match observed {
             Ok(notes) => notes,
             Err(outcome) => return DispatchReport::without_steps(dispatch, outcome),
@@ -648,12 +664,13 @@ impl Engine {
         if dispatch.status == Status::NotMonitored {
             tracing::debug!(vendor_status = %dispatch.vendor_status, "status not monitored");
         }
-        let mut plan = self.plan(entry, &dispatch, &notes);
+        let mut plan = self.plan(entry, &dispatch, &notes, &safeguards);
+        let paused = safeguards.paused;
         if let Err(outcome) = self
             .reconcile(entry, &dispatch, &notes, &mut plan, mode, ledger)
             .await
         {
-            return DispatchReport::planned(dispatch, outcome, plan);
+            return DispatchReport::planned(dispatch, outcome, plan).paused(paused);
         }
         let outcome = match mode {
             Mode::DryRun => DispatchOutcome::Planned,
@@ -663,7 +680,36 @@ impl Engine {
                     .await,
             ),
         };
-        DispatchReport::planned(dispatch, outcome, plan)
+        DispatchReport::planned(dispatch, outcome, plan).paused(paused)
+    }
+
+    /// Reads what the safeguards say about the dispatch's numbers (SPEC §17), once, while
+    /// its ticket is read. A failure is kept in the facts: the rules then take no SMS step
+    /// (fail safe), and say why.
+    async fn read_safeguards(&self, dispatch: &Dispatch) -> SafeguardFacts {
+        if dispatch.note_key.is_none() {
+            return SafeguardFacts::default();
+        }
+        let mut phones: Vec<PhoneE164> = [&dispatch.client_phone, &dispatch.tech_phone]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        phones.dedup();
+        let read = self.ports.safeguards.dispatch_facts(
+            &dispatch.vendor,
+            &dispatch.dispatch_number,
+            &phones,
+            self.settings.rules.daily_cap,
+            self.ports.clock.now(),
+        );
+        match read.await {
+            Ok(facts) => facts,
+            Err(error) => {
+                tracing::warn!(%error, "the customer-text safeguards cannot be read; no SMS this cycle");
+                SafeguardFacts::unreadable(&error)
+            }
+        }
     }
 
     /// Reads the ticket once and keeps the dispatch's notes when the dispatch is ours (SPEC §6).
@@ -721,8 +767,15 @@ impl Engine {
     }
 
     /// The rules' plan for the dispatch, now.
-    fn plan(&self, entry: &VendorEntry, dispatch: &Dispatch, notes: &DispatchNotes) -> Plan {
+    fn plan(
+        &self,
+        entry: &VendorEntry,
+        dispatch: &Dispatch,
+        notes: &DispatchNotes,
+        safeguards: &SafeguardFacts,
+    ) -> Plan {
         let plan = rules::plan(&RuleInput {
+            safeguards,
             dispatch,
             notes,
             now: self.ports.clock.now(),
@@ -781,6 +834,8 @@ impl Engine {
             tickets: self.ports.tickets.as_ref(),
             notifier: self.ports.notifier.as_ref(),
             ledger: self.ports.ledger.as_ref(),
+            safeguards: self.ports.safeguards.as_ref(),
+            daily_cap: self.settings.rules.daily_cap,
             alerts: self.alerts(),
             templates: &entry.templates,
         }
@@ -816,6 +871,7 @@ impl DispatchReport {
             skipped_rules: vec![],
             actions: 0,
             last_action: None,
+            paused: None,
         }
     }
 
@@ -827,7 +883,13 @@ impl DispatchReport {
             skipped_rules: plan.skipped,
             actions: 0,
             last_action: None,
+            paused: None,
         }
+    }
+
+    fn paused(mut self, paused: Option<crate::safeguards::SafeguardMark>) -> Self {
+        self.paused = paused;
+        self
     }
 }
 

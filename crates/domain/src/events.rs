@@ -21,6 +21,22 @@ pub enum SmsOutcome {
     Uncertain,
     /// Held or skipped: quiet hours at the site (SPEC §15).
     QuietHours,
+    /// Withheld: the number opted out of texts (SPEC §17.1).
+    OptedOut,
+    /// Withheld: the dispatch is paused (SPEC §17.3).
+    Paused,
+    /// Held: the number had its daily cap of texts (SPEC §17.2).
+    Capped,
+}
+
+impl From<crate::safeguards::Withhold> for SmsOutcome {
+    fn from(why: crate::safeguards::Withhold) -> Self {
+        match why {
+            crate::safeguards::Withhold::OptedOut => SmsOutcome::OptedOut,
+            crate::safeguards::Withhold::Paused => SmsOutcome::Paused,
+            crate::safeguards::Withhold::Capped => SmsOutcome::Capped,
+        }
+    }
 }
 
 impl SmsOutcome {
@@ -32,6 +48,9 @@ impl SmsOutcome {
             SmsOutcome::Deduplicated => "deduplicated",
             SmsOutcome::Uncertain => "uncertain",
             SmsOutcome::QuietHours => "quiet_hours",
+            SmsOutcome::OptedOut => "opted_out",
+            SmsOutcome::Paused => "paused",
+            SmsOutcome::Capped => "capped",
         }
     }
 }
@@ -109,6 +128,9 @@ impl StepEvent {
                     }
                     SmsOutcome::QuietHours => {
                         tracing::info!(%action, %to, detail, "SMS not sent: quiet hours")
+                    }
+                    SmsOutcome::OptedOut | SmsOutcome::Paused | SmsOutcome::Capped => {
+                        tracing::info!(%action, %to, detail, outcome = outcome.label(), "SMS withheld by a safeguard")
                     }
                 }
                 metrics::counter!(telemetry::SMS, "vendor" => vendor.to_string(), "outcome" => outcome.label())

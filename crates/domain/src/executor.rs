@@ -11,7 +11,8 @@ use crate::journal::{EntryBuffer, EntryKind, EntryStamp, JournalEntry};
 use crate::ports::{
     Claim, Clock, Email, Notifier, PortError, SmsLedger, StepKey, TicketRepository,
 };
-use crate::rules::{Action, PlannedSms, Step};
+use crate::rules::{Action, PlannedSms, Step, WithheldAction};
+use crate::safeguards::{DailyCap, Reservation, Safeguards, Withhold};
 use crate::{Dispatch, Templates};
 
 /// How executing a dispatch's steps ended.
@@ -55,6 +56,10 @@ pub struct Executor<'a> {
     pub clock: &'a dyn Clock,
     /// The replica, for journal entries.
     pub replica: &'a str,
+    /// Reserves each SMS against its number's daily cap (SPEC §17.2).
+    pub safeguards: &'a dyn Safeguards,
+    /// `MONITOR_SMS_DAILY_CAP`.
+    pub daily_cap: DailyCap,
 }
 
 impl std::fmt::Debug for Executor<'_> {
@@ -82,6 +87,10 @@ impl Executor<'_> {
                     self.fail(dispatch, event).await
                 }
                 Step::Act(action) => self.act(dispatch, action).await,
+                Step::Withheld(withheld) => {
+                    self.withhold(dispatch, withheld).await;
+                    Ok(())
+                }
                 Step::Deferred(deferred) => {
                     self.emit_quiet(
                         dispatch,
@@ -104,6 +113,9 @@ impl Executor<'_> {
 
     /// One action: its SMS under the ledger, then its note, then its email.
     async fn act(&self, dispatch: &Dispatch, action: &Action) -> Result<(), String> {
+        if !self.reserve_cap(dispatch, action).await? {
+            return Ok(());
+        }
         let mut sent_to = Vec::new();
         for sms in &action.sms {
             if self.deliver(dispatch, action, sms).await? {
@@ -148,6 +160,86 @@ impl Executor<'_> {
             self.send_email(dispatch, email).await;
         }
         Ok(())
+    }
+
+    /// Counts and journals the texts a safeguard withholds (SPEC §17); a capped number's
+    /// alert goes out once per 24 hours.
+    async fn withhold(&self, dispatch: &Dispatch, withheld: &WithheldAction) {
+        for to in &withheld.to {
+            let event = StepEvent::Sms {
+                action: withheld.kind,
+                to: to.clone(),
+                outcome: withheld.why.into(),
+                detail: Some(withheld.reason.clone()),
+            };
+            self.emit(dispatch, event);
+            if withheld.why != Withhold::Capped {
+                continue;
+            }
+            // When the marker cannot be set, alerting again beats staying silent.
+            let first = self.safeguards.first_cap_alert(to, self.clock.now()).await;
+            if first.unwrap_or(true) {
+                let event = format!("SMS to {to} held: {}", withheld.reason);
+                self.alert(dispatch, Outcome::Failure, &event).await;
+            }
+        }
+    }
+
+    /// Reserves every SMS of the action against its number's daily cap, before any claim
+    /// (SPEC §17.2); whether the action may go on. A number at its cap holds the whole step
+    /// (its reservations so far are given back); a cap that cannot be read stops the
+    /// dispatch with an alert (fail safe).
+    async fn reserve_cap(&self, dispatch: &Dispatch, action: &Action) -> Result<bool, String> {
+        let Some(cap) = self.daily_cap.limit() else {
+            return Ok(true);
+        };
+        let mut reserved: Vec<&PlannedSms> = Vec::new();
+        for sms in action.sms.iter().filter(|sms| !sms.already_sent) {
+            let id = sms.key.idempotency_key(self.environment);
+            let reservation = self
+                .safeguards
+                .reserve(&sms.to, &id, cap, self.clock.now())
+                .await;
+            if let Ok(Reservation::Reserved) = reservation {
+                reserved.push(sms);
+                continue;
+            }
+            for earlier in reserved {
+                self.release_cap(earlier).await;
+            }
+            return match reservation {
+                Ok(Reservation::Full { count }) => {
+                    let withheld = WithheldAction {
+                        kind: action.kind,
+                        to: vec![sms.to.clone()],
+                        why: Withhold::Capped,
+                        reason: format!("{count} texts in 24 h (MONITOR_SMS_DAILY_CAP)"),
+                    };
+                    self.withhold(dispatch, &withheld).await;
+                    Ok(false)
+                }
+                Err(error) => {
+                    let event = format!(
+                        "{}: SMS to {} not sent: the daily cap cannot be read: {error}",
+                        action.kind, sms.to
+                    );
+                    self.fail(dispatch, event).await.map(|()| false)
+                }
+                Ok(Reservation::Reserved) => Ok(true),
+            };
+        }
+        Ok(true)
+    }
+
+    /// Gives back an SMS's reservation against the daily cap (it was refused, not sent).
+    async fn release_cap(&self, sms: &PlannedSms) {
+        if self.daily_cap.limit().is_none() {
+            return;
+        }
+        let id = sms.key.idempotency_key(self.environment);
+        if let Err(error) = self.safeguards.release(&sms.to, &id).await {
+            tracing::warn!(%error, to = %sms.to, "could not give back a daily cap reservation; it expires in 24 h");
+        }
     }
 
     /// Counts and logs a client text held or skipped in quiet hours (SPEC §15).
@@ -273,6 +365,7 @@ impl Executor<'_> {
         if let Err(release_error) = self.ledger.release(&sms.key).await {
             tracing::warn!(%release_error, key = %sms.key.as_key(), "could not release the SMS claim; it expires by itself");
         }
+        self.release_cap(sms).await;
         self.fail(dispatch, format!("{kind} to {} failed: {error}", sms.to))
             .await
     }
@@ -284,7 +377,11 @@ impl Executor<'_> {
             vendor: dispatch.vendor.clone(),
             dispatch_number: dispatch.dispatch_number.clone(),
             kind: action.kind,
-            change: action.sms.first().and_then(|sms| sms.key.change.clone()),
+            change: action
+                .sms
+                .first()
+                .and_then(|sms| sms.key.change.clone())
+                .or_else(|| action.about.as_ref().map(|phone| phone.digits().to_owned())),
         };
         match self.ledger.claim_note(&step, self.claim_ttl).await {
             Ok(Claim::Claimed) => {}

@@ -130,6 +130,22 @@ impl PhoneE164 {
         Ok(Self(format!("+1{national}")))
     }
 
+    /// Parses a number an operator typed, in any usual US form: `+12123595129`,
+    /// `12123595129`, `2123595129`, `(212) 359-5129`, `212.359.5129`, `212/359/5129`,
+    /// `+1 212 359 5129`. Unlike [`parse_us`](Self::parse_us), which reads free text such as
+    /// a contact field, anything but digits, spaces and `+ ( ) - . /` is refused.
+    pub fn parse_input(text: &str) -> Result<Self, InvalidValue> {
+        let usual = |c: char| c.is_ascii_digit() || " +()-./".contains(c);
+        if !text.chars().all(usual) {
+            return Err(InvalidValue::new(
+                "phone number",
+                text,
+                "only digits, spaces and + ( ) - . / are allowed",
+            ));
+        }
+        Self::parse_us(text)
+    }
+
     /// Optional parse of an optional field: absent or unusable text gives `None`.
     pub fn parse_optional(text: Option<&str>) -> Option<Self> {
         text.and_then(|t| Self::parse_us(t).ok())
@@ -293,6 +309,36 @@ mod tests {
         assert_eq!(PhoneE164::parse_optional(None), None);
         let phone = PhoneE164::parse_us("(202) 772-3610").unwrap();
         assert_eq!(phone.digits(), "12027723610");
+    }
+
+    #[test]
+    fn operators_type_phones_in_any_usual_us_form() {
+        let forms = [
+            "+12123595129",
+            "12123595129",
+            "2123595129",
+            "(212) 359-5129",
+            "212.359.5129",
+            "212/359/5129",
+            "+1 212 359 5129",
+            "1-212-359-5129",
+        ];
+        for form in forms {
+            assert_eq!(
+                PhoneE164::parse_input(form).map(|p| p.to_string()),
+                Ok("+12123595129".to_owned()),
+                "{form:?}"
+            );
+        }
+        for bad in [
+            "",
+            "12345",
+            "Jane 212 359 5129",
+            "212-359-5129 x12",
+            "+44 20 7946 0000",
+        ] {
+            assert!(PhoneE164::parse_input(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub enum EntryKind {
     Ledger,
     /// The ticket's notes could not be read.
     Details,
+    /// An operator paused or resumed the dispatch's texts (SPEC §17.3).
+    Pause,
 }
 
 /// One thing that happened to a dispatch.
@@ -56,7 +58,8 @@ pub struct JournalEntry {
     /// The action, e.g. `12h reminder SMS to the client`.
     pub action: Option<String>,
     /// What happened: `sent`, `failed`, `uncertain`, `deduplicated`, `quiet_hours`,
-    /// `appended`, `queued`, `posted`, `blocked`, `skipped`, `not_ours`.
+    /// `opted_out`, `paused`, `capped`, `appended`, `queued`, `posted`, `blocked`, `skipped`,
+    /// `not_ours`, and for a pause entry `paused` or `resumed`.
     pub outcome: String,
     /// The recipient: a phone, `ticket 3544800`, or email addresses.
     pub to: Option<String>,
@@ -81,7 +84,10 @@ impl JournalEntry {
     /// such an entry is not written again when the journal's last entry says the same.
     pub fn repeats(&self) -> bool {
         matches!(self.kind, EntryKind::Skipped | EntryKind::Blocked)
-            || self.outcome == "quiet_hours"
+            || matches!(
+                self.outcome.as_str(),
+                "quiet_hours" | "opted_out" | "paused" | "capped"
+            )
     }
 
     /// One line for a dispatch list: `12h reminder SMS to the client: sent to +1...`.
@@ -143,6 +149,9 @@ pub struct DispatchSnapshot {
     pub seen: DateTime<Utc>,
     /// The last SMS, note or email the monitor sent for it.
     pub last_action: Option<LastAction>,
+    /// Its texts are paused (SPEC §17.3): who paused them, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<crate::safeguards::SafeguardMark>,
 }
 
 impl DispatchSnapshot {
@@ -173,6 +182,7 @@ impl DispatchSnapshot {
             skipped_rules,
             seen,
             last_action: report.last_action.clone(),
+            paused: report.paused.clone(),
         }
     }
 }
@@ -263,7 +273,8 @@ pub trait Journal: Send + Sync {
         entries: Vec<JournalEntry>,
     ) -> Result<(), PortError>;
     /// Adds entries to a dispatch's journal outside a cycle's record of it (the outcome of an
-    /// alert a queue posted later, SPEC §18.5); its snapshot stays as it is.
+    /// alert a queue posted later, SPEC §18.5; an operator's pause or resume, §17.3); its
+    /// snapshot stays as it is. Reads return entries in time order.
     async fn record_entries(
         &self,
         vendor: &VendorName,

@@ -31,6 +31,7 @@ pub mod mocks;
 pub mod ports;
 pub mod record;
 pub mod rules;
+pub mod safeguards;
 pub mod telemetry;
 
 pub use appointment::{Appointment, SiteZone, UsZone};
@@ -74,6 +75,9 @@ pub mod prelude {
     };
     pub use crate::rules::{
         Action, BlockedAction, DeferredAction, Plan, PlannedSms, RuleSettings, Step,
+    };
+    pub use crate::safeguards::{
+        DailyCap, OptOut, Reservation, SafeguardFacts, SafeguardMark, Safeguards, Withhold,
     };
     pub use crate::{
         Appointment, CycleError, CycleReport, Dispatch, DispatchNumber, DispatchOutcome,

@@ -1,7 +1,7 @@
 //! In-memory implementations of every port, for the demo, tests and other services' examples.
 //! They share one [`WorldLog`] so a run can be printed as a timeline.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use crate::ports::{
     LeaseToken, LedgerEntry, LedgerKey, Notifier, PortError, SmsLedger, StepKey, TicketRepository,
     VendorLease,
 };
+use crate::safeguards::{CAP_WINDOW, OptOut, Reservation, SafeguardMark, Safeguards};
 use crate::{DispatchNumber, PhoneE164, RawTicketNote, TicketId, VendorName};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -517,6 +518,177 @@ impl LargeMessageStore for MemoryLargeMessages {
     }
 }
 
+/// The safeguards in memory (SPEC §17): opt-outs, pauses and daily counts, one process only.
+/// Pauses do not expire. [`set_failing`](Self::set_failing) makes every call fail, as when
+/// the store is down.
+#[derive(Debug, Default)]
+pub struct MemorySafeguards {
+    state: Mutex<SafeguardState>,
+}
+
+#[derive(Debug, Default)]
+struct SafeguardState {
+    opt_outs: BTreeMap<PhoneE164, SafeguardMark>,
+    pauses: BTreeMap<(VendorName, DispatchNumber), SafeguardMark>,
+    /// Reservations per number: when, and the text's id.
+    texts: HashMap<PhoneE164, Vec<(DateTime<Utc>, String)>>,
+    /// When each number's last cap alert went out.
+    alerted: HashMap<PhoneE164, DateTime<Utc>>,
+    failing: bool,
+}
+
+impl MemorySafeguards {
+    /// Makes every call fail as unavailable (or work again).
+    pub fn set_failing(&self, failing: bool) {
+        lock(&self.state).failing = failing;
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, SafeguardState>, PortError> {
+        let state = lock(&self.state);
+        if state.failing {
+            return Err(PortError::Unavailable(
+                "the safeguards store is down".into(),
+            ));
+        }
+        Ok(state)
+    }
+}
+
+impl SafeguardState {
+    /// The number's reservations still in the window before `now`.
+    fn window(
+        &mut self,
+        phone: &PhoneE164,
+        now: DateTime<Utc>,
+    ) -> &mut Vec<(DateTime<Utc>, String)> {
+        let window = chrono::Duration::from_std(CAP_WINDOW).unwrap_or_default();
+        let texts = self.texts.entry(phone.clone()).or_default();
+        texts.retain(|(at, _)| *at > now - window);
+        texts
+    }
+}
+
+#[async_trait]
+impl Safeguards for MemorySafeguards {
+    async fn opted_out(&self, phones: &[PhoneE164]) -> Result<BTreeSet<PhoneE164>, PortError> {
+        let state = self.state()?;
+        Ok(phones
+            .iter()
+            .filter(|phone| state.opt_outs.contains_key(*phone))
+            .cloned()
+            .collect())
+    }
+
+    async fn add_opt_out(
+        &self,
+        phone: &PhoneE164,
+        mark: &SafeguardMark,
+    ) -> Result<bool, PortError> {
+        let mut state = self.state()?;
+        if state.opt_outs.contains_key(phone) {
+            return Ok(false);
+        }
+        state.opt_outs.insert(phone.clone(), mark.clone());
+        Ok(true)
+    }
+
+    async fn remove_opt_out(&self, phone: &PhoneE164) -> Result<bool, PortError> {
+        Ok(self.state()?.opt_outs.remove(phone).is_some())
+    }
+
+    async fn opt_outs(&self) -> Result<Vec<OptOut>, PortError> {
+        Ok(self
+            .state()?
+            .opt_outs
+            .iter()
+            .map(|(phone, mark)| OptOut {
+                phone: phone.clone(),
+                mark: mark.clone(),
+            })
+            .collect())
+    }
+
+    async fn pause(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &DispatchNumber,
+        mark: &SafeguardMark,
+    ) -> Result<bool, PortError> {
+        let key = (vendor.clone(), dispatch_number.clone());
+        Ok(self.state()?.pauses.insert(key, mark.clone()).is_none())
+    }
+
+    async fn resume(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &DispatchNumber,
+    ) -> Result<Option<SafeguardMark>, PortError> {
+        let key = (vendor.clone(), dispatch_number.clone());
+        Ok(self.state()?.pauses.remove(&key))
+    }
+
+    async fn paused(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &DispatchNumber,
+    ) -> Result<Option<SafeguardMark>, PortError> {
+        let key = (vendor.clone(), dispatch_number.clone());
+        Ok(self.state()?.pauses.get(&key).cloned())
+    }
+
+    async fn texts_in_window(
+        &self,
+        phone: &PhoneE164,
+        now: DateTime<Utc>,
+    ) -> Result<u32, PortError> {
+        let mut state = self.state()?;
+        Ok(u32::try_from(state.window(phone, now).len()).unwrap_or(u32::MAX))
+    }
+
+    async fn reserve(
+        &self,
+        phone: &PhoneE164,
+        id: &str,
+        cap: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, PortError> {
+        let mut state = self.state()?;
+        let texts = state.window(phone, now);
+        if texts.iter().any(|(_, held)| held == id) {
+            return Ok(Reservation::Reserved);
+        }
+        let count = u32::try_from(texts.len()).unwrap_or(u32::MAX);
+        if count >= cap {
+            return Ok(Reservation::Full { count });
+        }
+        texts.push((now, id.to_owned()));
+        Ok(Reservation::Reserved)
+    }
+
+    async fn release(&self, phone: &PhoneE164, id: &str) -> Result<(), PortError> {
+        if let Some(texts) = self.state()?.texts.get_mut(phone) {
+            texts.retain(|(_, held)| held != id);
+        }
+        Ok(())
+    }
+
+    async fn first_cap_alert(
+        &self,
+        phone: &PhoneE164,
+        now: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let mut state = self.state()?;
+        let window = chrono::Duration::from_std(CAP_WINDOW).unwrap_or_default();
+        match state.alerted.get(phone) {
+            Some(at) if *at > now - window => Ok(false),
+            _ => {
+                state.alerted.insert(phone.clone(), now);
+                Ok(true)
+            }
+        }
+    }
+}
+
 /// A whole in-memory world: every port, one log, one clock.
 #[derive(Debug, Clone)]
 pub struct MemoryWorld {
@@ -536,6 +708,8 @@ pub struct MemoryWorld {
     pub ledger: Arc<MemoryLedger>,
     /// Vendor leases.
     pub lease: Arc<MemoryLease>,
+    /// Opt-outs, pauses and daily counts.
+    pub safeguards: Arc<MemorySafeguards>,
 }
 
 impl MemoryWorld {
@@ -549,6 +723,7 @@ impl MemoryWorld {
             registry: Arc::new(MemoryRegistry::new(log.clone())),
             ledger: Arc::default(),
             lease: Arc::default(),
+            safeguards: Arc::default(),
             log,
             clock,
         }
@@ -562,6 +737,7 @@ impl MemoryWorld {
             notifier: self.notifier.clone(),
             registry: self.registry.clone(),
             ledger: self.ledger.clone(),
+            safeguards: self.safeguards.clone(),
             clock: self.clock.clone(),
         }
     }

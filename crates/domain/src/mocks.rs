@@ -21,6 +21,8 @@ pub use crate::ports::{
     MockSmsLedger, MockTicketRepository, MockVendorLease,
 };
 use crate::rules::{self, Plan, RuleInput, RuleSettings, Step};
+pub use crate::safeguards::MockSafeguards;
+use crate::safeguards::SafeguardFacts;
 use crate::{
     Appointment, Dispatch, DispatchNotes, DispatchNumber, NoteKey, PhoneE164, Status,
     TemplateSource, Templates, TicketId, TicketNote, VendorName, VendorPolicy,
@@ -39,6 +41,8 @@ pub struct MockPorts {
     pub registry: MockDispatchRegistry,
     /// The SMS ledger; by default empty: nothing is sent, every claim is granted.
     pub ledger: MockSmsLedger,
+    /// Opt-outs, pauses and daily counts; by default an empty in-memory store.
+    pub safeguards: Arc<crate::memory::MemorySafeguards>,
     /// What the clock shows; [`Rig::NOW`] by default.
     pub now: Option<DateTime<Utc>>,
 }
@@ -93,6 +97,7 @@ impl MockPorts {
             notifier: Arc::new(self.notifier),
             registry: Arc::new(self.registry),
             ledger: Arc::new(self.ledger),
+            safeguards: self.safeguards,
             clock: Arc::new(clock),
         }
     }
@@ -116,6 +121,7 @@ pub struct Rig {
     settings: RuleSettings,
     alert_level: AlertLevel,
     now: DateTime<Utc>,
+    safeguards: SafeguardFacts,
 }
 
 impl Rig {
@@ -167,6 +173,7 @@ impl Rig {
             policy,
             settings: RuleSettings::default(),
             alert_level: AlertLevel::All,
+            safeguards: SafeguardFacts::default(),
             now: Self::NOW.parse().expect("a valid instant"),
         }
     }
@@ -192,6 +199,12 @@ impl Rig {
     /// Other rule settings.
     pub fn settings(mut self, settings: RuleSettings) -> Self {
         self.settings = settings;
+        self
+    }
+
+    /// What the safeguards say about the dispatch (SPEC §17) when planning.
+    pub fn safeguards(mut self, facts: SafeguardFacts) -> Self {
+        self.safeguards = facts;
         self
     }
 
@@ -267,6 +280,7 @@ impl Rig {
             policy: self.policy,
             settings: &self.settings,
             templates: &self.templates,
+            safeguards: &self.safeguards,
         })
     }
 
@@ -283,6 +297,8 @@ impl Rig {
             tickets: ports.tickets.as_ref(),
             notifier: ports.notifier.as_ref(),
             ledger: ports.ledger.as_ref(),
+            safeguards: ports.safeguards.as_ref(),
+            daily_cap: self.settings.daily_cap,
             alerts: Alerts::new(ports.notifier.as_ref(), self.alert_level),
             templates: &self.templates,
         };

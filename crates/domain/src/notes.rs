@@ -48,6 +48,12 @@ pub mod phrases {
     pub fn reminder_tech(hours: u32) -> String {
         ActionKind::ReminderTech { hours }.phrase().into_owned()
     }
+
+    /// OPTED_OUT(phone): the note saying texts to `phone` (E.164 with its `+`) are withheld
+    /// because the number opted out (SPEC §17.1).
+    pub fn opted_out(phone: &str) -> String {
+        format!("{} {phone}", ActionKind::OptedOutNote.row().phrase)
+    }
 }
 
 /// A line that is exactly this introduces a technician's name on the next line.

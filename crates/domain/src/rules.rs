@@ -13,6 +13,7 @@ pub use crate::actions::ActionKind;
 use crate::actions::{Quiet, Recipient, SmsPurpose};
 use crate::notes::{mentions, normalise_name, phrases, tech_names_in};
 use crate::ports::{Email, EntryState, LedgerEntry, LedgerKey};
+use crate::safeguards::{DailyCap, SafeguardFacts, Withhold};
 use crate::{
     Appointment, Dispatch, DispatchNotes, NoteKey, PhoneE164, QuietHours, Status, TemplateName,
     TemplateValues, Templates, VendorPolicy,
@@ -32,6 +33,9 @@ pub struct RuleSettings {
     pub cancel_email_recipients: Vec<String>,
     /// When client texts are held at the site (SPEC §15); off by default.
     pub quiet_hours: Option<QuietHours>,
+    /// At most this many SMS per number in any rolling 24 hours (SPEC §17.2; default 10,
+    /// 0 = off).
+    pub daily_cap: DailyCap,
 }
 
 impl Default for RuleSettings {
@@ -41,6 +45,7 @@ impl Default for RuleSettings {
             completed_notes: true,
             cancel_email_recipients: vec![],
             quiet_hours: None,
+            daily_cap: DailyCap::default(),
         }
     }
 }
@@ -110,6 +115,9 @@ pub struct Action {
     pub notices: Vec<String>,
     /// SMS not sent on purpose: quiet hours at the site (SPEC §15); the note records it.
     pub withheld: Vec<PhoneE164>,
+    /// The number a note-only action is about (the opted-out note, SPEC §17.1): its note is
+    /// claimed once per number.
+    pub about: Option<PhoneE164>,
 }
 
 /// A step that waits for a later cycle (the client's text in quiet hours, SPEC §15).
@@ -120,6 +128,20 @@ pub struct DeferredAction {
     /// Whom the held text is for.
     pub to: Option<PhoneE164>,
     /// Why it waits, e.g. `quiet hours 21:00-08:00 at the site`.
+    pub reason: String,
+}
+
+/// An SMS step a safeguard withholds (SPEC §17): nothing is sent, claimed or noted, and the
+/// step stays pending for a later cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WithheldAction {
+    /// What it would do.
+    pub kind: ActionKind,
+    /// The texts' recipients that the safeguard concerns.
+    pub to: Vec<PhoneE164>,
+    /// Which safeguard.
+    pub why: Withhold,
+    /// Why, in words, e.g. `the dispatch is paused by cli:ops: customer asked`.
     pub reason: String,
 }
 
@@ -142,6 +164,8 @@ pub enum Step {
     Blocked(BlockedAction),
     /// Not now: a later cycle takes it. The dispatch's other steps go on.
     Deferred(DeferredAction),
+    /// Withheld by a safeguard (opted out, paused, capped): not now; the other steps go on.
+    Withheld(WithheldAction),
 }
 
 impl Step {
@@ -151,6 +175,16 @@ impl Step {
             Step::Act(action) => action.kind,
             Step::Blocked(blocked) => blocked.kind,
             Step::Deferred(deferred) => deferred.kind,
+            Step::Withheld(withheld) => withheld.kind,
+        }
+    }
+
+    /// Whether the step holds back the steps that wait for its stage: a text withheld
+    /// because its number opted out, and the note saying so, do not (that text may never go).
+    fn gates(&self) -> bool {
+        match self {
+            Step::Withheld(withheld) => withheld.why != Withhold::OptedOut,
+            step => step.kind() != ActionKind::OptedOutNote,
         }
     }
 }
@@ -171,7 +205,7 @@ impl Plan {
             .iter()
             .filter_map(|step| match step {
                 Step::Act(action) => Some(action.sms.iter().map(|sms| sms.key.clone())),
-                Step::Blocked(_) | Step::Deferred(_) => None,
+                Step::Blocked(_) | Step::Deferred(_) | Step::Withheld(_) => None,
             })
             .flatten()
             .collect()
@@ -204,6 +238,8 @@ pub struct RuleInput<'a> {
     pub settings: &'a RuleSettings,
     /// The vendor's templates.
     pub templates: &'a Templates,
+    /// The dispatch's opt-outs, pause and capped numbers (SPEC §17), read once per cycle.
+    pub safeguards: &'a SafeguardFacts,
 }
 
 /// Plans the steps for one dispatch that is ours (SPEC §7). Pure: same input, same plan.
@@ -351,7 +387,11 @@ impl<'i, 'a> Planner<'i, 'a> {
         if self.phone_of(Recipient::Tech).is_some() {
             self.unless_recorded(ActionKind::ConfirmedTechSms);
         }
-        let planned = &self.plan.steps[before..];
+        // A text withheld because its number opted out may never go: it holds nothing back.
+        let planned: Vec<&Step> = self.plan.steps[before..]
+            .iter()
+            .filter(|step| step.gates())
+            .collect();
         if planned.is_empty() {
             Stage::Complete
         } else if planned.iter().all(|step| matches!(step, Step::Deferred(_))) {
@@ -482,6 +522,10 @@ impl<'i, 'a> Planner<'i, 'a> {
     /// whose recipient cannot be texted is left out. `tech_change` (`previous->new #n`) names
     /// a tech change in its ledger keys.
     fn push_step(&mut self, kind: ActionKind, tech_change: Option<&str>) {
+        let left_out = match self.safeguard(kind) {
+            Ok(left_out) => left_out,
+            Err(step) => return self.plan.steps.push(*step),
+        };
         if let Some(quiet) = self.quiet_hours() {
             match kind.row().quiet {
                 Quiet::Unaffected => {}
@@ -496,8 +540,15 @@ impl<'i, 'a> Planner<'i, 'a> {
                 Quiet::SkippedWithNote(_) => return self.push_quiet_note(kind, quiet),
             }
         }
-        let step = match self.render(kind, tech_change) {
-            Ok(action) => Step::Act(action),
+        let step = match self.render(kind, tech_change, &left_out) {
+            Ok(mut action) => {
+                for phone in &left_out {
+                    let notice =
+                        format!("its SMS to {phone} is withheld: the number opted out of texts");
+                    action.notices.push(notice);
+                }
+                Step::Act(action)
+            }
             Err(error) => Step::Blocked(BlockedAction {
                 kind,
                 reason: error.to_string(),
@@ -510,11 +561,12 @@ impl<'i, 'a> Planner<'i, 'a> {
         &self,
         kind: ActionKind,
         tech_change: Option<&str>,
+        left_out: &[PhoneE164],
     ) -> Result<Action, crate::TemplateError> {
         let templates = self.input.templates;
         let mut planned = Vec::new();
         for row in kind.row().sms {
-            let Some(to) = self.phone_of(row.to) else {
+            let Some(to) = self.phone_of(row.to).filter(|to| !left_out.contains(to)) else {
                 continue;
             };
             let purpose = SmsPurpose { kind, to: row.to };
@@ -553,7 +605,94 @@ impl<'i, 'a> Planner<'i, 'a> {
             email: None,
             notices: Vec::new(),
             withheld: Vec::new(),
+            about: None,
         })
+    }
+
+    /// The safeguards over an SMS step (SPEC §17), in precedence order: opted out > paused >
+    /// capped (quiet hours come after, in `push_step`). `Err` is the step to plan instead:
+    /// blocked when the safeguards could not be read (fail safe), or withheld. `Ok` lists the
+    /// recipients left out of a step that still texts others (an opted-out new tech).
+    fn safeguard(&mut self, kind: ActionKind) -> Result<Vec<PhoneE164>, Box<Step>> {
+        let facts = self.input.safeguards;
+        let recipients: Vec<&'a PhoneE164> = kind
+            .row()
+            .sms
+            .iter()
+            .filter_map(|row| self.phone_of(row.to))
+            .collect();
+        if recipients.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(error) = &facts.unreadable {
+            let reason = format!("the customer-text safeguards cannot be read: {error}");
+            return Err(Box::new(Step::Blocked(BlockedAction { kind, reason })));
+        }
+        let (opted, rest): (Vec<&PhoneE164>, Vec<&PhoneE164>) = recipients
+            .into_iter()
+            .partition(|phone| facts.opted_out.contains(*phone));
+        for phone in &opted {
+            self.opted_out_note(phone);
+        }
+        let withheld = |to: Vec<&PhoneE164>, why, reason: String| {
+            let to = to.into_iter().cloned().collect();
+            Err(Box::new(Step::Withheld(WithheldAction {
+                kind,
+                to,
+                why,
+                reason,
+            })))
+        };
+        if rest.is_empty() {
+            let reason = "the number opted out of texts".to_owned();
+            return withheld(opted, Withhold::OptedOut, reason);
+        }
+        if let Some(pause) = &facts.paused {
+            let reason = format!("the dispatch is paused by {}: {}", pause.by, pause.reason);
+            return withheld(rest, Withhold::Paused, reason);
+        }
+        let capped: Vec<&PhoneE164> = rest
+            .into_iter()
+            .filter(|phone| facts.capped.contains(*phone))
+            .collect();
+        if !capped.is_empty() {
+            let cap = self.input.settings.daily_cap;
+            let reason = format!("{cap} texts in 24 h (MONITOR_SMS_DAILY_CAP)");
+            return withheld(capped, Withhold::Capped, reason);
+        }
+        Ok(opted.into_iter().cloned().collect())
+    }
+
+    /// The note saying texts to `phone` are withheld, once per dispatch and number.
+    fn opted_out_note(&mut self, phone: &'a PhoneE164) {
+        let kind = ActionKind::OptedOutNote;
+        let planned = self.plan.steps.iter().any(|step| {
+            matches!(step, Step::Act(action) if action.kind == kind && action.about.as_ref() == Some(phone))
+        });
+        if planned || self.has(&crate::phrases::opted_out(phone.as_str())) {
+            return;
+        }
+        let values = self.values_for(kind, phone);
+        let step = match self
+            .input
+            .templates
+            .render(TemplateName::note_of(kind), &values)
+        {
+            Ok(note) => Step::Act(Action {
+                kind,
+                sms: Vec::new(),
+                note,
+                email: None,
+                notices: Vec::new(),
+                withheld: Vec::new(),
+                about: Some(phone.clone()),
+            }),
+            Err(error) => Step::Blocked(BlockedAction {
+                kind,
+                reason: error.to_string(),
+            }),
+        };
+        self.plan.steps.push(step);
     }
 
     /// The quiet hours, when it is quiet hours at the site now.
@@ -583,6 +722,7 @@ impl<'i, 'a> Planner<'i, 'a> {
                 email: None,
                 notices: Vec::new(),
                 withheld: vec![client.clone()],
+                about: None,
             }),
             Err(error) => Step::Blocked(BlockedAction {
                 kind,
@@ -636,6 +776,7 @@ pub fn reconcile(plan: &Plan, entries: &[LedgerEntry], notes: &DispatchNotes) ->
                 email: None,
                 notices: Vec::new(),
                 withheld: Vec::new(),
+                about: None,
             })),
         }
     }

@@ -347,7 +347,13 @@ impl Templates {
                 "#*MetTel's IPA*# {{note_key}}"
             )));
         }
-        let phrase = kind.phrase();
+        let phrase = match kind {
+            // OPTED_OUT(phone) names the number.
+            ActionKind::OptedOutNote => {
+                crate::phrases::opted_out(sample.phone.unwrap_or_default()).into()
+            }
+            _ => kind.phrase(),
+        };
         if !text.contains(phrase.as_ref()) {
             let hours = kind
                 .hours()

@@ -192,6 +192,12 @@ impl RedisConnection {
         crate::RedisJournal::start(self.client.clone(), env_name)
     }
 
+    /// The customer-text safeguards (opt-outs, pauses, daily cap) under
+    /// `{env_name}-dispatch-monitor:`.
+    pub fn safeguards(&self, env_name: &str) -> crate::RedisSafeguards {
+        crate::RedisSafeguards::new(self.client.clone(), env_name)
+    }
+
     /// The large-message store; its keys are the bare tokens other services expect (SPEC §3).
     pub fn large_messages(&self) -> RedisLargeMessageStore {
         RedisLargeMessageStore::new(self.client.clone())

@@ -57,7 +57,9 @@ async fn memory_stays_flat_over_500_cycles_without_a_scrape() {
         spec.status = Status::Confirmed;
         let at = scenario::local_time(Utc::now(), chrono::Duration::hours(40), "Pacific");
         spec.appointment = at.map(|t| (t, "Pacific".to_owned()));
-        spec.client_phone = Some("+1 212 555 0101".into());
+        // Each its own site contact: the daily cap per number (SPEC §17.2) holds a number
+        // after ten texts.
+        spec.client_phone = Some(format!("+1 212 555 {:04}", 1000 + i));
         sim.book(&ticket, &number);
         sim.upsert(&lit, spec);
     }

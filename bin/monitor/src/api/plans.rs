@@ -23,10 +23,16 @@ pub type Computed = Result<Arc<Vec<PlanRow>>, String>;
 /// A vendor's last plan and when its computation started.
 type Slot = Arc<tokio::sync::Mutex<Option<(Instant, Computed)>>>;
 
-/// The last plan of each vendor; the slot's lock is held while a plan is computed, so
-/// concurrent callers wait for that plan instead of starting their own.
+/// A plan's vendor and the `at` it was asked for, as written (none: now).
+type SlotKey = (VendorName, Option<String>);
+
+/// The most slots kept; past it, slots that are idle and stale are dropped.
+const MAX_SLOTS: usize = 64;
+
+/// The last plan of each vendor (and of each `at` asked for); the slot's lock is held while a
+/// plan is computed, so concurrent callers wait for that plan instead of starting their own.
 pub struct PlanCache {
-    vendors: Mutex<HashMap<VendorName, Slot>>,
+    vendors: Mutex<HashMap<SlotKey, Slot>>,
     reuse: Duration,
 }
 
@@ -54,7 +60,13 @@ impl PlanCache {
     /// `vendor`'s plan: the one computed less than the reuse period ago, the one being
     /// computed now, or a new one.
     pub async fn rows(&self, planner: &Engine, vendor: &VendorName) -> Computed {
-        let slot = self.slot(vendor);
+        self.rows_at(planner, vendor, None).await
+    }
+
+    /// The same for a plan at another instant: `planner`'s clock reads that instant, and
+    /// `at` is how the caller wrote it (`+6h`), so repeated callers share one computation.
+    pub async fn rows_at(&self, planner: &Engine, vendor: &VendorName, at: Option<&str>) -> Computed {
+        let slot = self.slot((vendor.clone(), at.map(str::to_owned)));
         let mut slot = slot.lock().await;
         if let Some((started, computed)) = slot.as_ref()
             && started.elapsed() <= self.reuse
@@ -71,9 +83,16 @@ impl PlanCache {
         computed
     }
 
-    fn slot(&self, vendor: &VendorName) -> Slot {
+    fn slot(&self, key: SlotKey) -> Slot {
         let mut vendors = self.vendors.lock().unwrap_or_else(|e| e.into_inner());
-        vendors.entry(vendor.clone()).or_default().clone()
+        if vendors.len() >= MAX_SLOTS {
+            let reuse = self.reuse;
+            vendors.retain(|_, slot| match slot.try_lock() {
+                Ok(plan) => plan.as_ref().is_some_and(|(started, _)| started.elapsed() <= reuse),
+                Err(_) => true,
+            });
+        }
+        vendors.entry(key).or_default().clone()
     }
 }
 

@@ -89,6 +89,17 @@ impl SettingValue for domain::QuietHours {
     }
 }
 
+impl SettingValue for domain::safeguards::DailyCap {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse().map(Self).map_err(|_| {
+            "expected a whole number of texts per number per 24 hours (0: off)".to_owned()
+        })
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
 impl SettingValue for std::net::IpAddr {
     fn parse(text: &str) -> Result<Self, String> {
         text.parse()

@@ -36,7 +36,16 @@ fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
 fn help_lists_every_command() {
     let output = monitor(&["--help"], &[]);
     assert!(output.status.success());
-    for command in ["run", "once", "plan", "demo", "check-config"] {
+    for command in [
+        "run",
+        "once",
+        "plan",
+        "demo",
+        "check-config",
+        "opt-out",
+        "pause",
+        "resume",
+    ] {
         assert!(
             stdout(&output).contains(command),
             "{command} missing from --help"
@@ -437,6 +446,29 @@ fn demo_prints_the_whole_timeline_without_services() {
         assert!(text.contains(expected), "demo output lacks {expected:?}");
     }
     assert!(!text.contains("Dispatch 12h prior reminder SMS sent to +12125550101"));
+    // Safeguards (SPEC §17): an opted-out site contact gets one note and no text; a paused
+    // dispatch gets its Confirmed note and no text.
+    for expected in [
+        "Mon Mar 16 10:00 PDT  OPT-OUT +12125550106 (LIT DIS10003 site contact) by cli:demo: replied STOP",
+        "Mon Mar 16 10:00 PDT  WITHHELD confirmation SMS to the client +12125550106 (LIT DIS10003 \
+         site contact): the number opted out of texts",
+        "      | #*MetTel's IPA*# DIS10003\n      \
+         | Dispatch SMS withheld from +12125550106: the number opted out of texts\n",
+        "Mon Mar 16 10:30 PDT  PAUSED CTS S-20003 by cli:demo: the customer asked for no texts about this visit",
+        "WITHHELD confirmation SMS to the tech +12025550108 (CTS S-20003 tech Marty McFly): the \
+         dispatch is paused by cli:demo: the customer asked for no texts about this visit",
+        "      | #*MetTel's IPA*# IGZ_20003\n      | Dispatch Management - Dispatch Confirmed\n",
+    ] {
+        assert!(text.contains(expected), "demo output lacks {expected:?}");
+    }
+    assert_eq!(text.matches("Dispatch SMS withheld from").count(), 1);
+    for nobody in [
+        "SMS  to +12125550106",
+        "SMS  to +12025550107",
+        "SMS  to +12025550108",
+    ] {
+        assert!(!text.contains(nobody), "{nobody}");
+    }
     assert!(!text.contains("Dispatch 6h prior reminder SMS sent to +12125550101"));
     // Every note is written once: no line of a recorded SMS repeats.
     let sms_notes: Vec<&str> = text
@@ -523,4 +555,148 @@ fn sigterm_while_nats_and_redis_are_still_being_reached_exits_0_at_once() {
         "{:?}",
         signalled.elapsed()
     );
+}
+
+/// One Redis command from a synchronous test.
+fn raw_redis(url: &str, args: &[&str]) -> String {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test_support::wire::redis(url, args))
+}
+
+/// The settings of a monitor whose Redis is `redis` (NATS is never reached by these commands).
+fn against(redis: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("NATS_SERVER1", "nats://127.0.0.1:4999"),
+        ("REDIS_URL", redis),
+        ("ENVIRONMENT_NAME", "test"),
+        ("USER", "ops"),
+    ]
+}
+
+#[test]
+fn opt_outs_are_added_listed_masked_and_removed_from_the_command_line() {
+    let server = test_support::servers::RedisServer::new();
+    let url = server.url();
+    let env = against(&url);
+    let run = |args: &[&str]| {
+        let output = monitor(args, &env);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    assert_eq!(
+        run(&[
+            "opt-out",
+            "add",
+            "(212) 359-5129",
+            "--reason",
+            "replied STOP"
+        ]),
+        "+12123595129 added to the opt-out list: no text goes to it\n"
+    );
+    assert!(
+        run(&["opt-out", "add", "212.359.5129"])
+            .starts_with("+12123595129 is already on the opt-out list (since ")
+    );
+    run(&["opt-out", "add", "+1 202 772 3610"]);
+    let listed = run(&["opt-out", "list"]);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(lines[0].starts_with("+1******3610  since "), "{listed}");
+    assert!(lines[1].starts_with("+1******5129  since "), "{listed}");
+    assert!(lines[1].ends_with(" by cli:ops: replied STOP"), "{listed}");
+    assert!(!listed.contains("2123595129"), "masked: {listed}");
+    assert!(run(&["opt-out", "list", "--show-phones"]).contains("+12123595129  since "));
+    assert_eq!(
+        run(&["opt-out", "remove", "212/359/5129"]),
+        "+12123595129 removed from the opt-out list: texts still due go to it again\n"
+    );
+    assert_eq!(
+        run(&["opt-out", "remove", "2123595129"]),
+        "+12123595129 was not on the opt-out list\n"
+    );
+    let raw = raw_redis(&url, &["HKEYS", "test-dispatch-monitor:opt-outs"]);
+    assert!(
+        raw.contains("+12027723610") && !raw.contains("+12123595129"),
+        "{raw}"
+    );
+}
+
+#[test]
+fn a_dispatch_is_paused_and_resumed_from_the_command_line() {
+    let server = test_support::servers::RedisServer::new();
+    let url = server.url();
+    let env = against(&url);
+    let output = monitor(
+        &["pause", "lit", "DIS37405", "--reason", "customer asked"],
+        &env,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "LIT DIS37405 paused: its texts are withheld until resumed (30 days at most)\n"
+    );
+    let stored = raw_redis(&url, &["GET", "test-dispatch-monitor:paused:LIT:DIS37405"]);
+    assert!(
+        stored.contains("\"by\":\"cli:ops\"") && stored.contains("customer asked"),
+        "{stored}"
+    );
+    let journal = raw_redis(
+        &url,
+        &[
+            "LRANGE",
+            "test-dispatch-monitor:journal:LIT:DIS37405",
+            "0",
+            "-1",
+        ],
+    );
+    assert!(journal.contains("\"outcome\":\"paused\""), "{journal}");
+
+    let output = monitor(&["resume", "LIT", "DIS37405"], &env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).starts_with("LIT DIS37405 resumed: texts still due go out"));
+    let output = monitor(&["resume", "LIT", "DIS37405"], &env);
+    assert_eq!(stdout(&output), "LIT DIS37405 was not paused\n");
+    let journal = raw_redis(
+        &url,
+        &[
+            "LRANGE",
+            "test-dispatch-monitor:journal:LIT:DIS37405",
+            "0",
+            "-1",
+        ],
+    );
+    assert!(journal.contains("\"outcome\":\"resumed\""), "{journal}");
+}
+
+#[test]
+fn bad_phones_vendors_and_times_exit_2_naming_them() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["opt-out", "add", "12345"], "PHONE=\"12345\""),
+        (
+            &["opt-out", "remove", "Jane 212 359 5129"],
+            "PHONE=\"Jane 212 359 5129\"",
+        ),
+        (&["pause", "acme", "D1", "--reason", "x"], "VENDOR=\"acme\""),
+        (&["resume", "LIT", " "], "DISPATCH=\" \""),
+        (&["plan", "--at", "tonight"], "--at=\"tonight\""),
+        (&["plan", "--at", "+6d"], "--at=\"+6d\""),
+    ];
+    for (args, named) in cases {
+        let output = monitor(args, VALID);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        let message = stderr(&output);
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(message.contains(named), "{args:?}: {message}");
+    }
+    // `pause` needs its reason.
+    let output = monitor(&["pause", "LIT", "DIS37405"], VALID);
+    assert_eq!(output.status.code(), Some(2));
 }

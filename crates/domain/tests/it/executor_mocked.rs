@@ -26,6 +26,7 @@ fn plan_for(
         policy: lit_policy(),
         settings,
         templates: &templates,
+        safeguards: &domain::safeguards::SafeguardFacts::NONE,
     });
     plan.mark_sent(facts);
     plan.steps

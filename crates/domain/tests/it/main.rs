@@ -10,5 +10,6 @@ mod notes_fixture;
 mod prelude_only;
 mod quiet_hours;
 mod rules_table;
+mod safeguards;
 mod templates_match_spec;
 mod third_vendor;

@@ -49,6 +49,7 @@ fn fates(plan: &rules::Plan) -> Vec<(ActionKind, Fate)> {
             Step::Act(action) => (action.kind, Taken),
             Step::Deferred(deferred) => (deferred.kind, Deferred),
             Step::Blocked(blocked) => panic!("blocked: {}", blocked.reason),
+            Step::Withheld(withheld) => panic!("withheld: {}", withheld.reason),
         })
         .collect()
 }
@@ -76,6 +77,7 @@ fn plan_for(
         policy: lit_policy(),
         settings,
         templates: &templates,
+        safeguards: &domain::safeguards::SafeguardFacts::NONE,
     })
 }
 

@@ -24,6 +24,7 @@ fn plan_kinds(
         policy,
         settings,
         templates,
+        safeguards: &domain::safeguards::SafeguardFacts::NONE,
     };
     rules::plan(&input).steps.iter().map(Step::kind).collect()
 }
@@ -475,6 +476,7 @@ fn single_plan(
         policy: lit_policy(),
         settings,
         templates: &templates,
+        safeguards: &domain::safeguards::SafeguardFacts::NONE,
     });
     plan.mark_sent(ledger);
     plan

@@ -229,3 +229,27 @@ fn start_up_checks_catch_bad_templates() {
         .unwrap();
     assert!(text.ends_with("Gone.\n"));
 }
+
+#[test]
+fn the_opted_out_note_is_the_spec_text_and_keeps_its_phrase() {
+    // SPEC §17.1 (rev 3) gives this text; templates.md predates it.
+    let expected = "#*MetTel's IPA*# {{note_key}}\nDispatch SMS withheld from {{phone}}: the number opted out of texts\n";
+    let name = template_name("opted_out_note");
+    for templates in [lit_templates(), cts_templates()] {
+        assert_eq!(
+            templates.render(name, &identity_context()).unwrap(),
+            expected
+        );
+    }
+    // An override that drops OPTED_OUT(phone) would append its note every cycle.
+    let mut sources = with_common(CTS_TEMPLATES);
+    sources.push((
+        "opted_out_note",
+        "#*MetTel's IPA*# {{note_key}}\nTexts to {{phone}} withheld\n",
+    ));
+    let error = Templates::build(cts_policy(), sources, &[]).unwrap_err();
+    assert!(
+        matches!(&error, TemplateError::Interface { name, .. } if name == "opted_out_note"),
+        "{error:?}"
+    );
+}

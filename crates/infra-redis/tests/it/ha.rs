@@ -81,6 +81,7 @@ fn snapshot(number: &str) -> DispatchSnapshot {
         skipped_rules: vec![],
         seen: chrono::Utc::now(),
         last_action: None,
+        paused: None,
     }
 }
 
@@ -130,6 +131,7 @@ async fn exercise_every_port(redis: &RedisConnection) {
         assert!(lease.holder(&vendor).await.unwrap().is_some());
         assert!(lease.release(&token).await.unwrap());
     }
+    exercise_safeguards(redis).await;
     journal.flush(Duration::from_secs(10)).await;
     for n in 0..20 {
         let history = journal
@@ -138,6 +140,40 @@ async fn exercise_every_port(redis: &RedisConnection) {
             .unwrap()
             .expect("journaled");
         assert_eq!(history.entries.len(), 1);
+    }
+}
+
+/// The safeguards' commands (SPEC §17) over numbers and dispatches in many hash slots.
+async fn exercise_safeguards(redis: &RedisConnection) {
+    use domain::safeguards::{DailyCap, Reservation, SafeguardMark, Safeguards};
+    let safeguards = redis.safeguards(ENV);
+    let now = chrono::Utc::now();
+    let mark = SafeguardMark {
+        at: now,
+        by: "test".into(),
+        reason: "ha".into(),
+    };
+    for n in 0..20 {
+        let phone = domain::PhoneE164::parse_input(&format!("212555{n:04}")).unwrap();
+        let vendor = VendorName::fixed("LIT");
+        let number = domain::DispatchNumber::parse(&format!("DIS{n:05}")).unwrap();
+        assert!(safeguards.add_opt_out(&phone, &mark).await.unwrap());
+        assert!(safeguards.pause(&vendor, &number, &mark).await.unwrap());
+        let reserved = safeguards.reserve(&phone, "text", 1, now).await.unwrap();
+        assert_eq!(reserved, Reservation::Reserved);
+        let full = safeguards.reserve(&phone, "other", 1, now).await.unwrap();
+        assert_eq!(full, Reservation::Full { count: 1 });
+        assert!(safeguards.first_cap_alert(&phone, now).await.unwrap());
+        let phones = [phone.clone()];
+        let facts = safeguards
+            .dispatch_facts(&vendor, &number, &phones, DailyCap(1), now)
+            .await
+            .unwrap();
+        assert!(facts.opted_out.contains(&phone) && facts.capped.contains(&phone));
+        assert_eq!(facts.paused, Some(mark.clone()));
+        safeguards.release(&phone, "text").await.unwrap();
+        assert!(safeguards.resume(&vendor, &number).await.unwrap().is_some());
+        assert!(safeguards.remove_opt_out(&phone).await.unwrap());
     }
 }
 

@@ -89,6 +89,7 @@ fn snapshot(vendor: &str, number: &str, last_action: Option<LastAction>) -> Disp
         skipped_rules: vec![],
         seen: at(0),
         last_action,
+        paused: None,
     }
 }
 
@@ -303,4 +304,44 @@ async fn an_alert_outcome_recorded_before_its_dispatch_reads_back_in_time_order(
         journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();
     let outcomes: Vec<&str> = entries.iter().map(|e| e.outcome.as_str()).collect();
     assert_eq!(outcomes, ["sent", "queued", "posted"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_and_its_resume_are_journaled_after_the_dispatchs_entries() {
+    let server = RedisServer::new();
+    let connection = connect(&server).await;
+    let journal = connection.journal(ENV);
+    let store = connection.safeguards(ENV);
+    let number = domain::DispatchNumber::parse("DIS37405").unwrap();
+    let vendor = lit();
+    record(&journal, "DIS37405", vec![sent(1, "a")]).await;
+    let mark = domain::safeguards::SafeguardMark {
+        at: at(2),
+        by: "cli:ops".into(),
+        reason: "customer asked".into(),
+    };
+    let paused = domain::safeguards::pause_dispatch(&store, &journal, &vendor, &number, &mark, "a");
+    assert!(paused.await.unwrap());
+    let resumed =
+        domain::safeguards::resume_dispatch(&store, &journal, &vendor, &number, "api", at(3), "b");
+    assert_eq!(resumed.await.unwrap(), Some(mark));
+    journal.flush(Duration::from_secs(10)).await;
+    let history = journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();
+    let outcomes: Vec<(EntryKind, &str, &str)> = history
+        .entries
+        .iter()
+        .map(|e| (e.kind, e.outcome.as_str(), e.replica.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (EntryKind::Sms, "sent", "a"),
+            (EntryKind::Pause, "paused", "a"),
+            (EntryKind::Pause, "resumed", "b"),
+        ]
+    );
+    assert_eq!(
+        history.entries[1].detail.as_deref(),
+        Some("by cli:ops: customer asked")
+    );
 }

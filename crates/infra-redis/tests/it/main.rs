@@ -3,3 +3,4 @@
 mod ha;
 mod journal;
 mod redis_ports;
+mod safeguards;

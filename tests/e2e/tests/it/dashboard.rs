@@ -1,7 +1,9 @@
 //! The dashboard in a real headless Chromium (driven through chromedriver) against
 //! `dispatch-monitor run`, real `nats-server` and `redis-server`, and the simulated bridges:
 //! the dispatch rows appear, and a dispatch's timeline shows the SMS and notes the bridges
-//! received. A screenshot is saved as `target/dashboard.png`.
+//! received; an operator opts a number out and pauses a dispatch through the page (the token
+//! asked for once, a wrong one refused plainly), and Redis holds both. A screenshot is saved
+//! as `target/dashboard.png`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -9,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use dispatch_monitor::api::mask_phones;
 use dispatch_monitor::wiring;
-use e2e::http_get;
+use e2e::{http_get, redis};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use test_support::servers::{NatsServer, RedisServer, free_port};
+
+const TOKEN: &str = "dashboard-token-0123456789";
 
 /// A child process killed when dropped.
 struct Process(Child);
@@ -46,6 +50,7 @@ fn start_monitor(nats: &NatsServer, redis: &RedisServer, port: u16) -> Process {
         ("MONITOR_CTS_INTERVAL_SECS", "2".into()),
         ("MONITOR_REQUEST_TIMEOUT_SECS", "5".into()),
         ("MONITOR_REPLICA_NAME", "dashboard-test".into()),
+        ("MONITOR_API_TOKEN", TOKEN.into()),
         ("RUST_LOG", "warn".into()),
     ])
     .stderr(Stdio::null())
@@ -229,10 +234,156 @@ async fn the_dashboard_shows_dispatches_and_a_timeline_in_headless_chromium() {
     let banner = client.find(Locator::Css("#api-status")).await.unwrap();
     assert!(banner.attr("hidden").await.unwrap().is_some());
 
+    an_operator_opts_out_and_pauses_through_the_page(&client, &redis).await;
+
     let png = client.screenshot().await.unwrap();
     let path = target_dir().join("dashboard.png");
     std::fs::write(&path, png).unwrap();
     eprintln!("screenshot: {}", path.display());
     client.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&profile);
+}
+
+async fn wait_for(client: &Client, css: &str, what: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("{what}: {error}"))
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Gives the token the dialog asks for.
+async fn give_token(client: &Client, token: &str) {
+    wait_for(
+        client,
+        "#token-dialog:not([hidden])",
+        "the token is asked for",
+    )
+    .await;
+    type_into(client, "#token-input", token).await;
+    click(client, "#token-save").await;
+}
+
+async fn status_text(client: &Client, class: &str) -> String {
+    let css = format!("#action-status.{class}:not([hidden])");
+    let status = wait_for(client, &css, "the action's outcome is shown").await;
+    status.text().await.unwrap()
+}
+
+/// Polls Redis until `command` answers `expected`.
+async fn wait_for_redis(url: &str, command: &[&str], expected: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = redis(url, command).await;
+        if expected(&answer) {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "{command:?}: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn an_operator_opts_out_and_pauses_through_the_page(client: &Client, server: &RedisServer) {
+    let url = server.url();
+    let hash = "dashboard-dispatch-monitor:opt-outs";
+
+    // A wrong token: the 401 is shown plainly and nothing is stored.
+    type_into(client, "#opt-out-phone", "(212) 359-5129").await;
+    type_into(client, "#opt-out-reason", "replied STOP").await;
+    click(client, "#opt-out-add").await;
+    give_token(client, "not-the-operator-token").await;
+    let refused = status_text(client, "bad").await;
+    assert!(
+        refused.contains("401") && refused.contains("token was refused"),
+        "{refused}"
+    );
+    assert_eq!(redis(&url, &["HLEN", hash]).await, "0");
+
+    // Asked again, the right token: listed, masked, and in the Redis hash.
+    click(client, "#opt-out-add").await;
+    give_token(client, TOKEN).await;
+    let added = status_text(client, "ok").await;
+    assert!(added.contains("Opted out"), "{added}");
+    wait_for(
+        client,
+        "#opt-out-rows tr.opt-out-row[data-phone=\"+1******5129\"]",
+        "the opt-out is listed",
+    )
+    .await;
+    let stored = redis(&url, &["HGET", hash, "+12123595129"]).await;
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(
+        (&stored["by"], &stored["reason"]),
+        (&json!("api"), &json!("replied STOP"))
+    );
+
+    // The open dispatch is paused with the kept token: no second question.
+    wait_for(
+        client,
+        "#pause-box[data-paused=\"false\"]:not([hidden])",
+        "the pause state",
+    )
+    .await;
+    type_into(client, "#pause-reason", "customer asked for no more texts").await;
+    click(client, "#pause-btn").await;
+    wait_for(
+        client,
+        "#pause-box[data-paused=\"true\"]",
+        "the dispatch shows paused",
+    )
+    .await;
+    let dialog = client.find(Locator::Css("#token-dialog")).await.unwrap();
+    assert!(dialog.attr("hidden").await.unwrap().is_some(), "asked once");
+    let key = "dashboard-dispatch-monitor:paused:LIT:DIS37405";
+    let pause: Value = serde_json::from_str(&redis(&url, &["GET", key]).await).unwrap();
+    assert_eq!(pause["reason"], "customer asked for no more texts");
+    assert_eq!(pause["by"], "api");
+    let state = client.find(Locator::Css("#pause-state")).await.unwrap();
+    let state = state.text().await.unwrap();
+    assert!(
+        state.contains("customer asked for no more texts"),
+        "{state}"
+    );
+    wait_for(
+        client,
+        "#timeline .entry[data-kind=\"pause\"][data-outcome=\"paused\"]",
+        "the timeline shows the pause",
+    )
+    .await;
+
+    // Removed by typing the number in another form; resumed.
+    type_into(client, "#opt-out-phone", "212.359.5129").await;
+    click(client, "#opt-out-remove").await;
+    wait_for_redis(&url, &["HLEN", hash], |n| n == "0").await;
+    click(client, "#resume-btn").await;
+    wait_for(
+        client,
+        "#pause-box[data-paused=\"false\"]",
+        "the dispatch shows resumed",
+    )
+    .await;
+    assert_eq!(redis(&url, &["EXISTS", key]).await, "0");
+    wait_for(
+        client,
+        "#opt-out-rows td.empty",
+        "the opt-out list is empty",
+    )
+    .await;
 }

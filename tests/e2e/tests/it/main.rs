@@ -9,4 +9,5 @@ mod ha;
 mod monitor_e2e;
 mod operator_api;
 mod quiet_hours;
+mod safeguards;
 mod tech_changes;

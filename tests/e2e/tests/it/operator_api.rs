@@ -7,7 +7,8 @@ use dispatch_monitor::api::{self, ROUTES};
 use dispatch_monitor::app::{App, RunningApp};
 use dispatch_monitor::settings::{RawSettings, Settings};
 use dispatch_monitor::wiring;
-use domain::VendorName;
+use domain::{DispatchSpec, Status, VendorName};
+use e2e::bridge_sim::scenario::local_time;
 use e2e::bridge_sim::{Fault, Sim, list_subject};
 use e2e::{http_get, http_request, redis};
 use serde_json::Value;
@@ -471,7 +472,8 @@ async fn the_document_lists_every_route(port: u16) {
     for (method, path) in &routed {
         let concrete = path
             .replace("{vendor}", "LIT")
-            .replace("{dispatch_number}", "DIS37405");
+            .replace("{dispatch_number}", "DIS37405")
+            .replace("{phone}", "2123595129");
         let (status, body) = http_request(port, method, &concrete, &[], "").await;
         assert!(
             status != 404 && status != 405,
@@ -494,4 +496,353 @@ async fn the_document_lists_every_route(port: u16) {
     let (status, dashboard) = http_get(port, "/").await;
     assert_eq!(status, 200);
     assert!(dashboard.contains("id=\"dispatch-rows\""));
+}
+
+/// A request to replica `port` with the operator token (when given) and a JSON body.
+async fn act(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(bearer) = &bearer {
+        headers.push(("Authorization", bearer.as_str()));
+    }
+    http_request(port, method, path, &headers, body).await
+}
+
+/// Polls `path` on `port` until `check` holds for its JSON.
+async fn wait_for_json(port: u16, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, json) = get_json(port, path).await;
+        if check(&json) {
+            return json;
+        }
+        assert!(Instant::now() < deadline, "{what}: {json}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opt_outs_pauses_and_plans_at_a_time_through_the_api() {
+    let w = world().await;
+    opt_outs_are_listed_masked_and_guarded(&w).await;
+    a_dispatch_is_paused_and_resumed_with_who_and_why(&w).await;
+    plans_are_computed_at_a_time(&w).await;
+    w.a.stop().await.unwrap();
+    w.b.stop().await.unwrap();
+}
+
+async fn opt_outs_are_listed_masked_and_guarded(w: &World) {
+    let (a, b) = (w.a.port, w.b.port);
+    let hash = "api-dispatch-monitor:opt-outs";
+    assert_eq!(
+        get_json(a, "/api/v1/opt-outs").await,
+        (200, Value::Array(vec![]))
+    );
+    let stop = r#"{"reason": "replied STOP to 212-359-5129"}"#;
+
+    // The token guards writes exactly as it guards the cycle trigger.
+    let path = "/api/v1/opt-outs/%2B12123595129";
+    let (status, body) = act(b, "PUT", path, Some(TOKEN), stop).await;
+    assert_error(status, &body, 403, "MONITOR_API_TOKEN");
+    let (status, body) = act(a, "PUT", path, None, stop).await;
+    assert_error(status, &body, 401, "Bearer");
+    let (status, body) = act(a, "PUT", path, Some("operator-token-wrong-guess"), stop).await;
+    assert_error(status, &body, 401, "Bearer");
+    let (status, body) = act(a, "DELETE", path, None, "").await;
+    assert_error(status, &body, 401, "Bearer");
+    assert_eq!(redis(&w.redis.url(), &["HLEN", hash]).await, "0");
+
+    // Added (201), then listed already in another form (200, the first listing kept).
+    let (status, body) = act(a, "PUT", path, Some(TOKEN), stop).await;
+    assert_eq!(status, 201, "{body}");
+    let added: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(added["phone"], "+1******5129");
+    assert_eq!(added["by"], "api");
+    assert_eq!(added["reason"], "replied STOP to ***-***-5129");
+    let again = "/api/v1/opt-outs/(212)%20359-5129";
+    let (status, body) = act(a, "PUT", again, Some(TOKEN), r#"{"reason": "twice"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let kept: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&kept["at"], &kept["reason"]),
+        (&added["at"], &added["reason"])
+    );
+    let (status, body) = act(a, "PUT", "/api/v1/opt-outs/202.772.3610", Some(TOKEN), "{}").await;
+    assert_eq!(status, 201, "{body}");
+
+    // Stored in the one hash, E.164 fields, `{at, by, reason}` values; listed masked by any
+    // replica.
+    let fields = redis(&w.redis.url(), &["HKEYS", hash]).await;
+    let mut fields: Vec<&str> = fields.lines().collect();
+    fields.sort();
+    assert_eq!(fields, ["+12027723610", "+12123595129"]);
+    let stored = redis(&w.redis.url(), &["HGET", hash, "+12123595129"]).await;
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["by"], "api");
+    assert_eq!(stored["reason"], "replied STOP to 212-359-5129");
+    assert_eq!(redis(&w.redis.url(), &["TTL", hash]).await, "-1");
+    let (status, listed) = get_json(b, "/api/v1/opt-outs").await;
+    assert_eq!(status, 200);
+    let phones: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["phone"].as_str().unwrap())
+        .collect();
+    assert_eq!(phones, ["+1******3610", "+1******5129"]);
+    assert!(!listed.to_string().contains("212-359-5129"), "{listed}");
+
+    // Bad phones and bodies are named.
+    for (path, body, mentions) in [
+        ("/api/v1/opt-outs/12345", stop, "phone"),
+        ("/api/v1/opt-outs/%2B44%2020%207946%200000", stop, "phone"),
+        ("/api/v1/opt-outs/Jane%20212%20359%205129", stop, "phone"),
+        (path, r#"{"reason": "two\nlines"}"#, "reason"),
+        (path, r#"{"reason": 5}"#, "body"),
+        (path, "not json", "body"),
+    ] {
+        let (status, answer) = act(a, "PUT", path, Some(TOKEN), body).await;
+        assert_error(status, &answer, 400, mentions);
+    }
+    let long = format!(
+        r#"{{"reason": "{}"}}"#,
+        "x".repeat(api::MAX_REASON_CHARS + 1)
+    );
+    let (status, answer) = act(a, "PUT", path, Some(TOKEN), &long).await;
+    assert_error(status, &answer, 400, "reason");
+    let (status, answer) = act(a, "DELETE", "/api/v1/opt-outs/555", Some(TOKEN), "").await;
+    assert_error(status, &answer, 400, "phone");
+
+    // Removed (204) in yet another form; then absent (404).
+    let remove = "/api/v1/opt-outs/1-212-359-5129";
+    let (status, body) = act(a, "DELETE", remove, Some(TOKEN), "").await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let (status, body) = act(a, "DELETE", remove, Some(TOKEN), "").await;
+    assert_error(status, &body, 404, "not on the opt-out list");
+    assert_eq!(
+        redis(&w.redis.url(), &["HKEYS", hash]).await,
+        "+12027723610"
+    );
+}
+
+async fn a_dispatch_is_paused_and_resumed_with_who_and_why(w: &World) {
+    let (a, b) = (w.a.port, w.b.port);
+    let path = "/api/v1/dispatches/lit/DIS37405/pause";
+    let key = "api-dispatch-monitor:paused:LIT:DIS37405";
+    let why = r#"{"reason": "customer called 212-359-5129: no more texts"}"#;
+    let (status, body) = act(b, "PUT", path, Some(TOKEN), why).await;
+    assert_error(status, &body, 403, "MONITOR_API_TOKEN");
+    let (status, body) = act(a, "PUT", path, None, why).await;
+    assert_error(status, &body, 401, "Bearer");
+    for (path, body, status, mentions) in [
+        (
+            "/api/v1/dispatches/ACME/DIS37405/pause",
+            why,
+            404,
+            "unknown vendor ACME",
+        ),
+        (
+            "/api/v1/dispatches/LIT/%20/pause",
+            why,
+            400,
+            "dispatch_number",
+        ),
+        (path, "{}", 400, "body"),
+        (path, r#"{"reason": ""}"#, 400, "reason"),
+    ] {
+        let (got, answer) = act(a, "PUT", path, Some(TOKEN), body).await;
+        assert_error(got, &answer, status, mentions);
+    }
+    assert_eq!(redis(&w.redis.url(), &["EXISTS", key]).await, "0");
+
+    // Paused (201), paused again (200): one key, 30 days.
+    let (status, body) = act(a, "PUT", path, Some(TOKEN), why).await;
+    assert_eq!(status, 201, "{body}");
+    let paused: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&paused["vendor"], &paused["by"]),
+        (&"LIT".into(), &"api".into())
+    );
+    assert_eq!(
+        paused["reason"],
+        "customer called ***-***-5129: no more texts"
+    );
+    let (status, body) = act(a, "PUT", path, Some(TOKEN), why).await;
+    assert_eq!(status, 200, "{body}");
+    let stored: Value = serde_json::from_str(&redis(&w.redis.url(), &["GET", key]).await).unwrap();
+    assert_eq!(
+        stored["reason"],
+        "customer called 212-359-5129: no more texts"
+    );
+    assert_eq!(stored["by"], "api");
+    let ttl: i64 = redis(&w.redis.url(), &["TTL", key]).await.parse().unwrap();
+    assert!((30 * 86_400 - 60..=30 * 86_400).contains(&ttl), "{ttl}");
+
+    // The dispatch view shows the pause (masked), and the journal who paused it and why.
+    let view = wait_for_json(
+        b,
+        "/api/v1/dispatches/LIT/DIS37405",
+        "the pause journaled",
+        |v| {
+            v["journal"]
+                .as_array()
+                .is_some_and(|j| j.iter().any(|e| e["kind"] == "pause"))
+        },
+    )
+    .await;
+    assert_eq!(view["paused"]["by"], "api");
+    assert_eq!(view["paused"]["reason"], paused["reason"]);
+    let entry = view["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "pause")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&entry["outcome"], &entry["replica"]),
+        (&"paused".into(), &"replica-a".into())
+    );
+    let detail = entry["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("by api") && detail.contains("no more texts"),
+        "{detail}"
+    );
+    assert!(!detail.contains("212-359-5129"), "{detail}");
+
+    // The next cycle's snapshot carries the pause into the dispatch list.
+    let cycles = wait_for_cycles(a, "LIT", 1).await.len();
+    let (status, body) = act(a, "POST", "/api/v1/vendors/LIT/cycle", Some(TOKEN), "").await;
+    assert_eq!(status, 202, "{body}");
+    wait_for_cycles(a, "LIT", cycles + 1).await;
+    let listed = wait_for_json(
+        b,
+        "/api/v1/dispatches?q=DIS37405",
+        "the list shows the pause",
+        |l| l[0]["paused"].is_object(),
+    )
+    .await;
+    assert_eq!(listed[0]["paused"]["by"], "api");
+    assert_eq!(listed[0]["paused"]["reason"], paused["reason"]);
+
+    // Resumed (204), then not paused (404); the resume journaled.
+    let (status, body) = act(a, "DELETE", path, Some(TOKEN), "").await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let (status, body) = act(a, "DELETE", path, Some(TOKEN), "").await;
+    assert_error(status, &body, 404, "not paused");
+    assert_eq!(redis(&w.redis.url(), &["EXISTS", key]).await, "0");
+    let view = wait_for_json(
+        a,
+        "/api/v1/dispatches/LIT/DIS37405",
+        "the resume journaled",
+        |v| {
+            v["journal"]
+                .as_array()
+                .is_some_and(|j| j.iter().any(|e| e["outcome"] == "resumed"))
+        },
+    )
+    .await;
+    assert_eq!(view["paused"], Value::Null);
+}
+
+async fn plans_are_computed_at_a_time(w: &World) {
+    let before = w.sim.outbox().sms.len();
+    for at in ["%2B6h", "6h", "+90m", "%2B0m", "2030-01-01T00:00:00Z"] {
+        let path = format!("/api/v1/plan?vendor=LIT&at={at}");
+        let (status, body) = http_get(w.a.port, &path).await;
+        if at.starts_with("2030") {
+            assert_error(status, &body, 400, "invalid parameter at");
+        } else {
+            assert_eq!(status, 200, "{path}: {body}");
+            assert!(serde_json::from_str::<Value>(&body).unwrap().is_array());
+        }
+    }
+    let soon = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let path = format!("/api/v1/plan?at={}", soon.replace('+', "%2B"));
+    let (status, body) = http_get(w.a.port, &path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    for bad in ["tonight", "%2B169h", "%2B6d", "2026-13-01T00:00:00Z"] {
+        let (status, body) = http_get(w.a.port, &format!("/api/v1/plan?at={bad}")).await;
+        assert_error(status, &body, 400, "invalid parameter at");
+    }
+    assert_eq!(w.sim.outbox().sms.len(), before, "plans send nothing");
+    the_plan_at_a_time_shows_the_reminders_due_then(w).await;
+}
+
+/// DIS50001, confirmed and recorded, its appointment 30 h away: nothing is due now, and its 12 h
+/// reminders are due in 18 h 30 min.
+async fn the_plan_at_a_time_shows_the_reminders_due_then(w: &World) {
+    let appointment = local_time(chrono::Utc::now(), chrono::Duration::hours(30), "Pacific");
+    let spec = DispatchSpec {
+        status: Status::Confirmed,
+        appointment: Some((appointment.unwrap(), "Pacific".to_owned())),
+        tech_name: Some("Joe Malone".to_owned()),
+        tech_phone: Some("+1 212 555 0102".to_owned()),
+        client_phone: Some("+1 212 555 0101".to_owned()),
+        site: Some("Red Rose Inn".to_owned()),
+        street: Some("160 Broadway".to_owned()),
+        ..DispatchSpec::new("DIS50001", "5000001")
+    };
+    // The fixture list is served as it is: DIS50001's record goes after it.
+    let mut records = test_support::fixtures::json("lit-dispatch-list.json")["DispatchList"]
+        .as_array()
+        .unwrap()
+        .clone();
+    records.push(wiring::vendor_adapters()[0].record_for(&spec).unwrap());
+    w.sim.set_records(&VendorName::fixed("LIT"), records);
+    w.sim.book("5000001", "DIS50001");
+    for recorded in [
+        "Dispatch Management - Dispatch Confirmed\nDispatch scheduled",
+        "Dispatch confirmation SMS sent to +12125550101",
+        "Dispatch Management - Field Engineer Confirmed\n\nField Engineer\nJoe Malone\n+1 212 555 0102",
+        "Dispatch confirmation SMS tech sent to +12125550102",
+    ] {
+        w.sim
+            .seed_note("5000001", &format!("#*MetTel's IPA*# DIS50001\n{recorded}"));
+    }
+    let reminders = |rows: &Value| -> Vec<String> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["dispatch_number"] == "DIS50001")
+            .map(|r| r["action"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (status, now) = get_json(w.a.port, "/api/v1/plan?vendor=LIT").await;
+    assert_eq!(status, 200, "{now}");
+    assert_eq!(reminders(&now), Vec::<String>::new(), "{now}");
+    let (status, later) = get_json(w.a.port, "/api/v1/plan?vendor=LIT&at=%2B1110m").await;
+    assert_eq!(status, 200, "{later}");
+    let due = reminders(&later);
+    assert!(
+        !due.is_empty() && due.iter().all(|a| a.contains("12h reminder")),
+        "{later}"
+    );
+
+    // What goes out tonight once the client opted out: the client's text is withheld.
+    let opt_out = "/api/v1/opt-outs/212-555-0101";
+    let (status, body) = act(w.a.port, "PUT", opt_out, Some(TOKEN), "{}").await;
+    assert_eq!(status, 201, "{body}");
+    let (_, later) = get_json(w.a.port, "/api/v1/plan?vendor=LIT&at=%2B1110m").await;
+    let client: Vec<&Value> = later
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["dispatch_number"] == "DIS50001" && r["recipient"] == "+1******0101")
+        .collect();
+    assert!(!client.is_empty(), "{later}");
+    assert!(
+        client
+            .iter()
+            .all(|r| r["channel"] == "withheld (opted out)"),
+        "{later}"
+    );
+    let (status, _) = act(w.a.port, "DELETE", opt_out, Some(TOKEN), "").await;
+    assert_eq!(status, 204);
 }
