@@ -96,6 +96,59 @@ fn an_invalid_setting_exits_2_naming_it() {
 }
 
 #[test]
+fn every_configuration_mistake_is_reported_in_one_run_one_line_each() {
+    let dir = std::env::temp_dir().join(format!("monitor-cli-all-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("monitor.toml");
+    std::fs::write(
+        &file,
+        "MONITOR_REMINDER_HOURS = \"12,six\"\nmonitor_alert_levl = \"all\"\n",
+    )
+    .unwrap();
+    let output = monitor(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[
+            ("REDIS_URL", "redis://:hunter2@127.0.0.1:notaport"),
+            ("MONITOR_CONCURENCY", "4"),
+            ("MONITOR_LIT_ENABLED", "maybe"),
+            ("MONITOR_BIN", "target/debug/dispatch-monitor"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    let expected = [
+        "unknown setting MONITOR_ALERT_LEVL in ",
+        "unknown setting MONITOR_CONCURENCY in the environment; did you mean MONITOR_CONCURRENCY?",
+        "missing required setting NATS_SERVER1",
+        "invalid setting REDIS_URL=",
+        "missing required setting ENVIRONMENT_NAME",
+        "invalid setting MONITOR_REMINDER_HOURS=\"12,six\"",
+        "invalid setting MONITOR_LIT_ENABLED=\"maybe\": expected true or false (also accepted",
+    ];
+    assert_eq!(message.lines().count(), expected.len(), "{message}");
+    for line in expected {
+        assert!(
+            message
+                .lines()
+                .any(|l| l.starts_with(&format!("dispatch-monitor: {line}"))),
+            "{line:?} missing:\n{message}"
+        );
+    }
+    assert!(!message.contains("hunter2"), "{message}");
+    // A TOML syntax error names the file, in one line.
+    std::fs::write(&file, "MONITOR_CONCURRENCY = = 3\n").unwrap();
+    let output = monitor(&["--config", file.to_str().unwrap(), "check-config"], VALID);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("file {}: ", file.display())),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "{message}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn out_of_bounds_intervals_lease_ttl_and_grace_exit_2_naming_the_setting() {
     // Once this interval overflowed the schedule's clock: a panic that silently ended the
     // vendor's schedule while the process lived on (SPEC §18.6).
