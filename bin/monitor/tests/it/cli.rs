@@ -577,3 +577,81 @@ fn sigterm_while_nats_and_redis_are_still_being_reached_exits_0_at_once() {
         signalled.elapsed()
     );
 }
+
+/// The status line and body of `GET path`, or `None` while nothing listens.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+#[test]
+fn health_answers_503_while_nats_is_awaited_and_each_failed_attempt_is_logged_once() {
+    // Nothing listens on these ports: start-up waits up to 10 s for NATS. The HTTP port used
+    // to stay closed all that time, and each attempt was logged twice as "nats: IO error".
+    let nats_port = test_support::servers::free_port();
+    let nats = format!("nats://user:s3cret@127.0.0.1:{nats_port}");
+    let redis = format!("redis://127.0.0.1:{}", test_support::servers::free_port());
+    let port = test_support::servers::free_port();
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dispatch-monitor"))
+        .arg("run")
+        .env_clear()
+        .envs([
+            ("NATS_SERVER1", nats.as_str()),
+            ("REDIS_URL", redis.as_str()),
+            ("ENVIRONMENT_NAME", "startup"),
+            ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
+            ("DISPATCH_MONITOR_SERVER_PORT", &port.to_string()),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let health = loop {
+        if let Some(response) = http_get(port, "/_health") {
+            break response;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the HTTP port is still closed after 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(health.starts_with("HTTP/1.0 503"), "{health}");
+    assert!(
+        health.ends_with(r#"{"nats":"down","redis":"down"}"#),
+        "{health}"
+    );
+    // Let a few attempts fail, then stop it.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let log = stderr(&output);
+    let attempts: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("cannot connect to NATS"))
+        .collect();
+    assert!(attempts.len() >= 2, "{log}");
+    for line in &attempts {
+        assert!(
+            line.contains(&format!("url=nats://***@127.0.0.1:{nats_port}"))
+                && line.contains("cause=Connection refused"),
+            "{line}"
+        );
+    }
+    assert!(!log.contains("s3cret"), "{log}");
+    // Once per attempt: no other line speaks of the failed attempts.
+    let mentions = log.lines().filter(|line| line.contains("IO error")).count();
+    assert_eq!(mentions, attempts.len(), "{log}");
+}
