@@ -235,7 +235,8 @@ struct Timeline {
     held: BTreeSet<(String, String)>,
     sms: usize,
     notes: usize,
-    alerts: usize,
+    /// Every Slack alert line and when it was posted, listed after the timeline.
+    alerts: Vec<(String, String)>,
 }
 
 impl Timeline {
@@ -298,25 +299,33 @@ impl Timeline {
                 )
             }
             WorldEvent::Slack(line) => {
-                self.alerts += 1;
                 if line.contains("failed") {
                     writeln!(out, "{at}  ALERT {line}")?;
                 }
+                self.alerts.push((at, line));
                 Ok(())
             }
         }
     }
 
     fn finish(mut self) -> anyhow::Result<String> {
-        let (sms, notes, alerts) = (self.sms, self.notes, self.alerts);
+        let (sms, notes, alerts) = (self.sms, self.notes, self.alerts.len());
         writeln!(
             self.out,
-            "Done: {sms} SMS and {notes} notes, each exactly once; {alerts} Slack alert lines posted."
+            "Done: {sms} SMS and {notes} notes, each exactly once; {alerts} Slack alert lines posted (listed below)."
         )?;
         writeln!(
             self.out,
             "LIT DIS10002 was never touched: no portal note says it is ours."
         )?;
+        writeln!(
+            self.out,
+            "\nSlack alert lines (failures are in the timeline too):"
+        )?;
+        for (at, line) in &self.alerts {
+            let line = line.strip_prefix("[dispatch-monitor] ").unwrap_or(line);
+            writeln!(self.out, "{at}  {line}")?;
+        }
         Ok(self.out)
     }
 }

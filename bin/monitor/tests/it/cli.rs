@@ -655,3 +655,29 @@ fn health_answers_503_while_nats_is_awaited_and_each_failed_attempt_is_logged_on
     let mentions = log.lines().filter(|line| line.contains("IO error")).count();
     assert_eq!(mentions, attempts.len(), "{log}");
 }
+
+#[test]
+fn demo_lists_every_slack_alert_line_it_counts() {
+    let output = monitor(&["demo"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let done = text.lines().find(|l| l.starts_with("Done: ")).unwrap();
+    let count: usize = done
+        .split("; ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no alert count in {done:?}"));
+    assert!(count > 1, "{done}");
+    let (_, listed) = text
+        .split_once("\nSlack alert lines (failures are in the timeline too):\n")
+        .expect("the alert lines are listed");
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), count, "{listed}");
+    for line in lines {
+        assert!(
+            line.contains(" PDT  [LIT] Dispatch [") || line.contains(" PDT  [CTS] Dispatch ["),
+            "{line}"
+        );
+    }
+}
