@@ -1,5 +1,5 @@
-//! The service as a value, zero-to-production style: [`App::build`] connects, wires and binds
-//! the HTTP listener; [`App::run_until`] runs every vendor's schedule and the HTTP server until
+//! The service as a value, zero-to-production style: [`App::build`] binds the HTTP listener,
+//! serves it, connects and wires; [`App::run_until`] runs every vendor's schedule until
 //! a shutdown future resolves, then drains in-flight dispatches and releases leases. Tests,
 //! the simulator's stack and `main` all start the service through it.
 
@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::service::{self, LeasedCycle, Scheduler, VendorControl};
 use crate::settings::Settings;
@@ -27,27 +27,32 @@ const ALERT_FLUSH: Duration = Duration::from_secs(5);
 /// scraped (SPEC §13.9).
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
-/// The running service's parts, wired and listening but not yet scheduling.
+/// The running service's parts, wired and serving HTTP but not yet scheduling.
 pub struct App {
     settings: Settings,
     infra: wiring::Infrastructure,
     engine: Arc<Engine>,
-    planner: Arc<Engine>,
-    listener: TcpListener,
+    controls: Arc<Vec<Arc<VendorControl>>>,
+    address: SocketAddr,
     metrics: PrometheusHandle,
+    http: JoinHandle<std::io::Result<()>>,
+    /// Stops the HTTP server (and, once running, everything else); dropping the app stops it.
+    stop: DropGuard,
 }
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
-            .field("address", &self.address())
+            .field("address", &self.address)
             .finish_non_exhaustive()
     }
 }
 
 impl App {
-    /// Connects to NATS and Redis (both may still be down), builds the engine (templates are
-    /// checked here) and binds the HTTP listener; port 0 takes any free port.
+    /// Binds the HTTP listener (port 0 takes any free port), creates the NATS and Redis
+    /// clients, builds the engine (templates are checked here) and starts serving HTTP, then
+    /// gives the connections a moment. While they are being made `/_health` answers 503
+    /// naming the dependency that is not up yet, and the API answers as during an outage.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with(settings, wiring::vendor_adapters()).await
     }
@@ -58,59 +63,18 @@ impl App {
         adapters: Vec<Arc<dyn VendorAdapter>>,
     ) -> anyhow::Result<Self> {
         let metrics = telemetry::install_metrics()?;
-        let infra = wiring::connect(&settings).await?;
+        let address = SocketAddr::new(settings.http_address, settings.http_port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let address = listener.local_addr()?;
+        let infra = wiring::start(&settings).await?;
         let engine = Arc::new(infra.engine(&settings, adapters.clone())?);
         let planner = Arc::new(wiring::build_engine_with(
             &settings,
             plan::read_only(infra.ports.clone()),
             adapters,
         )?);
-        let address = SocketAddr::new(settings.http_address, settings.http_port);
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?;
-        tracing::info!(address = %listener.local_addr()?, "HTTP listening");
-        Ok(Self {
-            settings,
-            infra,
-            engine,
-            planner,
-            listener,
-            metrics,
-        })
-    }
-
-    /// The address the HTTP server listens on.
-    pub fn address(&self) -> Option<SocketAddr> {
-        self.listener.local_addr().ok()
-    }
-
-    /// The HTTP port (the one chosen, when 0 was asked for).
-    pub fn port(&self) -> u16 {
-        self.address().map_or(0, |address| address.port())
-    }
-
-    /// Runs the schedules and the HTTP server until `shutdown` resolves. Then no new cycle or
-    /// dispatch starts, and the service stops within the grace period (SPEC §18.6): in-flight
-    /// dispatches, lease release, the alert and journal flush and HTTP requests in flight
-    /// share it; what is not done by then is abandoned.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let settings = &self.settings;
-        tracing::info!(
-            environment = %settings.current_environment,
-            registry_prefix = %settings.environment_name,
-            "dispatch monitor starting"
-        );
-        let stop = CancellationToken::new();
-        let probe = Arc::new(http::LiveProbe {
-            nats: self.infra.nats.clone(),
-            redis: self.infra.redis.clone(),
-        });
-        tokio::spawn(telemetry::keep_metrics_bounded(
-            self.metrics.clone(),
-            METRICS_UPKEEP,
-            stop.clone(),
-        ));
         let controls: Arc<Vec<Arc<VendorControl>>> = Arc::new(
             settings
                 .vendors
@@ -118,24 +82,51 @@ impl App {
                 .map(|schedule| Arc::new(VendorControl::new(schedule)))
                 .collect(),
         );
-        let api = api::ApiState {
-            journal: self.infra.journal.clone(),
-            lease: self.infra.lease.clone(),
-            controls: controls.clone(),
-            planner: self.planner.clone(),
-            plans: Arc::default(),
-            token: settings.api_token.clone(),
-            masker: api::Masker {
-                show_phones: settings.api_show_phones,
-            },
-            safeguards: self.infra.safeguards.clone(),
-            replica: wiring::replica_name(settings),
-        };
-        let router = http::router(probe, self.metrics.clone()).merge(api::router(api));
-        let http_task = tokio::spawn(http::serve(
-            self.listener,
-            router,
-            stop.clone().cancelled_owned(),
+        let router = routes(&settings, &infra, &metrics, &controls, planner);
+        // Dropped before the app is made (a signal during start-up), this stops the server.
+        let token = CancellationToken::new();
+        let stop = token.clone().drop_guard();
+        let http = tokio::spawn(http::serve(listener, router, token.cancelled_owned()));
+        tracing::info!(%address, "HTTP listening");
+        infra.wait_until_connected(settings.request_timeout.0).await;
+        Ok(Self {
+            settings,
+            infra,
+            engine,
+            controls,
+            address,
+            metrics,
+            http,
+            stop,
+        })
+    }
+
+    /// The address the HTTP server listens on.
+    pub fn address(&self) -> Option<SocketAddr> {
+        Some(self.address)
+    }
+
+    /// The HTTP port (the one chosen, when 0 was asked for).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Runs the schedules (the HTTP server already runs) until `shutdown` resolves. Then no
+    /// new cycle or dispatch starts, and the service stops within the grace period (SPEC
+    /// §18.6): in-flight dispatches, lease release, the alert and journal flush and HTTP
+    /// requests in flight share it; what is not done by then is abandoned.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let settings = &self.settings;
+        tracing::info!(
+            environment = %settings.current_environment,
+            registry_prefix = %settings.environment_name,
+            "dispatch monitor starting"
+        );
+        let stop = self.stop.disarm();
+        tokio::spawn(telemetry::keep_metrics_bounded(
+            self.metrics.clone(),
+            METRICS_UPKEEP,
+            stop.clone(),
         ));
         let scheduler = Scheduler {
             engine: self.engine.clone(),
@@ -144,7 +135,7 @@ impl App {
             held: Arc::default(),
             lease_ttl: settings.lease_ttl.0,
         };
-        let running = Running::start(scheduler, &controls, stop, http_task);
+        let running = Running::start(scheduler, &self.controls, stop, self.http);
 
         shutdown.await;
         running
@@ -161,6 +152,34 @@ impl App {
         let task = tokio::spawn(self.run_until(stop.clone().cancelled_owned()));
         RunningApp { port, stop, task }
     }
+}
+
+/// Every route: health and metrics over the live connections, and the operator API.
+fn routes(
+    settings: &Settings,
+    infra: &wiring::Infrastructure,
+    metrics: &PrometheusHandle,
+    controls: &Arc<Vec<Arc<VendorControl>>>,
+    planner: Arc<Engine>,
+) -> axum::Router {
+    let probe = Arc::new(http::LiveProbe {
+        nats: infra.nats.clone(),
+        redis: infra.redis.clone(),
+    });
+    let api = api::ApiState {
+        journal: infra.journal.clone(),
+        lease: infra.lease.clone(),
+        controls: controls.clone(),
+        planner,
+        plans: Arc::default(),
+        token: settings.api_token.clone(),
+        masker: api::Masker {
+            show_phones: settings.api_show_phones,
+        },
+        safeguards: infra.safeguards.clone(),
+        replica: wiring::replica_name(settings),
+    };
+    http::router(probe, metrics.clone()).merge(api::router(api))
 }
 
 /// What runs once the service has started, until it is stopped.

@@ -281,7 +281,9 @@ fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
 }
 
 fn config_error(error: &SettingsError) -> ExitCode {
-    eprintln!("dispatch-monitor: {error}");
+    for one in error.each() {
+        eprintln!("dispatch-monitor: {one}");
+    }
     ExitCode::from(EXIT_CONFIG)
 }
 

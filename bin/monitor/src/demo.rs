@@ -326,7 +326,8 @@ struct Timeline {
     held: BTreeSet<(String, String)>,
     sms: usize,
     notes: usize,
-    alerts: usize,
+    /// Every Slack alert line and when it was posted, listed after the timeline.
+    alerts: Vec<(String, String)>,
 }
 
 impl Timeline {
@@ -419,20 +420,20 @@ impl Timeline {
                 )
             }
             WorldEvent::Slack(line) => {
-                self.alerts += 1;
                 if line.contains("failed") {
                     writeln!(out, "{at}  ALERT {line}")?;
                 }
+                self.alerts.push((at, line));
                 Ok(())
             }
         }
     }
 
     fn finish(mut self) -> anyhow::Result<String> {
-        let (sms, notes, alerts) = (self.sms, self.notes, self.alerts);
+        let (sms, notes, alerts) = (self.sms, self.notes, self.alerts.len());
         writeln!(
             self.out,
-            "Done: {sms} SMS and {notes} notes, each exactly once; {alerts} Slack alert lines posted."
+            "Done: {sms} SMS and {notes} notes, each exactly once; {alerts} Slack alert lines posted (listed below)."
         )?;
         writeln!(
             self.out,
@@ -446,6 +447,14 @@ impl Timeline {
             self.out,
             "CTS S-20003 stayed paused: its Confirmed note was written, no text went out."
         )?;
+        writeln!(
+            self.out,
+            "\nSlack alert lines (failures are in the timeline too):"
+        )?;
+        for (at, line) in &self.alerts {
+            let line = line.strip_prefix("[dispatch-monitor] ").unwrap_or(line);
+            writeln!(self.out, "{at}  {line}")?;
+        }
         Ok(self.out)
     }
 }

@@ -36,9 +36,22 @@ pub enum SettingsError {
         /// What is expected.
         why: String,
     },
+    /// A name in the configuration file, or a `MONITOR_*` variable, that is no setting.
+    #[error("unknown setting {name} {origin}{}", suggestion.as_ref().map(|s| format!("; did you mean {s}?")).unwrap_or_default())]
+    Unknown {
+        /// The name, upper-cased.
+        name: String,
+        /// Where it was given: `in <file>` or `in the environment`.
+        origin: String,
+        /// The closest setting's name.
+        suggestion: Option<String>,
+    },
     /// The configuration file or the environment cannot be read.
     #[error("cannot read configuration: {0}")]
     Source(String),
+    /// Several of the above, one a line.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<SettingsError>),
 }
 
 impl SettingsError {
@@ -50,6 +63,44 @@ impl SettingsError {
             why: why.into(),
         }
     }
+
+    /// The one error, or all of them; `None` when there is none.
+    fn from_list(mut errors: Vec<SettingsError>) -> Option<Self> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(SettingsError::Several(errors)),
+        }
+    }
+
+    /// Each error on its own, in the order found.
+    pub fn each(&self) -> Vec<&SettingsError> {
+        match self {
+            SettingsError::Several(errors) => errors.iter().collect(),
+            one => vec![one],
+        }
+    }
+}
+
+/// Keeps a parse error for the report; the value, or `None` when it was invalid.
+fn record<T>(
+    errors: &mut Vec<SettingsError>,
+    result: Result<Option<T>, SettingsError>,
+) -> Option<Option<T>> {
+    result.map_err(|error| errors.push(error)).ok()
+}
+
+/// A required setting's value; a missing one is kept for the report.
+fn required<T>(
+    errors: &mut Vec<SettingsError>,
+    name: &str,
+    result: Result<Option<T>, SettingsError>,
+) -> Option<T> {
+    let value = record(errors, result)?;
+    if value.is_none() {
+        errors.push(SettingsError::Missing(name.to_owned()));
+    }
+    value
 }
 
 /// What a setting does when it is not given.
@@ -85,9 +136,12 @@ macro_rules! settings {
         }
 
         impl Settings {
-            fn parse_table(raw: &RawSettings) -> Result<Self, SettingsError> {
-                Ok(Self {
-                    $($field: settings!(@value raw, $ty, $name, $default),)*
+            /// Every table setting; `None` when one is missing or invalid (each is in
+            /// `errors`).
+            fn parse_table(raw: &RawSettings, errors: &mut Vec<SettingsError>) -> Option<Self> {
+                $(let $field: Option<$ty> = settings!(@value raw, errors, $ty, $name, $default);)*
+                Some(Self {
+                    $($field: $field?,)*
                     vendors: Vec::new(),
                 })
             }
@@ -105,14 +159,14 @@ macro_rules! settings {
             }
         }
     };
-    (@value $raw:ident, $ty:ty, $name:literal, required) => {
-        $raw.parse::<$ty>($name)?.ok_or_else(|| SettingsError::Missing($name.to_owned()))?
+    (@value $raw:ident, $errors:ident, $ty:ty, $name:literal, required) => {
+        required($errors, $name, $raw.parse::<$ty>($name))
     };
-    (@value $raw:ident, $ty:ty, $name:literal, optional) => {
-        $raw.parse::<$ty>($name)?.unwrap_or_default()
+    (@value $raw:ident, $errors:ident, $ty:ty, $name:literal, optional) => {
+        record($errors, $raw.parse::<$ty>($name)).map(Option::unwrap_or_default)
     };
-    (@value $raw:ident, $ty:ty, $name:literal, ($default:expr)) => {
-        $raw.parse::<$ty>($name)?.unwrap_or_else(|| $default)
+    (@value $raw:ident, $errors:ident, $ty:ty, $name:literal, ($default:expr)) => {
+        record($errors, $raw.parse::<$ty>($name)).map(|value| value.unwrap_or_else(|| $default))
     };
     (@default $ty:ty, required) => { DefaultValue::Required };
     (@default $ty:ty, optional) => { DefaultValue::Empty };
@@ -176,49 +230,88 @@ fn vendor_setting(vendor: &VendorName, suffix: &str) -> String {
     format!("MONITOR_{}_{suffix}", vendor.as_str().replace('-', "_"))
 }
 
+/// One vendor's schedule; `None` when a value is invalid (it is in `errors`).
+fn schedule(
+    raw: &RawSettings,
+    vendor: &VendorName,
+    errors: &mut Vec<SettingsError>,
+) -> Option<VendorSchedule> {
+    let enabled = record(errors, raw.parse(&vendor_setting(vendor, "ENABLED")));
+    let interval = record(
+        errors,
+        raw.parse::<IntervalSecs>(&vendor_setting(vendor, "INTERVAL_SECS")),
+    );
+    Some(VendorSchedule {
+        name: vendor.clone(),
+        enabled: enabled?.unwrap_or(VENDOR_ENABLED),
+        interval: interval?.unwrap_or(VENDOR_INTERVAL).0,
+    })
+}
+
 impl Settings {
-    /// Validates the raw values for the given vendors. The first problem is returned.
+    /// Validates the raw values for the given vendors. Every problem is returned, one
+    /// [`SettingsError`] each ([`SettingsError::Several`] when there are more than one).
     pub fn from_raw(raw: &RawSettings, vendors: &[VendorName]) -> Result<Self, SettingsError> {
-        let mut settings = Self::parse_table(raw)?;
-        for number in 2..=MAX_NATS_SERVERS {
-            if let Some(more) = raw.parse::<NatsUrls>(&format!("NATS_SERVER{number}"))? {
-                settings.nats_urls = settings.nats_urls.with(&more);
-            }
+        let mut errors = raw.unknown_names(&Self::known_names(vendors));
+        let table = Self::parse_table(raw, &mut errors);
+        let more_nats: Vec<NatsUrls> = (2..=MAX_NATS_SERVERS)
+            .filter_map(|number| record(&mut errors, raw.parse(&format!("NATS_SERVER{number}"))))
+            .flatten()
+            .collect();
+        let schedules: Vec<Option<VendorSchedule>> = vendors
+            .iter()
+            .map(|vendor| schedule(raw, vendor, &mut errors))
+            .collect();
+        if raw.get("REDIS_URL").is_none() && raw.get("REDIS_HOSTNAME").is_none() {
+            errors.push(SettingsError::Missing("REDIS_HOSTNAME".into()));
+        }
+        if let Some(settings) = &table {
+            errors.extend(settings.out_of_bounds());
+        }
+        if let Some(error) = SettingsError::from_list(errors) {
+            return Err(error);
+        }
+        let mut settings = table.expect("a table with no error is complete");
+        for more in &more_nats {
+            settings.nats_urls = settings.nats_urls.with(more);
         }
         if settings.redis_url.is_none() {
-            let Some(host) = &settings.redis_hostname else {
-                return Err(SettingsError::Missing("REDIS_HOSTNAME".into()));
-            };
-            settings.redis_url = Some(host.default_url());
+            settings.redis_url = settings.redis_hostname.as_ref().map(Host::default_url);
         }
-        if settings.concurrency == 0 {
-            return Err(SettingsError::invalid(
+        settings.vendors = schedules.into_iter().flatten().collect();
+        Ok(settings)
+    }
+
+    /// Every name a setting has for these vendors.
+    fn known_names(vendors: &[VendorName]) -> Vec<String> {
+        let table = Self::table_rows().into_iter().map(|row| row.name);
+        let nats = (2..=MAX_NATS_SERVERS).map(|number| format!("NATS_SERVER{number}"));
+        let per_vendor = vendors.iter().flat_map(|vendor| {
+            VENDOR_ROWS
+                .iter()
+                .map(|(suffix, _)| vendor_setting(vendor, suffix))
+        });
+        table.chain(nats).chain(per_vendor).collect()
+    }
+
+    /// The checks that span more than one value's text.
+    fn out_of_bounds(&self) -> Vec<SettingsError> {
+        let mut errors = Vec::new();
+        if self.concurrency == 0 {
+            errors.push(SettingsError::invalid(
                 "MONITOR_CONCURRENCY",
                 "0",
                 "expected a whole number above 0",
             ));
         }
-        if settings.request_timeout.0 > MAX_REQUEST_TIMEOUT {
-            let value = settings.request_timeout.show();
-            return Err(SettingsError::invalid(
+        if self.request_timeout.0 > MAX_REQUEST_TIMEOUT {
+            errors.push(SettingsError::invalid(
                 "MONITOR_REQUEST_TIMEOUT_SECS",
-                &value,
+                &self.request_timeout.show(),
                 "expected at most 240 seconds, so an SMS claim outlives its request",
             ));
         }
-        for vendor in vendors {
-            settings.vendors.push(VendorSchedule {
-                name: vendor.clone(),
-                enabled: raw
-                    .parse(&vendor_setting(vendor, "ENABLED"))?
-                    .unwrap_or(VENDOR_ENABLED),
-                interval: raw
-                    .parse::<IntervalSecs>(&vendor_setting(vendor, "INTERVAL_SECS"))?
-                    .unwrap_or(VENDOR_INTERVAL)
-                    .0,
-            });
-        }
-        Ok(settings)
+        errors
     }
 
     /// The Redis URL to connect to: `REDIS_URL`, or `redis://{REDIS_HOSTNAME}:6379`.

@@ -13,13 +13,30 @@ use tracing_subscriber::fmt::MakeWriter;
 use crate::api::mask_phones;
 use crate::settings::values::LogFormat;
 
+/// The log filter: `RUST_LOG` (default `info`). The NATS client's own lines below warnings
+/// are left out unless `RUST_LOG` names it: they repeat, without the URL or the cause, what
+/// `infra_nats` logs of each connection event.
+fn log_filter(rust_log: Option<&str>) -> EnvFilter {
+    let wanted = rust_log
+        .filter(|text| !text.trim().is_empty())
+        .unwrap_or("info");
+    let filter = EnvFilter::try_new(wanted).unwrap_or_else(|_| EnvFilter::new("info"));
+    if wanted.contains("async_nats") {
+        return filter;
+    }
+    match "async_nats=warn".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
 /// Logs to standard error, human-readable or JSON lines; `RUST_LOG` filters (default `info`).
 /// Span fields (vendor, dispatch number, ticket id) appear on every line inside a span. Every
 /// line, a client library's included, has URL credentials hidden and, unless `show_phones`,
 /// phone numbers masked to their last 4 digits (SPEC §18.4). Text lines are coloured only
 /// when standard error is a terminal and `NO_COLOR` is not set.
 pub fn init_logs(format: LogFormat, show_phones: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let colour = use_colour(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),

@@ -156,6 +156,21 @@ impl Infrastructure {
         self.journal.flush(left).await;
     }
 
+    /// Gives both clients, connecting at the same time, a moment (at most `request_timeout`
+    /// and 10 s), so the first cycle does not fail on a connection still being made.
+    pub async fn wait_until_connected(&self, request_timeout: Duration) {
+        let limit = request_timeout.min(Duration::from_secs(10));
+        tracing::info!(wait_secs = limit.as_secs(), "connecting to NATS and Redis");
+        let (_, nats_up) = tokio::join!(
+            self.redis
+                .wait_until_connected(self.redis.command_timeout()),
+            self.nats.wait_until_connected(limit)
+        );
+        if !nats_up {
+            tracing::warn!("NATS is not reachable yet; requests fail fast until it is");
+        }
+    }
+
     /// The engine over these ports with `adapters`, journaling what it does.
     pub fn engine(
         &self,
@@ -175,9 +190,18 @@ impl std::fmt::Debug for Infrastructure {
     }
 }
 
-/// Connects to NATS and Redis. Neither has to be up yet: both reconnect by themselves, and
-/// requests fail fast until they are.
+/// Connects to NATS and Redis and waits a moment for both (see
+/// [`Infrastructure::wait_until_connected`]). Neither has to be up yet: both reconnect by
+/// themselves, and requests fail fast until they are.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
+    let infra = start(settings).await?;
+    infra.wait_until_connected(settings.request_timeout.0).await;
+    Ok(infra)
+}
+
+/// Creates the NATS and Redis clients and the ports over them at once; both connect in the
+/// background.
+pub async fn start(settings: &Settings) -> anyhow::Result<Infrastructure> {
     let ca_file = settings.tls_ca_file.as_ref().map(|file| file.0.as_path());
     let redis_url = settings.redis_url().expose();
     let redis = RedisConnection::start_with(redis_url, DEFAULT_COMMAND_TIMEOUT, ca_file)
@@ -188,17 +212,6 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
     let nats = NatsClient::connect_with(nats_url, request_timeout, store, ca_file)
         .await
         .context("cannot set up the NATS client")?;
-    // Both clients connect in the background, at the same time; give them a moment so the
-    // first cycle does not fail on a connection that is still being made.
-    let limit = request_timeout.min(Duration::from_secs(10));
-    tracing::info!(wait_secs = limit.as_secs(), "connecting to NATS and Redis");
-    let (_, nats_up) = tokio::join!(
-        redis.wait_until_connected(redis.command_timeout()),
-        nats.wait_until_connected(limit)
-    );
-    if !nats_up {
-        tracing::warn!("NATS is not reachable yet; requests fail fast until it is");
-    }
     let journal = Arc::new(redis.journal(&settings.environment_name));
     let outcomes = OutcomeJournal {
         journal: journal.clone(),

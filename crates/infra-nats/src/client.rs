@@ -24,6 +24,10 @@ const PING_INTERVAL: Duration = Duration::from_secs(10);
 const CONNECT_POLL: Duration = Duration::from_millis(10);
 /// The client name the server shows in its connection list.
 const CLIENT_NAME: &str = "dispatch-monitor";
+/// How long the look at why a connection attempt failed may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The port of a URL that gives none.
+const DEFAULT_PORT: u16 = 4222;
 
 /// The client could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +127,7 @@ impl NatsClient {
         // Credentials travel in the CONNECT message, never in the server addresses: the client
         // logs those at debug level (SPEC §18.4).
         let (seeds, credentials) = split_credentials(url);
+        let target = Arc::new(Target::new(&seeds, credentials.is_some()));
         if let Some(credentials) = credentials {
             options = credentials.apply(options);
         }
@@ -136,7 +141,8 @@ impl NatsClient {
             .event_callback(move |event| {
                 let disconnected_tx = Arc::clone(&disconnected_tx);
                 let connected_tx = Arc::clone(&connected_tx);
-                async move { on_event(event, &connected_tx, &disconnected_tx) }
+                let target = Arc::clone(&target);
+                async move { on_event(event, &connected_tx, &disconnected_tx, &target).await }
             });
         let client = options.connect(seeds).await.map_err(NatsError::Connect)?;
         Ok(Self {
@@ -286,9 +292,80 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&decoded).into_owned()
 }
 
-/// Logs connection events and counts connections and disconnections.
-fn on_event(event: Event, connections: &watch::Sender<u64>, disconnections: &watch::Sender<u64>) {
+/// Where the client connects: the seeds, and how logs show them (credentials masked).
+#[derive(Debug)]
+struct Target {
+    seeds: Vec<String>,
+    shown: String,
+}
+
+impl Target {
+    fn new(seeds: &[String], has_credentials: bool) -> Self {
+        let shown = seeds
+            .iter()
+            .map(|seed| match seed.split_once("://") {
+                Some((scheme, host)) if has_credentials => format!("{scheme}://***@{host}"),
+                _ => seed.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        Self {
+            seeds: seeds.to_vec(),
+            shown,
+        }
+    }
+
+    /// Why the seeds cannot be reached, as the operating system tells it: a TCP connection
+    /// is tried to each (the client's own error says no more than "IO error").
+    async fn why_unreachable(&self) -> String {
+        let mut causes = Vec::new();
+        for seed in &self.seeds {
+            let address = host_and_port(seed);
+            let connect = tokio::net::TcpStream::connect(address.as_str());
+            let cause = match tokio::time::timeout(PROBE_TIMEOUT, connect).await {
+                Ok(Ok(_)) => "the server accepts connections; the NATS handshake failed".to_owned(),
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+            };
+            causes.push(if self.seeds.len() > 1 {
+                format!("{address}: {cause}")
+            } else {
+                cause
+            });
+        }
+        causes.join("; ")
+    }
+}
+
+/// A seed's `host:port`, the port 4222 when it gives none.
+fn host_and_port(seed: &str) -> String {
+    let address = seed.split_once("://").map_or(seed, |(_, rest)| rest);
+    let address = address.trim_end_matches('/');
+    let has_port = address.rsplit_once(':').is_some_and(|(host, port)| {
+        !port.is_empty()
+            && port.chars().all(|c| c.is_ascii_digit())
+            && (!host.contains(':') || host.ends_with(']'))
+    });
+    if has_port {
+        address.to_owned()
+    } else {
+        format!("{address}:{DEFAULT_PORT}")
+    }
+}
+
+/// Logs connection events and counts connections and disconnections. A failed connection
+/// attempt is logged once, with the URL (credentials masked) and the cause.
+async fn on_event(
+    event: Event,
+    connections: &watch::Sender<u64>,
+    disconnections: &watch::Sender<u64>,
+    target: &Target,
+) {
     match event {
+        Event::ClientError(async_nats::ClientError::Other(error)) => {
+            let cause = target.why_unreachable().await;
+            tracing::warn!(url = %target.shown, %error, %cause, "cannot connect to NATS; retrying");
+        }
         Event::Connected => {
             connections.send_modify(|count| *count += 1);
             tracing::info!("connected to NATS");
@@ -305,6 +382,24 @@ fn on_event(event: Event, connections: &watch::Sender<u64>, disconnections: &wat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_attempts_show_the_seeds_masked_and_probe_host_and_port() {
+        let (seeds, credentials) = split_credentials("nats://u:pw@n1:4222, tls://n2");
+        let target = Target::new(&seeds, credentials.is_some());
+        assert_eq!(target.shown, "nats://***@n1:4222,tls://***@n2");
+        let plain = Target::new(&["nats://n1:4222".to_owned()], false);
+        assert_eq!(plain.shown, "nats://n1:4222");
+        for (seed, address) in [
+            ("nats://n1:4222", "n1:4222"),
+            ("tls://n2", "n2:4222"),
+            ("nats://[::1]:4333", "[::1]:4333"),
+            ("nats://[::1]", "[::1]:4222"),
+            ("n3:5222/", "n3:5222"),
+        ] {
+            assert_eq!(host_and_port(seed), address, "{seed}");
+        }
+    }
 
     #[test]
     fn credentials_leave_the_urls_and_are_decoded() {

@@ -415,3 +415,133 @@ fn intervals_lease_ttl_and_grace_are_bounded_in_the_file() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn every_missing_or_invalid_setting_is_reported_at_once() {
+    let error = load(&[
+        ("MONITOR_CONCURRENCY", "lots"),
+        ("MONITOR_LIT_ENABLED", "maybe"),
+        ("NATS_SERVER3", "localhost 4222"),
+    ])
+    .unwrap_err();
+    let lines: Vec<String> = error.each().iter().map(ToString::to_string).collect();
+    let names = [
+        "missing required setting NATS_SERVER1",
+        "missing required setting ENVIRONMENT_NAME",
+        "invalid setting MONITOR_CONCURRENCY=",
+        "invalid setting NATS_SERVER3=",
+        "invalid setting MONITOR_LIT_ENABLED=",
+        "missing required setting REDIS_HOSTNAME",
+    ];
+    assert_eq!(lines.len(), names.len(), "{lines:#?}");
+    for name in names {
+        assert!(
+            lines.iter().any(|line| line.starts_with(name)),
+            "{name}: {lines:#?}"
+        );
+    }
+    assert_eq!(error.to_string().lines().count(), names.len());
+}
+
+#[test]
+fn a_bad_boolean_says_every_accepted_word() {
+    for word in ["yes", "NO", "on", "Off", "1", "0", "true", "FALSE"] {
+        let mut pairs = base();
+        pairs.push(("MONITOR_LIT_ENABLED", word));
+        assert!(load(&pairs).is_ok(), "{word}");
+    }
+    let mut pairs = base();
+    pairs.push(("MONITOR_COMPLETED_NOTES", "maybe"));
+    let message = load(&pairs).unwrap_err().to_string();
+    for word in ["true", "false", "yes", "no", "on", "off", "1", "0"] {
+        assert!(
+            message
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| w == word),
+            "{word} missing: {message}"
+        );
+    }
+}
+
+#[test]
+fn misspelled_monitor_variables_are_refused_with_the_closest_name() {
+    for (name, suggestion) in [
+        ("MONITOR_CONCURENCY", "MONITOR_CONCURRENCY"),
+        ("MONITOR_LIT_ENABLE", "MONITOR_LIT_ENABLED"),
+        ("MONITOR_CTS_INTERVAL_SEC", "MONITOR_CTS_INTERVAL_SECS"),
+        (
+            "DISPATCH_MONITOR_SERVER_PROT",
+            "DISPATCH_MONITOR_SERVER_PORT",
+        ),
+        ("monitor_log_fromat", "MONITOR_LOG_FORMAT"),
+    ] {
+        let mut pairs = base();
+        pairs.push((name, "1"));
+        let error = load(&pairs).unwrap_err();
+        assert_eq!(
+            error,
+            SettingsError::Unknown {
+                name: name.to_ascii_uppercase(),
+                origin: "in the environment".to_owned(),
+                suggestion: Some(suggestion.to_owned()),
+            }
+        );
+        assert!(
+            error
+                .to_string()
+                .ends_with(&format!("did you mean {suggestion}?"))
+        );
+    }
+    // Variables of scripts and tests, far from any setting's name, are left alone.
+    let mut pairs = base();
+    pairs.extend([
+        ("MONITOR_BIN", "target/debug/dispatch-monitor"),
+        ("MONITOR_PORT", "5000"),
+        ("NATS_PORT", "4222"),
+        ("REDIS_PORT", "6379"),
+        ("PATH", "/usr/bin"),
+    ]);
+    assert!(load(&pairs).is_ok());
+    // A vendor's setting of a vendor not wired does nothing: refused too.
+    let mut pairs = base();
+    pairs.push(("MONITOR_FOOBAR_INTERVAL_SECS", "60"));
+    let message = load(&pairs).unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "unknown setting MONITOR_FOOBAR_INTERVAL_SECS in the environment"
+    );
+}
+
+#[test]
+fn unknown_keys_in_the_file_are_refused_and_a_syntax_error_names_the_file() {
+    let dir = std::env::temp_dir().join(format!("monitor-unknown-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("monitor.toml");
+    std::fs::write(
+        &file,
+        "monitor_concurency = 3\nMONITOR_BIN = \"x\"\nMONITOR_CONCURRENCY = 2\n[nested]\nkey = 1\n",
+    )
+    .unwrap();
+    let raw = RawSettings::load(Some(&file), env(&base())).unwrap();
+    let error = Settings::from_raw(&raw, &vendors()).unwrap_err();
+    let lines: Vec<String> = error.each().iter().map(ToString::to_string).collect();
+    let place = file.display();
+    assert_eq!(
+        lines,
+        [
+            format!("unknown setting MONITOR_BIN in {place}"),
+            format!(
+                "unknown setting MONITOR_CONCURENCY in {place}; did you mean MONITOR_CONCURRENCY?"
+            ),
+            format!("unknown setting NESTED in {place}"),
+        ]
+    );
+    std::fs::write(&file, "MONITOR_CONCURRENCY = = 3\n").unwrap();
+    let message = RawSettings::load(Some(&file), env(&base()))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains(&format!("file {place}: ")), "{message}");
+    assert!(message.contains("line 1"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -62,7 +62,10 @@ impl SettingValue for bool {
         match text.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err("expected true or false".to_owned()),
+            _ => Err(
+                "expected true or false (also accepted, in any case: yes or no, on or off, 1 or 0)"
+                    .to_owned(),
+            ),
         }
     }
     fn show(&self) -> String {

@@ -105,6 +105,59 @@ fn an_invalid_setting_exits_2_naming_it() {
 }
 
 #[test]
+fn every_configuration_mistake_is_reported_in_one_run_one_line_each() {
+    let dir = std::env::temp_dir().join(format!("monitor-cli-all-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("monitor.toml");
+    std::fs::write(
+        &file,
+        "MONITOR_REMINDER_HOURS = \"12,six\"\nmonitor_alert_levl = \"all\"\n",
+    )
+    .unwrap();
+    let output = monitor(
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[
+            ("REDIS_URL", "redis://:hunter2@127.0.0.1:notaport"),
+            ("MONITOR_CONCURENCY", "4"),
+            ("MONITOR_LIT_ENABLED", "maybe"),
+            ("MONITOR_BIN", "target/debug/dispatch-monitor"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    let expected = [
+        "unknown setting MONITOR_ALERT_LEVL in ",
+        "unknown setting MONITOR_CONCURENCY in the environment; did you mean MONITOR_CONCURRENCY?",
+        "missing required setting NATS_SERVER1",
+        "invalid setting REDIS_URL=",
+        "missing required setting ENVIRONMENT_NAME",
+        "invalid setting MONITOR_REMINDER_HOURS=\"12,six\"",
+        "invalid setting MONITOR_LIT_ENABLED=\"maybe\": expected true or false (also accepted",
+    ];
+    assert_eq!(message.lines().count(), expected.len(), "{message}");
+    for line in expected {
+        assert!(
+            message
+                .lines()
+                .any(|l| l.starts_with(&format!("dispatch-monitor: {line}"))),
+            "{line:?} missing:\n{message}"
+        );
+    }
+    assert!(!message.contains("hunter2"), "{message}");
+    // A TOML syntax error names the file, in one line.
+    std::fs::write(&file, "MONITOR_CONCURRENCY = = 3\n").unwrap();
+    let output = monitor(&["--config", file.to_str().unwrap(), "check-config"], VALID);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("file {}: ", file.display())),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "{message}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn out_of_bounds_intervals_lease_ttl_and_grace_exit_2_naming_the_setting() {
     // Once this interval overflowed the schedule's clock: a panic that silently ended the
     // vendor's schedule while the process lived on (SPEC §18.6).
@@ -699,4 +752,108 @@ fn bad_phones_vendors_and_times_exit_2_naming_them() {
     // `pause` needs its reason.
     let output = monitor(&["pause", "LIT", "DIS37405"], VALID);
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// The status line and body of `GET path`, or `None` while nothing listens.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+#[test]
+fn health_answers_503_while_nats_is_awaited_and_each_failed_attempt_is_logged_once() {
+    // Nothing listens on these ports: start-up waits up to 10 s for NATS. The HTTP port used
+    // to stay closed all that time, and each attempt was logged twice as "nats: IO error".
+    let nats_port = test_support::servers::free_port();
+    let nats = format!("nats://user:s3cret@127.0.0.1:{nats_port}");
+    let redis = format!("redis://127.0.0.1:{}", test_support::servers::free_port());
+    let port = test_support::servers::free_port();
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dispatch-monitor"))
+        .arg("run")
+        .env_clear()
+        .envs([
+            ("NATS_SERVER1", nats.as_str()),
+            ("REDIS_URL", redis.as_str()),
+            ("ENVIRONMENT_NAME", "startup"),
+            ("DISPATCH_MONITOR_SERVER_ADDRESS", "127.0.0.1"),
+            ("DISPATCH_MONITOR_SERVER_PORT", &port.to_string()),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let health = loop {
+        if let Some(response) = http_get(port, "/_health") {
+            break response;
+        }
+        if started.elapsed() > Duration::from_secs(1) {
+            let _ = child.kill();
+            panic!("the HTTP port is still closed after 1 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(health.starts_with("HTTP/1.0 503"), "{health}");
+    assert!(
+        health.ends_with(r#"{"nats":"down","redis":"down"}"#),
+        "{health}"
+    );
+    // Let a few attempts fail, then stop it.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let log = stderr(&output);
+    let attempts: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("cannot connect to NATS"))
+        .collect();
+    assert!(attempts.len() >= 2, "{log}");
+    for line in &attempts {
+        assert!(
+            line.contains(&format!("url=nats://***@127.0.0.1:{nats_port}"))
+                && line.contains("cause=Connection refused"),
+            "{line}"
+        );
+    }
+    assert!(!log.contains("s3cret"), "{log}");
+    // Once per attempt: no other line speaks of the failed attempts.
+    let mentions = log.lines().filter(|line| line.contains("IO error")).count();
+    assert_eq!(mentions, attempts.len(), "{log}");
+}
+
+#[test]
+fn demo_lists_every_slack_alert_line_it_counts() {
+    let output = monitor(&["demo"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let done = text.lines().find(|l| l.starts_with("Done: ")).unwrap();
+    let count: usize = done
+        .split("; ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no alert count in {done:?}"));
+    assert!(count > 1, "{done}");
+    let (_, listed) = text
+        .split_once("\nSlack alert lines (failures are in the timeline too):\n")
+        .expect("the alert lines are listed");
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), count, "{listed}");
+    for line in lines {
+        assert!(
+            line.contains(" PDT  [LIT] Dispatch [") || line.contains(" PDT  [CTS] Dispatch ["),
+            "{line}"
+        );
+    }
 }
