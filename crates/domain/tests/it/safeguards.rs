@@ -634,3 +634,35 @@ async fn unreadable_safeguards_send_nothing_alert_and_are_retried() {
     w.cycle().await;
     assert_eq!(w.texts_to(CLIENT), 2);
 }
+
+#[tokio::test]
+async fn a_text_whose_outcome_is_unknown_stays_counted() {
+    use domain::mocks::{MockPorts, Rig};
+    let rig = Rig::new(dispatch_templates::COMMON, dispatch_templates::LIT);
+    let mut dispatch = rig.dispatch(Status::Confirmed);
+    dispatch.tech_phone = None;
+    let plan = rig.plan(&dispatch, &[REQUESTED, CONFIRMED]);
+    for (reply, counted) in [
+        (ports::PortError::Uncertain("timed out".into()), 1),
+        (
+            ports::PortError::Rejected {
+                status: 500,
+                detail: "refused".into(),
+            },
+            0,
+        ),
+    ] {
+        let mut mocks = MockPorts::new();
+        let store = mocks.safeguards.clone();
+        mocks
+            .notifier
+            .expect_send_sms()
+            .times(1)
+            .returning(move |_, _, _| Err(reply.clone()));
+        let execution = rig.run(mocks, &dispatch, &plan.steps).await;
+        assert!(matches!(execution, executor::Execution::Stopped { .. }));
+        let now: chrono::DateTime<chrono::Utc> = Rig::NOW.parse().unwrap();
+        let phone = PhoneE164::parse_us(Rig::CLIENT).unwrap();
+        assert_eq!(store.texts_in_window(&phone, now).await.unwrap(), counted);
+    }
+}
