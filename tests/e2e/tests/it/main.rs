@@ -8,5 +8,6 @@ mod faults;
 mod ha;
 mod monitor_e2e;
 mod operator_api;
+mod partitions;
 mod quiet_hours;
 mod tech_changes;
