@@ -244,12 +244,13 @@ fn a_relative_scenario_is_read_from_the_callers_directory() {
     let tmp = scratch("scenario");
     let caller = tmp.join("caller");
     std::fs::create_dir_all(&caller).unwrap();
-    let scenario = std::fs::read_to_string(repo_root().join("crates/bridge-sim/scenarios/example.toml"))
-        .unwrap()
-        .replace(
-            "name = \"one dispatch, a late tech and a flaky SMS gateway\"",
-            "name = \"read from the caller's directory\"",
-        );
+    let scenario =
+        std::fs::read_to_string(repo_root().join("crates/bridge-sim/scenarios/example.toml"))
+            .unwrap()
+            .replace(
+                "name = \"one dispatch, a late tech and a flaky SMS gateway\"",
+                "name = \"read from the caller's directory\"",
+            );
     std::fs::write(caller.join("my-day.toml"), scenario).unwrap();
     let mut stack = stack_command(&caller, &tmp)
         .env("SCENARIO", "my-day.toml")

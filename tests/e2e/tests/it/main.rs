@@ -2,6 +2,7 @@
 
 mod adding_a_vendor;
 mod alert_rules;
+mod corrupt_redis;
 mod dashboard;
 mod default_day;
 mod faults;
