@@ -357,11 +357,19 @@ async fn heal_and_rejoin(
     world.slow_bridges(0);
     world.book();
     let ticket = world.booked.last().unwrap().clone();
-    let sim = &world.sim;
+    let (sim, booked) = (&world.sim, world.booked.len());
     wait_for(
-        "the rejoined replica's notes",
+        "the rejoined replica's notes and texts",
         Duration::from_secs(60),
-        async || sim.ticket_notes(&ticket).len() >= 5,
+        async || {
+            let keys: BTreeSet<Option<String>> = sim
+                .outbox()
+                .sms
+                .into_iter()
+                .map(|sms| sms.idempotency_key)
+                .collect();
+            sim.ticket_notes(&ticket).len() >= 5 && keys.len() >= booked * 3
+        },
     )
     .await;
     for line in cut_off.lines().iter().chain(&other.lines()) {
