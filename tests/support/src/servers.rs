@@ -1,7 +1,8 @@
 //! Real `nats-server` and `redis-server` processes for tests.
 //!
 //! Each server runs on a free loopback port chosen at start, never on the standard 4222 or 6379,
-//! so tests never touch services the machine already runs. A server can be stopped and started
+//! so tests never touch services the machine already runs (a partition test may add one other
+//! local address: the root end of its own veth pair). A server can be stopped and started
 //! again on the same port to test how clients survive an outage, and it is killed when dropped.
 //! Everything here is plain `std` so that any test, async or not, can use it.
 //!
