@@ -34,7 +34,8 @@ pub const JOURNAL_QUEUE: usize = 10_000;
 /// this many last entries says the same.
 const REPEAT_WINDOW: i64 = 5;
 
-/// Appends entries, skipping a repeating one already among the last few; trims and expires.
+/// Appends entries, skipping a repeating one already among the last few (an entry there that is
+/// not JSON is passed over); trims and expires.
 /// KEYS[1] the list; ARGV: TTL (ms), max entries, repeat window, then pairs of (repeats flag,
 /// entry JSON).
 const APPEND_SCRIPT: &str = r"
@@ -44,8 +45,8 @@ for i = 4, #ARGV, 2 do
   if ARGV[i] == '1' then
     local new = cjson.decode(ARGV[i + 1])
     for _, old_json in ipairs(redis.call('LRANGE', KEYS[1], -tonumber(ARGV[3]), -1)) do
-      local old = cjson.decode(old_json)
-      if old.kind == new.kind and old.outcome == new.outcome and old.action == new.action
+      local ok, old = pcall(cjson.decode, old_json)
+      if ok and type(old) == 'table' and old.kind == new.kind and old.outcome == new.outcome and old.action == new.action
          and old.to == new.to and old.detail == new.detail then
         push = false
       end
@@ -313,7 +314,10 @@ impl Keys {
                 continue;
             }
             let last = fields.get(&format!("{field}:last")).map(String::as_str);
-            snapshots.push(snapshot_of(json, last)?);
+            match snapshot_of(json, last) {
+                Ok(snapshot) => snapshots.push(snapshot),
+                Err(error) => unreadable(&self.dispatches(vendor), &error),
+            }
         }
         snapshots.sort_by(|a, b| a.dispatch_number.cmp(&b.dispatch_number));
         Ok(snapshots)
@@ -327,6 +331,19 @@ fn snapshot_of(json: &str, last: Option<&str>) -> Result<DispatchSnapshot, PortE
         snapshot.last_action = Some(parse(last)?);
     }
     Ok(snapshot)
+}
+
+/// Says that a record of `key` cannot be read and is left out.
+fn unreadable(key: &str, error: &PortError) {
+    tracing::warn!(key, %error, "a journal record cannot be read; it is left out");
+}
+
+/// The records of `key` that can be read; each other one is left out, with a warning.
+fn readable<T: serde::de::DeserializeOwned>(key: &str, records: &[String]) -> Vec<T> {
+    records
+        .iter()
+        .filter_map(|json| parse(json).map_err(|error| unreadable(key, &error)).ok())
+        .collect()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, PortError> {
@@ -385,13 +402,14 @@ impl Journal for RedisJournal {
         limit: usize,
     ) -> Result<Vec<CycleRecord>, PortError> {
         let stop = i64::try_from(limit.max(1)).unwrap_or(i64::MAX) - 1;
+        let key = self.reader.cycles(vendor.as_str());
         let cycles: Vec<String> = self
             .reader
             .client
-            .lrange(self.reader.cycles(vendor.as_str()), 0, stop)
+            .lrange(key.as_str(), 0, stop)
             .await
             .map_err(|error| unavailable("journal read", &error))?;
-        cycles.iter().map(|json| parse(json)).collect()
+        Ok(readable(&key, &cycles))
     }
 
     async fn dispatches(&self, vendor: &VendorName) -> Result<Vec<DispatchSnapshot>, PortError> {
@@ -415,22 +433,22 @@ impl Journal for RedisJournal {
             )
             .await
             .map_err(|error| unavailable("journal read", &error))?;
+        let list = keys.journal(vendor.as_str(), dispatch_number);
         let entries: Vec<String> = keys
             .client
-            .lrange(keys.journal(vendor.as_str(), dispatch_number), 0, -1)
+            .lrange(list.as_str(), 0, -1)
             .await
             .map_err(|error| unavailable("journal read", &error))?;
         let snapshot = match fields.as_slice() {
-            [Some(json), last] => Some(snapshot_of(json, last.as_deref())?),
+            [Some(json), last] => snapshot_of(json, last.as_deref())
+                .map_err(|error| unreadable(&keys.dispatches(vendor.as_str()), &error))
+                .ok(),
             _ => None,
         };
         if snapshot.is_none() && entries.is_empty() {
             return Ok(None);
         }
-        let entries = entries
-            .iter()
-            .map(|json| parse(json))
-            .collect::<Result<_, _>>()?;
+        let entries = readable(&list, &entries);
         Ok(Some(DispatchHistory::in_time_order(snapshot, entries)))
     }
 }

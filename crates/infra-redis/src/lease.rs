@@ -1,5 +1,6 @@
 //! Per-vendor leases (SPEC §9): `{ENVIRONMENT_NAME}-dispatch-monitor:lease:{VENDOR}` holding
-//! the holder's random token, taken with `SET NX PX` and renewed or released only by that
+//! the holder's random token, taken with `SET NX PX` (in a script that gives a key without
+//! expiry one, so that garbage there cannot stop the vendor for good) and renewed or released only by that
 //! holder, atomically.
 
 use std::time::Duration;
@@ -7,10 +8,24 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::VendorName;
 use domain::ports::{LeaseToken, PortError, VendorLease};
-use fred::prelude::{Client, Expiration, KeysInterface, LuaInterface, SetOptions};
+use fred::prelude::{Client, KeysInterface, LuaInterface};
 
 use crate::connection::{unavailable, whole_millis};
 use crate::own_prefix;
+
+/// Takes the lease when KEYS[1] is free (`taken`); ARGV: holder, TTL (ms). A key without an
+/// expiry is no lease of ours (garbage, or written by hand): it is given the TTL, so that it
+/// lapses, and reported (`no-expiry`); otherwise another holder has it (`held`).
+const ACQUIRE_SCRIPT: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  return 'taken'
+end
+if redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 'no-expiry'
+end
+return 'held'
+";
 
 /// Extends the lease when KEYS[1] still holds ARGV[1]; ARGV[2] is the TTL in milliseconds.
 const RENEW_SCRIPT: &str = r"
@@ -66,21 +81,28 @@ impl VendorLease for RedisLease {
         ttl: Duration,
     ) -> Result<Option<LeaseToken>, PortError> {
         let holder = format!("{}/{}", self.replica, uuid::Uuid::new_v4());
-        let written: Option<String> = self
+        let key = self.redis_key(vendor);
+        let args = vec![holder.clone(), whole_millis(ttl).to_string()];
+        let outcome: String = self
             .client
-            .set(
-                self.redis_key(vendor),
-                holder.as_str(),
-                Some(Expiration::PX(whole_millis(ttl))),
-                Some(SetOptions::NX),
-                false,
-            )
+            .eval(ACQUIRE_SCRIPT, key.as_str(), args)
             .await
             .map_err(|error| unavailable("lease acquire", &error))?;
-        Ok(written.map(|_| LeaseToken {
-            vendor: vendor.clone(),
-            holder,
-        }))
+        match outcome.as_str() {
+            "taken" => Ok(Some(LeaseToken {
+                vendor: vendor.clone(),
+                holder,
+            })),
+            "held" => Ok(None),
+            "no-expiry" => Err(PortError::Malformed(format!(
+                "the lease key {key} held a value without an expiry, which is no lease; it now \
+                 expires in {} ms",
+                whole_millis(ttl)
+            ))),
+            other => Err(PortError::Malformed(format!(
+                "lease acquire returned {other:?}"
+            ))),
+        }
     }
 
     async fn renew(&self, token: &LeaseToken, ttl: Duration) -> Result<bool, PortError> {

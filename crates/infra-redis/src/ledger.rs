@@ -28,19 +28,32 @@ pub const MARK_RETRIES: [Duration; 3] = [
     Duration::from_millis(400),
 ];
 
-/// Claims an entry unless it is sent or claimed live by another holder.
-/// KEYS[1] the hash; ARGV: field, holder, claim TTL (ms), key JSON, note, hash TTL (ms).
+/// Claims an entry unless it is sent or claimed live by another holder; an entry that cannot
+/// be read (not JSON, an unknown state, a claim without expiry) is `corrupt` and left as it is:
+/// it may stand for a text already sent. KEYS[1] the hash; ARGV: field, holder, claim TTL (ms), key JSON, note, hash TTL (ms).
 const CLAIM_SCRIPT: &str = r"
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
-  local entry = cjson.decode(current)
+  local ok, entry = pcall(cjson.decode, current)
+  if not ok or type(entry) ~= 'table' then
+    return 'corrupt'
+  end
   if entry.state == 'sent' then
     return 'sent'
   end
-  if entry.state == 'claimed' and entry.holder ~= ARGV[2] and tonumber(entry.expires) > now then
-    return 'held'
+  if entry.state ~= 'claimed' and entry.state ~= 'uncertain' then
+    return 'corrupt'
+  end
+  if entry.state == 'claimed' and entry.holder ~= ARGV[2] then
+    local expires = tonumber(entry.expires)
+    if expires == nil then
+      return 'corrupt'
+    end
+    if expires > now then
+      return 'held'
+    end
   end
 end
 local entry = {state = 'claimed', holder = ARGV[2], expires = now + tonumber(ARGV[3]),
@@ -56,7 +69,10 @@ const MARK_SCRIPT: &str = r"
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local note = ''
 if current then
-  note = cjson.decode(current).note or ''
+  local ok, old = pcall(cjson.decode, current)
+  if ok and type(old) == 'table' and type(old.note) == 'string' then
+    note = old.note
+  end
 end
 local entry = {state = ARGV[2], key_json = ARGV[3], note = note}
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
@@ -68,8 +84,8 @@ return 1
 const RELEASE_SCRIPT: &str = r"
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
-  local entry = cjson.decode(current)
-  if entry.state == 'claimed' and entry.holder == ARGV[2] then
+  local ok, entry = pcall(cjson.decode, current)
+  if ok and type(entry) == 'table' and entry.state == 'claimed' and entry.holder == ARGV[2] then
     return redis.call('HDEL', KEYS[1], ARGV[1])
   end
 end
@@ -154,15 +170,20 @@ impl RedisSmsLedger {
             note.to_owned(),
             whole_millis(LEDGER_TTL).to_string(),
         ];
+        let field = args[0].clone();
         let outcome: String = self
             .client
-            .eval(CLAIM_SCRIPT, hash, args)
+            .eval(CLAIM_SCRIPT, hash.as_str(), args)
             .await
             .map_err(|error| unavailable("SMS ledger claim", &error))?;
         match outcome.as_str() {
             "claimed" => Ok(Claim::Claimed),
             "sent" => Ok(Claim::AlreadySent),
             "held" => Ok(Claim::HeldElsewhere),
+            "corrupt" => Err(PortError::Malformed(format!(
+                "the SMS ledger entry {field} of {hash} cannot be read, so whether it went out \
+                 is unknown; fix or delete the field"
+            ))),
             other => Err(PortError::Malformed(format!(
                 "SMS ledger claim returned {other:?}"
             ))),
@@ -224,7 +245,9 @@ impl SmsLedger for RedisSmsLedger {
             });
             match parsed {
                 Ok(entry) => entries.push(entry),
-                Err(error) => tracing::warn!(field, %error, "an SMS ledger entry cannot be read"),
+                Err(error) => {
+                    tracing::warn!(field, %error, "an SMS ledger entry cannot be read; its text is not sent until the field is fixed or deleted")
+                }
             }
         }
         Ok(entries)

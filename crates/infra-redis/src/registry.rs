@@ -1,9 +1,10 @@
 //! The dispatch registry other services read (SPEC §4): `{ENVIRONMENT_NAME}-{dispatch_number}`
-//! holding compact JSON, written once with `SET NX EX 259200`.
+//! holding compact JSON, written once with `SET NX EX 259200`; a key found holding anything
+//! else than a JSON object is reported, never silently kept.
 
 use async_trait::async_trait;
 use domain::ports::{DispatchRegistry, PortError};
-use fred::prelude::{Client, Expiration, KeysInterface, SetOptions};
+use fred::prelude::{Client, LuaInterface};
 
 use crate::connection::unavailable;
 
@@ -31,8 +32,19 @@ impl RedisRegistry {
     }
 }
 
+/// Writes KEYS[1] unless it exists (`written:`); otherwise returns what it holds
+/// (`held:VALUE`). ARGV: the value, the TTL (s).
+const REGISTER_SCRIPT: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then
+  return 'written:'
+end
+return 'held:' .. redis.call('GET', KEYS[1])
+";
+
 #[async_trait]
 impl DispatchRegistry for RedisRegistry {
+    /// Written once; a key that already holds something other than a JSON object (garbage
+    /// other services cannot read) is an error, until it is fixed or expires.
     async fn register(
         &self,
         dispatch_number: &str,
@@ -40,17 +52,28 @@ impl DispatchRegistry for RedisRegistry {
     ) -> Result<bool, PortError> {
         let json = serde_json::to_string(value)
             .map_err(|error| PortError::Malformed(format!("registry value: {error}")))?;
-        let written: Option<String> = self
+        let key = self.key(dispatch_number);
+        let args = vec![json, REGISTRY_TTL_SECS.to_string()];
+        let outcome: String = self
             .client
-            .set(
-                self.key(dispatch_number),
-                json,
-                Some(Expiration::EX(REGISTRY_TTL_SECS)),
-                Some(SetOptions::NX),
-                false,
-            )
+            .eval(REGISTER_SCRIPT, key.as_str(), args)
             .await
             .map_err(|error| unavailable("registry SET", &error))?;
-        Ok(written.is_some())
+        match outcome.split_once(':') {
+            Some(("written", _)) => Ok(true),
+            Some(("held", held)) if is_json_object(held) => Ok(false),
+            _ => Err(PortError::Malformed(format!(
+                "the registry key {key} holds {:?}, not a dispatch's JSON; fix or delete it",
+                outcome
+                    .trim_start_matches("held:")
+                    .chars()
+                    .take(60)
+                    .collect::<String>()
+            ))),
+        }
     }
+}
+
+fn is_json_object(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|value| value.is_object())
 }

@@ -1,7 +1,8 @@
 //! Real `nats-server` and `redis-server` processes for tests.
 //!
 //! Each server runs on a free loopback port chosen at start, never on the standard 4222 or 6379,
-//! so tests never touch services the machine already runs. A server can be stopped and started
+//! so tests never touch services the machine already runs (a partition test may add one other
+//! local address: the root end of its own veth pair). A server can be stopped and started
 //! again on the same port to test how clients survive an outage, and it is killed when dropped.
 //! Everything here is plain `std` so that any test, async or not, can use it.
 //!
@@ -49,6 +50,14 @@ impl NatsServer {
         Self::with(Some(tls.clone()), Vec::new())
     }
 
+    /// A server listening on `host` only (a local address other than loopback, e.g. one end of
+    /// a veth pair), on a free port; [`url`](Self::url) names `host`.
+    pub fn on_host(host: Ipv4Addr) -> Self {
+        Self {
+            process: ServerProcess::spawn_on_host(Kind::Nats, host),
+        }
+    }
+
     /// A server with extra arguments (cluster options, ...), on a free client port.
     pub fn with_args(extra: Vec<String>) -> Self {
         Self::with(None, extra)
@@ -66,7 +75,7 @@ impl NatsServer {
             Kind::NatsWith { tls: Some(_), .. } => "tls",
             _ => "nats",
         };
-        format!("{scheme}://127.0.0.1:{}", self.process.port)
+        format!("{scheme}://{}:{}", self.process.host, self.process.port)
     }
 
     /// The port the server listens on; it stays the same across restarts.
@@ -132,6 +141,20 @@ impl RedisServer {
         Self {
             process: ServerProcess::spawn_on_free_port(Kind::RedisWith(extra)),
         }
+    }
+
+    /// A server listening on loopback and on `host` (a local address, e.g. one end of a veth
+    /// pair), on a free port, accepting clients on both without a password (protected mode
+    /// off); [`url`](Self::url) still names loopback.
+    pub fn also_on_host(host: Ipv4Addr) -> Self {
+        let args = [
+            "--bind",
+            "127.0.0.1",
+            &host.to_string(),
+            "--protected-mode",
+            "no",
+        ];
+        Self::with_args(args.map(str::to_owned).to_vec())
     }
 
     /// The client URL, `redis://127.0.0.1:PORT` (`rediss://` for a TLS server).
@@ -236,7 +259,8 @@ impl Kind {
         }
     }
 
-    fn args(&self, port: u16) -> Vec<String> {
+    fn args(&self, host: Ipv4Addr, port: u16) -> Vec<String> {
+        let host = host.to_string();
         let port = port.to_string();
         let text = |args: &[&str]| args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
         let redis = |port_option: &str, extra: Vec<String>| {
@@ -254,7 +278,7 @@ impl Kind {
             args
         };
         match self {
-            Kind::Nats => text(&["-a", "127.0.0.1", "-p", &port]),
+            Kind::Nats => text(&["-a", &host, "-p", &port]),
             Kind::NatsWith { tls, extra } => {
                 let mut args = text(&["-a", "127.0.0.1", "-p", &port]);
                 if let Some(tls) = tls {
@@ -304,8 +328,8 @@ impl Kind {
 
     /// Whether the server on `port` is up: NATS greets with `INFO`, Redis answers `PING` with
     /// `+PONG`; a TLS server only has to accept the connection.
-    fn answers(&self, port: u16) -> bool {
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    fn answers(&self, host: Ipv4Addr, port: u16) -> bool {
+        let address = SocketAddr::from((host, port));
         let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(500))
         else {
             return false;
@@ -440,6 +464,8 @@ impl TlsFiles {
 struct ServerProcess {
     kind: Kind,
     binary: PathBuf,
+    /// The address the server is checked on (and, for NATS, listens on).
+    host: Ipv4Addr,
     port: u16,
     child: Option<Child>,
 }
@@ -448,12 +474,19 @@ impl ServerProcess {
     /// Spawns the server on a fresh free port, trying other ports when one is taken between
     /// choosing and binding it.
     fn spawn_on_free_port(kind: Kind) -> Self {
+        Self::spawn_on_host(kind, Ipv4Addr::LOCALHOST)
+    }
+
+    /// [`spawn_on_free_port`](Self::spawn_on_free_port), checked on (for NATS, listening on)
+    /// `host`.
+    fn spawn_on_host(kind: Kind, host: Ipv4Addr) -> Self {
         let binary = find_binary(kind.binary_name());
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let mut process = Self {
                 kind: kind.clone(),
                 binary: binary.clone(),
+                host,
                 port: free_port(),
                 child: None,
             };
@@ -492,7 +525,7 @@ impl ServerProcess {
     fn try_start(&mut self) -> Result<(), String> {
         self.stop();
         let child = Command::new(&self.binary)
-            .args(self.kind.args(self.port))
+            .args(self.kind.args(self.host, self.port))
             .current_dir(std::env::temp_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -506,7 +539,7 @@ impl ServerProcess {
                 self.stop();
                 return Err(format!("it exited at once (is port {} taken?)", self.port));
             }
-            if self.kind.answers(self.port) {
+            if self.kind.answers(self.host, self.port) {
                 // The answer must come from our process, not from one that took the port.
                 if self.is_running() {
                     return Ok(());
@@ -591,15 +624,15 @@ mod tests {
         let port = nats.port();
         assert_ne!(port, 4222);
         assert_eq!(nats.url(), format!("nats://127.0.0.1:{port}"));
-        assert!(Kind::Nats.answers(port));
+        assert!(Kind::Nats.answers(Ipv4Addr::LOCALHOST, port));
         nats.stop();
         assert!(!nats.is_running());
-        assert!(!Kind::Nats.answers(port));
+        assert!(!Kind::Nats.answers(Ipv4Addr::LOCALHOST, port));
         nats.start();
         assert_eq!(nats.port(), port);
-        assert!(Kind::Nats.answers(port));
+        assert!(Kind::Nats.answers(Ipv4Addr::LOCALHOST, port));
         nats.restart();
-        assert!(Kind::Nats.answers(port));
+        assert!(Kind::Nats.answers(Ipv4Addr::LOCALHOST, port));
     }
 
     #[test]
@@ -608,12 +641,12 @@ mod tests {
         let port = redis.port();
         assert_ne!(port, 6379);
         assert_eq!(redis.url(), format!("redis://127.0.0.1:{port}"));
-        assert!(Kind::Redis.answers(port));
+        assert!(Kind::Redis.answers(Ipv4Addr::LOCALHOST, port));
         redis.stop();
-        assert!(!Kind::Redis.answers(port));
+        assert!(!Kind::Redis.answers(Ipv4Addr::LOCALHOST, port));
         redis.restart();
         assert_eq!(redis.port(), port);
-        assert!(Kind::Redis.answers(port));
+        assert!(Kind::Redis.answers(Ipv4Addr::LOCALHOST, port));
     }
 
     #[test]
@@ -621,7 +654,7 @@ mod tests {
         let redis = RedisServer::new();
         let port = redis.port();
         drop(redis);
-        assert!(!Kind::Redis.answers(port));
+        assert!(!Kind::Redis.answers(Ipv4Addr::LOCALHOST, port));
     }
 
     #[test]

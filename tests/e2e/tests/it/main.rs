@@ -2,12 +2,14 @@
 
 mod adding_a_vendor;
 mod alert_rules;
+mod corrupt_redis;
 mod dashboard;
 mod default_day;
 mod faults;
 mod ha;
 mod monitor_e2e;
 mod operator_api;
+mod partitions;
 mod quiet_hours;
 mod safeguards;
 mod tech_changes;
