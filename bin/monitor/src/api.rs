@@ -37,7 +37,7 @@ pub use mask::{Masker, mask_phones};
 pub use plans::{PLAN_REUSE, PlanCache};
 pub use safeguards::{MAX_REASON_CHARS, OptOutView, PauseView};
 
-/// Every API route: method, path and meaning (the README's API table is made from it, and a
+/// Every API route: method, path and meaning (the API table of docs/operator-api.md is made from it, and a
 /// test checks the OpenAPI document lists exactly these).
 pub const ROUTES: &[(&str, &str, &str)] = &[
     (
@@ -675,16 +675,18 @@ mod tests {
 
     #[test]
     fn the_readme_lists_every_api_route() {
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-                .expect("README.md at the workspace root");
+        let readme = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/operator-api.md"
+        ))
+        .expect("docs/operator-api.md in the workspace");
         let mut table = String::from("| Method | Path | Answers |\n|---|---|---|\n");
         for (method, path, meaning) in ROUTES {
             table.push_str(&format!("| `{method}` | `{path}` | {meaning} |\n"));
         }
         assert!(
             readme.contains(&table),
-            "README.md's API table should read:\n{table}"
+            "docs/operator-api.md's API table should read:\n{table}"
         );
     }
 

@@ -1,7 +1,7 @@
 //! Configuration: built-in defaults, then an optional TOML file, then the environment (SPEC §10,
 //! §12.10, §13.10). Every setting is one row of the [`settings!`] table below — name, type,
 //! default and meaning — which makes the `Settings` field, its parsing, `check-config`'s
-//! effective value and the README row. Adding a setting is one row plus its use.
+//! effective value and the row of docs/configuration.md. Adding a setting is one row plus its use.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -114,7 +114,7 @@ pub enum DefaultValue {
     Value(String),
 }
 
-/// One row of the settings table, for `check-config` and the README.
+/// One row of the settings table, for `check-config` and docs/configuration.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// The environment name.

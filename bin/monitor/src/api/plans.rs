@@ -65,7 +65,12 @@ impl PlanCache {
 
     /// The same for a plan at another instant: `planner`'s clock reads that instant, and
     /// `at` is how the caller wrote it (`+6h`), so repeated callers share one computation.
-    pub async fn rows_at(&self, planner: &Engine, vendor: &VendorName, at: Option<&str>) -> Computed {
+    pub async fn rows_at(
+        &self,
+        planner: &Engine,
+        vendor: &VendorName,
+        at: Option<&str>,
+    ) -> Computed {
         let slot = self.slot((vendor.clone(), at.map(str::to_owned)));
         let mut slot = slot.lock().await;
         if let Some((started, computed)) = slot.as_ref()
@@ -88,7 +93,9 @@ impl PlanCache {
         if vendors.len() >= MAX_SLOTS {
             let reuse = self.reuse;
             vendors.retain(|_, slot| match slot.try_lock() {
-                Ok(plan) => plan.as_ref().is_some_and(|(started, _)| started.elapsed() <= reuse),
+                Ok(plan) => plan
+                    .as_ref()
+                    .is_some_and(|(started, _)| started.elapsed() <= reuse),
                 Err(_) => true,
             });
         }

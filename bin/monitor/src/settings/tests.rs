@@ -241,12 +241,15 @@ fn markdown_table() -> String {
 
 #[test]
 fn the_readme_table_is_the_settings_table() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("README.md at the workspace root");
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/configuration.md"
+    ))
+    .expect("docs/configuration.md in the workspace");
     let expected = markdown_table();
     assert!(
         readme.contains(&expected),
-        "README.md's configuration table differs from the settings table; it should read:\n{expected}"
+        "docs/configuration.md's settings table differs from the settings table; it should read:\n{expected}"
     );
 }
 
