@@ -41,7 +41,7 @@ trap 'exit 130' INT TERM
 
 # The world serves while its stdin stays open (fd 3 here).
 mkfifo "$work/world.in"
-target/release/dispatch-bench world --dispatches "$DISPATCHES" --latency-ms "$LATENCY_MS" \
+target/release/dispatch-bench --dispatches "$DISPATCHES" --latency-ms "$LATENCY_MS" world \
     <"$work/world.in" >"$work/world.out" 2>"$work/world.log" &
 pids+=($!)
 exec 3>"$work/world.in"
