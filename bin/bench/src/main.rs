@@ -60,6 +60,11 @@ enum Measure {
         #[arg(trailing_var_arg = true, required = true)]
         command: Vec<String>,
     },
+    /// Starts nats-server, redis-server and the simulator with the world of `--dispatches`
+    /// (the first value), `--latency-ms` and the mix options, prints `NATS_URL REDIS_URL` on
+    /// one line, and serves until stdin closes (scripts/api-load-bench.sh runs `run` on it).
+    #[command(hide = true)]
+    World,
 }
 
 /// What one measured run cost.
@@ -75,6 +80,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(Measure::Measure { command }) = &args.measure {
         return measure(command);
+    }
+    if let Some(Measure::World) = &args.measure {
+        return serve_world(&args);
     }
     let monitor = match &args.monitor {
         Some(path) => path.clone(),
@@ -241,6 +249,43 @@ impl Run {
             cost.max_rss_kib as f64 / 1024.0,
         );
     }
+}
+
+/// The world of `args` (first values) on its own servers until stdin closes.
+fn serve_world(args: &Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let nats = NatsServer::new();
+        let redis = RedisServer::new();
+        let config = SimConfig {
+            redis_url: Some(redis.url()),
+            ..SimConfig::new(&nats.url(), dispatch_monitor::wiring::vendor_adapters())
+        };
+        let sim = Sim::start(config).await.context("the simulator starts")?;
+        let mix = world::Mix {
+            dispatches: args.dispatches[0],
+            cts_percent: args.cts_percent,
+            action_percent: args.action_percent,
+        };
+        world::load(&sim, &mix);
+        let latency = args.latency_ms[0];
+        if latency > 0 {
+            sim.add_fault(&Fault {
+                subject: subjects::TICKET_DETAILS.to_owned(),
+                latency_ms: Some(latency),
+                ..Fault::default()
+            });
+        }
+        println!("{} {}", nats.url(), redis.url());
+        // Until stdin closes: the servers stop when `nats` and `redis` drop.
+        tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
+            .await??;
+        drop(sim);
+        Ok(())
+    })
 }
 
 /// The simulator's counters.

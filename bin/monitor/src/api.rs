@@ -29,9 +29,12 @@ use crate::plan::PlanRow;
 use crate::service::{Triggered, VendorControl};
 use crate::settings::values::ApiToken;
 
+mod document;
 mod mask;
 mod plans;
 mod safeguards;
+
+pub use document::DISPATCH_NUMBER_PATTERN;
 
 pub use mask::{Masker, mask_phones};
 pub use plans::{PLAN_REUSE, PlanCache};
@@ -141,6 +144,8 @@ impl std::fmt::Debug for ApiState {
         description = "What the dispatch monitor did to each dispatch, its vendor cycles, what it would do now, and a way to start a cycle (SPEC §14)."
     ),
     tags((name = "operator", description = "The operator API")),
+    // Types used only as parameters are not collected from the handlers.
+    components(schemas(Status)),
     modifiers(&BearerToken)
 )]
 struct ApiDoc;
@@ -176,11 +181,24 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         ))
 }
 
+/// The API's routes and its finished document (see [`document`]), every route guarded
+/// against query parameters its operation does not declare.
+fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    let (api, mut document) = api_routes().split_for_parts();
+    document::finish(&mut document);
+    let guard = axum::middleware::from_fn_with_state(
+        document::DeclaredQueries::of(&document),
+        document::reject_undeclared_query,
+    );
+    (api.route_layer(guard), document)
+}
+
 /// The API, `/openapi.json`, `/docs` and the dashboard. An unknown route or a wrong method is
 /// answered with a JSON error like every other (SPEC §18.5).
 pub fn router(state: ApiState) -> Router {
-    let (api, document) = api_routes().with_state(state).split_for_parts();
-    api.merge(docs(document))
+    let (api, document) = api();
+    api.with_state(state)
+        .merge(docs(document))
         .route("/", axum::routing::get(dashboard))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
@@ -210,7 +228,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
 
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    api().1
 }
 
 /// The dashboard: one page, its styles and script inline.
@@ -303,13 +321,13 @@ pub struct CycleStarted {
     pub status: String,
 }
 
-/// The query parameters, checked by name.
+/// The query parameters, by name (those an operation does not declare were refused before
+/// its handler runs: see [`document::DeclaredQueries`]).
 struct Params(HashMap<String, String>);
 
 impl Params {
     fn read(
         query: Result<Query<HashMap<String, String>>, QueryRejection>,
-        known: &[&str],
     ) -> Result<Self, ApiError> {
         let Query(params) = query.map_err(|rejection| {
             ApiError::new(
@@ -317,12 +335,6 @@ impl Params {
                 format!("invalid query string: {rejection}"),
             )
         })?;
-        if let Some(name) = params.keys().find(|name| !known.contains(&name.as_str())) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("unknown parameter {name}; expected {}", known.join(", ")),
-            ));
-        }
         Ok(Self(params))
     }
 
@@ -330,12 +342,14 @@ impl Params {
         self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
+    /// `limit`, exactly as documented: decimal digits only (no sign, no space, not empty).
     fn limit(&self, default: usize, max: usize) -> Result<usize, ApiError> {
-        let Some(text) = self.text("limit") else {
+        let Some(text) = self.0.get("limit") else {
             return Ok(default);
         };
+        let digits = text.bytes().all(|b| b.is_ascii_digit());
         match text.parse::<usize>() {
-            Ok(limit) if (MIN_LIMIT..=max).contains(&limit) => Ok(limit),
+            Ok(limit) if digits && (MIN_LIMIT..=max).contains(&limit) => Ok(limit),
             _ => Err(ApiError::bad_parameter(
                 "limit",
                 format!("expected a whole number from {MIN_LIMIT} to {max}, got {text:?}"),
@@ -415,7 +429,7 @@ async fn list_cycles(
     State(state): State<ApiState>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<Vec<CycleRecord>> {
-    let params = Params::read(query, &["vendor", "limit"])?;
+    let params = Params::read(query)?;
     let limit = params.limit(20, MAX_CYCLES_LIMIT)?;
     let mut cycles = Vec::new();
     for control in state.vendors(params.text("vendor"))? {
@@ -434,7 +448,7 @@ async fn list_cycles(
     tag = "operator",
     params(
         ("vendor" = Option<String>, Query, description = "One vendor; all when absent"),
-        ("status" = Option<String>, Query, description = "`requested`, `confirmed`, `tech_on_site`, `canceled`, `completed` or `not_monitored`"),
+        ("status" = Option<Status>, Query, description = "Only dispatches in this status"),
         ("q" = Option<String>, Query, description = "Part of a dispatch number or ticket id (case-insensitive)"),
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 5000, description = "At most this many, 1 to 5000 (default 500)"),
     ),
@@ -449,9 +463,13 @@ async fn list_dispatches(
     State(state): State<ApiState>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<Vec<DispatchSnapshot>> {
-    let params = Params::read(query, &["vendor", "status", "q", "limit"])?;
+    let params = Params::read(query)?;
     let limit = params.limit(500, MAX_DISPATCHES_LIMIT)?;
-    let status = params.text("status").map(parse_status).transpose()?;
+    let status = params
+        .0
+        .get("status")
+        .map(|s| parse_status(s))
+        .transpose()?;
     let needle = params.text("q").map(str::to_lowercase);
     let mut dispatches = Vec::new();
     for control in state.vendors(params.text("vendor"))? {
@@ -469,10 +487,11 @@ async fn list_dispatches(
     Ok(Json(dispatches))
 }
 
+/// A status label, exactly as documented (the document's enum is [`Status`]'s serde names).
 fn parse_status(text: &str) -> Result<Status, ApiError> {
     Status::ALL
         .into_iter()
-        .find(|s| s.label().eq_ignore_ascii_case(text))
+        .find(|s| s.label() == text)
         .ok_or_else(|| {
             let labels: Vec<&str> = Status::ALL.iter().map(|s| s.label()).collect();
             ApiError::bad_parameter(
@@ -487,8 +506,8 @@ fn parse_status(text: &str) -> Result<Status, ApiError> {
     path = "/api/v1/dispatches/{vendor}/{dispatch_number}",
     tag = "operator",
     params(
-        ("vendor" = String, Path, description = "The vendor, e.g. `LIT`"),
-        ("dispatch_number" = String, Path, description = "The vendor's dispatch id, e.g. `DIS37405`"),
+        ("vendor" = String, Path, example = "LIT", description = "The vendor, e.g. `LIT`"),
+        ("dispatch_number" = String, Path, example = "DIS37405", description = "The vendor's dispatch id, e.g. `DIS37405`; surrounding white space is ignored"),
     ),
     responses(
         (status = 200, description = "The dispatch's snapshot and journal", body = DispatchView),
@@ -561,7 +580,7 @@ async fn get_plan(
     State(state): State<ApiState>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<Vec<PlanRow>> {
-    let params = Params::read(query, &["vendor", "at"])?;
+    let params = Params::read(query)?;
     let asked = params.text("vendor");
     let at_text = params.text("at");
     let at = at_text
@@ -589,7 +608,7 @@ async fn get_plan(
     post,
     path = "/api/v1/vendors/{vendor}/cycle",
     tag = "operator",
-    params(("vendor" = String, Path, description = "The vendor, e.g. `LIT`")),
+    params(("vendor" = String, Path, example = "LIT", description = "The vendor, e.g. `LIT`")),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "The cycle starts now", body = CycleStarted),
@@ -776,6 +795,39 @@ mod tests {
             assert!(accepted(min.to_string()), "{path}");
             assert!(accepted(documented_max.to_string()), "{path}");
             assert!(!accepted((documented_max + 1).to_string()), "{path}");
+            // An integer is written in decimal digits, nothing else.
+            for refused in ["", " ", "+5", " 5", "5 ", "-0", "5.0", "1e2", "٥"] {
+                assert!(!accepted(refused.to_owned()), "{path}?limit={refused:?}");
+            }
+            assert!(accepted("007".to_owned()), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_status_filter_is_the_documented_enum_exactly() {
+        let document = serde_json::to_value(openapi()).unwrap();
+        let parameters = document["paths"]["/api/v1/dispatches"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let status = parameters.iter().find(|p| p["name"] == "status").unwrap();
+        let reference = status["schema"]["$ref"].as_str().unwrap();
+        let name = reference.rsplit('/').next().unwrap();
+        let documented = &document["components"]["schemas"][name]["enum"];
+        let labels: Vec<&str> = Status::ALL.iter().map(|s| s.label()).collect();
+        assert_eq!(documented, &serde_json::json!(labels));
+        for label in labels {
+            assert_eq!(parse_status(label).unwrap().label(), label);
+        }
+        for refused in [
+            "",
+            "REQUESTED",
+            "Requested",
+            " requested",
+            "requested ",
+            "happy",
+        ] {
+            let error = parse_status(refused).unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{refused:?}");
         }
     }
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 /// A dispatch's status in the monitor's own terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Booked by the portal, not yet confirmed by the vendor.

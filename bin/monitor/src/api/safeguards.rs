@@ -176,7 +176,7 @@ pub(super) async fn list_opt_outs(
     State(state): State<ApiState>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<Vec<OptOutView>> {
-    Params::read(query, &[])?;
+    Params::read(query)?;
     let listed = state.safeguards.opt_outs().await.map_err(store_error)?;
     Ok(Json(listed.iter().map(|o| state.opt_out_view(o)).collect()))
 }
