@@ -340,12 +340,7 @@ impl NatsClient {
             () = next_disconnection(&mut disconnections) => return Err(RpcFailure::ConnectionLost),
         };
 
-        let token = if STORED_FLAG.find(&message.payload).is_some() {
-            stored_token(&top_level_fields(&message.payload)?)?
-        } else {
-            None
-        };
-        match token {
+        match stored_reply_token(&message.payload)? {
             None => Ok(ReplyJson::Message(message.payload)),
             Some(token) => self.take_stored(&token).await.map(ReplyJson::Stored),
         }
@@ -405,6 +400,15 @@ async fn next_disconnection(disconnections: &mut watch::Receiver<u64>) {
     }
 }
 
+/// The token of a reply that points to a stored message (`{"token": "...", "is_stored":
+/// true}`); `None` for a reply to read as it is.
+pub fn stored_reply_token(payload: &[u8]) -> Result<Option<String>, RpcFailure> {
+    if STORED_FLAG.find(payload).is_none() {
+        return Ok(None);
+    }
+    stored_token(&top_level_fields(payload)?)
+}
+
 /// The token of a stored message `{"token": "...", "is_stored": true}`, if it is one.
 fn stored_token(fields: &BTreeMap<String, &RawValue>) -> Result<Option<String>, RpcFailure> {
     if fields.get("is_stored").map(|flag| flag.get().trim()) != Some("true") {
@@ -422,7 +426,7 @@ fn stored_token(fields: &BTreeMap<String, &RawValue>) -> Result<Option<String>, 
 }
 
 /// Reads `{"request_id", "status", "body"}`, the body left as JSON text.
-fn parse_reply(json: &[u8]) -> Result<RawReply, RpcFailure> {
+pub fn parse_reply(json: &[u8]) -> Result<RawReply, RpcFailure> {
     let not_object = || RpcFailure::InvalidReply("the reply is not a JSON object".into());
     if json.trim_ascii_start().first() != Some(&b'{') {
         return Err(not_object());

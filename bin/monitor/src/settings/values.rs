@@ -411,7 +411,8 @@ fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
 /// Hides the credentials of every URL in `text`: `redis://:secret@host:6379` becomes
 /// `redis://***@host:6379`, and a `sentinelPassword=` query value becomes `***`.
 pub fn mask_credentials(text: &str) -> String {
-    text.split(',')
+    url_parts(text)
+        .into_iter()
         .map(|part| match part.split_once("://") {
             Some((scheme, rest)) => {
                 let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -425,6 +426,29 @@ pub fn mask_credentials(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `text` cut at each comma that starts another URL (`,scheme://`): a comma inside one URL,
+/// e.g. in its password, stays in that URL.
+fn url_parts(text: &str) -> Vec<&str> {
+    let starts_url = |rest: &str| {
+        rest.split_once("://").is_some_and(|(scheme, _)| {
+            !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
+    };
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (at, _) in text.match_indices(',') {
+        if starts_url(&text[at + 1..]) {
+            parts.push(&text[start..at]);
+            start = at + 1;
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 /// `?a=1&sentinelPassword=secret` → `?a=1&sentinelPassword=***`.
