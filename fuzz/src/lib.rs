@@ -141,12 +141,22 @@ pub fn check_nats_reply(data: &[u8]) {
             Some(None),
             "{encoded}"
         );
-        let read = infra_nats::Reply::from(reply.clone());
-        assert_eq!(read.status, reply.status);
-        match reply.into_raw_body() {
-            Ok(body) => assert!(serde_json::from_str::<serde_json::Value>(body.get()).is_ok()),
+        // The body as JSON values: equal to its text read, or an unparseable reply.
+        match infra_nats::Reply::try_from(reply.clone()) {
+            Ok(read) => {
+                assert_eq!(read.status, reply.status);
+                let text = body_text(&reply);
+                assert_eq!(
+                    serde_json::from_str::<serde_json::Value>(&text).ok(),
+                    Some(read.body)
+                );
+            }
+            Err(failure) => assert_eq!(failure.reason(), "invalid_reply"),
+        }
+        match reply.clone().into_raw_body() {
+            Ok(body) => assert_eq!(body.get(), body_text(&reply)),
             Err(domain::ports::PortError::Rejected { status, detail }) => {
-                assert_eq!(status, read.status);
+                assert_eq!(status, reply.status);
                 assert!(!(200..300).contains(&status));
                 assert!(detail.chars().count() <= 501, "{detail}");
             }
