@@ -476,7 +476,8 @@ pub fn parse_offset(text: &str) -> Option<chrono::Duration> {
     if !number.is_empty() {
         return None;
     }
-    Some(chrono::Duration::seconds(sign * total))
+    // Beyond chrono's range (about 292 million years) the text is refused, not a panic.
+    chrono::Duration::try_seconds(sign * total)
 }
 
 /// The wall-clock time at the site `after` the start, to the minute (vendors send minutes).
@@ -486,13 +487,28 @@ pub fn local_time(
     zone: &str,
 ) -> Option<NaiveDateTime> {
     let zone = UsZone::parse(zone)?;
-    let local = (start + after).with_timezone(&zone.tz).naive_local();
+    let local = start
+        .checked_add_signed(after)?
+        .with_timezone(&zone.tz)
+        .naive_local();
     local.with_second(0)?.with_nanosecond(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_beyond_the_calendar_are_refused_without_panicking() {
+        // Found while writing the `scenario` fuzz target's invariant: both used to panic.
+        assert_eq!(parse_offset("+9999999999999999s"), None);
+        let text = "[[dispatch]]\nvendor = \"LIT\"\nnumber = \"D\"\nticket = \"1\"\n\
+                    appointment = \"+9999999999999999s\"\n";
+        let error = Scenario::parse(text, &[VendorName::fixed("LIT")]).unwrap_err();
+        assert_eq!(error.line, 5);
+        let far = parse_offset("+9000000000000000s").unwrap();
+        assert_eq!(local_time(Utc::now(), far, "Pacific"), None);
+    }
 
     fn vendors() -> Vec<VendorName> {
         vec![VendorName::fixed("LIT"), VendorName::fixed("CTS")]

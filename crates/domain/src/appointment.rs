@@ -150,6 +150,20 @@ impl UsZone {
     }
 }
 
+impl UsZone {
+    /// The zone text a vendor record carries for a display word: `Pacific Time` for a US word,
+    /// any other zone name (`Europe/Paris`, `UTC`) as it is; [`UsZone::parse`] reads either
+    /// back to the same word.
+    pub fn vendor_text(word: &str) -> String {
+        let with_time = format!("{word} Time");
+        if Self::parse(&with_time).is_some_and(|zone| zone.word == word) {
+            with_time
+        } else {
+            word.to_owned()
+        }
+    }
+}
+
 fn us_alias_word(name: &str) -> Option<String> {
     let word = match name {
         "US/Pacific" => "Pacific",

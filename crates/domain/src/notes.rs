@@ -182,8 +182,9 @@ impl TicketNotes {
                 })
             })
             .collect();
-        // Stable: equal instants keep Bruin's order.
-        notes.sort_by_key(|note| note.created.map(|c| c.timestamp_nanos_opt().unwrap_or(0)));
+        // Stable: equal instants keep Bruin's order. Instants compare whole, so a date outside
+        // the nanosecond range (before 1677, after 2262) still sorts by its instant.
+        notes.sort_by_key(|note| note.created);
         Self(notes)
     }
 
@@ -377,6 +378,18 @@ mod tests {
         ]);
         let texts: Vec<&str> = notes.as_slice().iter().map(|n| n.text.as_str()).collect();
         assert_eq!(texts, ["undated", "first", "second", "third"]);
+    }
+
+    #[test]
+    fn dates_outside_the_nanosecond_range_sort_by_their_instant() {
+        // Found by the `ticket_notes` fuzz target: year 4040 sorted before 2020.
+        let notes = TicketNotes::from_raw([
+            raw(1, Some("4040"), "4040-05-28T06:05:54.987-04:00"),
+            raw(2, Some("2020"), "2020-05-28T08:15:01.1-04:00"),
+            raw(3, Some("1600"), "1600-01-01T00:00:00Z"),
+        ]);
+        let texts: Vec<&str> = notes.as_slice().iter().map(|n| n.text.as_str()).collect();
+        assert_eq!(texts, ["1600", "2020", "4040"]);
     }
 
     #[test]

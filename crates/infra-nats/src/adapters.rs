@@ -69,7 +69,7 @@ impl TicketRepository for NatsTicketRepository {
 /// Reads `ticketNotes` from a ticket-details body. A note that is not an object makes the whole
 /// body malformed: silently dropping a note could repeat the action it records. A field of an
 /// odd type inside a note reads as absent (see `RawTicketNote`).
-fn parse_ticket_notes(body: &RawValue) -> Result<Vec<RawTicketNote>, PortError> {
+pub fn parse_ticket_notes(body: &RawValue) -> Result<Vec<RawTicketNote>, PortError> {
     // The notes are read straight into their fields; everything else in the details is
     // skipped without being built as JSON values.
     #[derive(serde::Deserialize)]

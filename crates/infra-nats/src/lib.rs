@@ -15,6 +15,14 @@ mod rpc;
 
 pub mod subjects;
 
+/// The decoders of what other services send, for the fuzz targets (`fuzz/`, docs/fuzzing.md):
+/// not part of the crate's API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::adapters::parse_ticket_notes;
+    pub use crate::rpc::{parse_reply, stored_reply_token};
+}
+
 pub use adapters::{NatsDispatchSource, NatsNotifier, NatsTicketRepository};
 pub use client::{ConnectionState, DEFAULT_REQUEST_TIMEOUT, NatsClient, NatsError};
 pub use rpc::{LARGE_MESSAGE_THRESHOLD, LARGE_MESSAGE_TTL, RawReply, Reply, RpcFailure};

@@ -91,18 +91,24 @@ impl RawReply {
     }
 }
 
-impl From<RawReply> for Reply {
-    fn from(raw: RawReply) -> Self {
-        // The body was read as JSON once already, so reading it again cannot fail.
-        let body = raw
-            .body
-            .and_then(|body| serde_json::from_str(body.get()).ok())
-            .unwrap_or(Value::Null);
-        Reply {
+impl TryFrom<RawReply> for Reply {
+    type Error = RpcFailure;
+
+    /// Reads the body. Well-formed JSON text may still hold what no JSON value can, such as
+    /// the number `1e400`: such a reply is unparseable (found by the `nats_reply` fuzz target;
+    /// it used to read as a null body).
+    fn try_from(raw: RawReply) -> Result<Self, RpcFailure> {
+        let body = match raw.body {
+            Some(body) => serde_json::from_str(body.get()).map_err(|error| {
+                RpcFailure::InvalidReply(format!("the body cannot be read: {error}"))
+            })?,
+            None => Value::Null,
+        };
+        Ok(Reply {
             request_id: raw.request_id,
             status: raw.status,
             body,
-        }
+        })
     }
 }
 
@@ -188,7 +194,9 @@ impl NatsClient {
     /// Sends `{"request_id": <new uuid>, "body": body}` and returns the reply envelope,
     /// whatever its status.
     pub async fn request(&self, subject: &str, body: Value) -> Result<Reply, RpcFailure> {
-        self.request_raw(subject, body).await.map(Reply::from)
+        self.request_raw(subject, body)
+            .await
+            .and_then(Reply::try_from)
     }
 
     /// [`request`](Self::request), with the reply's body left as JSON text.
@@ -205,7 +213,9 @@ impl NatsClient {
         subject: &str,
         fields: Map<String, Value>,
     ) -> Result<Reply, RpcFailure> {
-        self.round_trip(subject, fields).await.map(Reply::from)
+        self.round_trip(subject, fields)
+            .await
+            .and_then(Reply::try_from)
     }
 
     /// [`request`](Self::request), then the body of a 2xx reply. Non-2xx replies are
@@ -340,12 +350,7 @@ impl NatsClient {
             () = next_disconnection(&mut disconnections) => return Err(RpcFailure::ConnectionLost),
         };
 
-        let token = if STORED_FLAG.find(&message.payload).is_some() {
-            stored_token(&top_level_fields(&message.payload)?)?
-        } else {
-            None
-        };
-        match token {
+        match stored_reply_token(&message.payload)? {
             None => Ok(ReplyJson::Message(message.payload)),
             Some(token) => self.take_stored(&token).await.map(ReplyJson::Stored),
         }
@@ -405,6 +410,15 @@ async fn next_disconnection(disconnections: &mut watch::Receiver<u64>) {
     }
 }
 
+/// The token of a reply that points to a stored message (`{"token": "...", "is_stored":
+/// true}`); `None` for a reply to read as it is.
+pub fn stored_reply_token(payload: &[u8]) -> Result<Option<String>, RpcFailure> {
+    if STORED_FLAG.find(payload).is_none() {
+        return Ok(None);
+    }
+    stored_token(&top_level_fields(payload)?)
+}
+
 /// The token of a stored message `{"token": "...", "is_stored": true}`, if it is one.
 fn stored_token(fields: &BTreeMap<String, &RawValue>) -> Result<Option<String>, RpcFailure> {
     if fields.get("is_stored").map(|flag| flag.get().trim()) != Some("true") {
@@ -422,7 +436,7 @@ fn stored_token(fields: &BTreeMap<String, &RawValue>) -> Result<Option<String>, 
 }
 
 /// Reads `{"request_id", "status", "body"}`, the body left as JSON text.
-fn parse_reply(json: &[u8]) -> Result<RawReply, RpcFailure> {
+pub fn parse_reply(json: &[u8]) -> Result<RawReply, RpcFailure> {
     let not_object = || RpcFailure::InvalidReply("the reply is not a JSON object".into());
     if json.trim_ascii_start().first() != Some(&b'{') {
         return Err(not_object());
@@ -511,18 +525,35 @@ mod tests {
         assert_eq!(reply.request_id.as_deref(), Some("r1"));
         assert!(reply.is_success());
         assert_eq!(reply.clone().into_raw_body().unwrap().get(), r#"{"a":1}"#);
-        assert_eq!(Reply::from(reply).into_body().unwrap(), json!({"a": 1}));
+        assert_eq!(
+            Reply::try_from(reply).unwrap().into_body().unwrap(),
+            json!({"a": 1})
+        );
 
         let reply = parse(json!({"request_id": "r2", "status": 204})).unwrap();
         assert!(reply.body.is_none());
         assert_eq!(reply.clone().into_raw_body().unwrap().get(), "null");
-        assert_eq!(Reply::from(reply).body, Value::Null);
+        assert_eq!(Reply::try_from(reply).unwrap().body, Value::Null);
         assert!(!parse(json!({"status": 300})).unwrap().is_success());
         // As with any JSON object read here, a repeated field keeps its last value.
         let repeated = parse_reply(br#"{"status": 500, "body": 1, "status": 200}"#).unwrap();
         assert!(repeated.is_success());
         assert_eq!(repeated.into_raw_body().unwrap().get(), "1");
         assert!(!parse(json!({"status": 199})).unwrap().is_success());
+    }
+
+    #[test]
+    fn a_body_no_json_value_can_hold_is_an_unparseable_reply() {
+        // Found by the `nats_reply` fuzz target: it read as a null body.
+        let reply = parse_reply(br#"{"status": 200, "body": {"n": 1e400}}"#).unwrap();
+        assert_eq!(
+            reply.clone().into_raw_body().unwrap().get(),
+            r#"{"n": 1e400}"#
+        );
+        assert!(matches!(
+            Reply::try_from(reply),
+            Err(RpcFailure::InvalidReply(_))
+        ));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use domain::{
     Dispatch, DispatchSpec, ListError, NoteKey, PhoneE164, RawRecord, RawRecordText, SkipReason,
-    Status, TemplateSource, VendorAdapter, VendorName, VendorPolicy, join_present,
+    Status, TemplateSource, UsZone, VendorAdapter, VendorName, VendorPolicy, join_present,
 };
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -150,7 +150,7 @@ impl VendorAdapter for CtsAdapter {
                 "Onsite Time Needed: {}",
                 local.format("%Y-%m-%d %I.%M%p")
             ));
-            lines.push(format!("Onsite Timezone: {zone} Time"));
+            lines.push(format!("Onsite Timezone: {}", UsZone::vendor_text(zone)));
         }
         if let Some(phone) = &spec.client_phone {
             lines.push(format!("Contact #: {phone}"));

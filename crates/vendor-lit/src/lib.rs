@@ -11,7 +11,7 @@ mod time;
 
 use domain::{
     Dispatch, DispatchSpec, ListError, NoteKey, PhoneE164, RawRecord, RawRecordText, SkipReason,
-    Status, TemplateSource, VendorAdapter, VendorName, VendorPolicy, join_present,
+    Status, TemplateSource, UsZone, VendorAdapter, VendorName, VendorPolicy, join_present,
 };
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -162,7 +162,7 @@ impl VendorAdapter for LitAdapter {
             Some((local, zone)) => (
                 Some(local.format("%Y-%m-%d").to_string()),
                 Some(local.format("%-I:%M%p").to_string()),
-                Some(format!("{zone} Time")),
+                Some(UsZone::vendor_text(zone)),
             ),
             None => (None, None, None),
         };

@@ -166,6 +166,14 @@ fn urls_are_masked() {
         format!("{url} {url:?}"),
         "redis://***@host:6379/0 SecretUrl(redis://***@host:6379/0)"
     );
+    // A comma in a password stays in its URL (fuzz target `settings`): it used to split the
+    // URL and show the whole password.
+    let url = SecretUrl::parse("redis://:pa,ss@host:6379").unwrap();
+    assert_eq!(url.to_string(), "redis://***@host:6379");
+    assert_eq!(
+        mask_credentials("nats://u:p@a:4222,tls://v:q@b:4443"),
+        "nats://***@a:4222,tls://***@b:4443"
+    );
 }
 
 #[test]
