@@ -30,7 +30,7 @@ use domain::{Engine, EngineSettings, Mode, Status, TicketId, VendorName};
 use serde_json::{Value, json};
 
 // The test builders: LIT templates, a fully populated dispatch, notes, the flat vendor.
-#[path = "../tests/it/common.rs"]
+#[path = "../tests/domain/common.rs"]
 #[allow(dead_code)]
 mod common;
 
