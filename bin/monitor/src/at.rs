@@ -36,7 +36,8 @@ pub fn parse_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Invalid
         given: text.to_owned(),
     };
     let trimmed = text.trim();
-    if trimmed.chars().count() > MAX_AT_CHARS {
+    // Every accepted form is ASCII; the splits below cut at byte offsets.
+    if !trimmed.is_ascii() || trimmed.len() > MAX_AT_CHARS {
         return Err(invalid());
     }
     let at = match relative(trimmed) {
@@ -83,6 +84,14 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         "2026-12-04T15:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn text_ending_in_a_multibyte_character_is_refused_without_panicking() {
+        // Found by schemathesis: `µ¤ê….Þ` panicked splitting inside a character.
+        for text in ["µ¤ê\u{95430}ùÎ.Þ", "6Þ", "+Þ", "2026-12-04T21:00:00 0Þ:00"] {
+            assert!(parse_at(text, now()).is_err(), "{text}");
+        }
     }
 
     #[test]
