@@ -204,84 +204,81 @@ pub fn rows(reports: &[CycleReport]) -> Vec<PlanRow> {
     let mut rows = Vec::new();
     for report in reports {
         for dispatch_report in &report.dispatches {
-            let dispatch = &dispatch_report.dispatch;
-            let row =
-                |action: String, channel: &str, recipient: String, text: String, sent| PlanRow {
-                    vendor: dispatch.vendor.to_string(),
-                    dispatch_number: dispatch.dispatch_number.to_string(),
-                    ticket_id: dispatch.ticket_id.to_string(),
-                    status: dispatch.status.to_string(),
-                    action,
-                    channel: channel.to_owned(),
-                    recipient,
-                    text,
-                    already_sent: sent,
-                };
+            let dispatch = RowsOf(&dispatch_report.dispatch);
             for step in &dispatch_report.steps {
-                match step {
-                    Step::Blocked(blocked) => rows.push(row(
-                        blocked.kind.to_string(),
-                        "blocked",
-                        String::new(),
-                        blocked.reason.clone(),
-                        false,
-                    )),
-                    Step::Deferred(deferred) => rows.push(row(
-                        deferred.kind.to_string(),
-                        "deferred (quiet hours)",
-                        deferred
-                            .to
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                        deferred.reason.clone(),
-                        false,
-                    )),
-                    Step::Withheld(w) => rows.extend(w.to.iter().map(|to| {
-                        let (kind, reason) = (w.kind.to_string(), w.reason.clone());
-                        row(kind, w.why.plan_label(), to.to_string(), reason, false)
-                    })),
-                    Step::Act(action) => {
-                        for to in &action.withheld {
-                            rows.push(row(
-                                action.kind.to_string(),
-                                "skipped (quiet hours)",
-                                to.to_string(),
-                                String::new(),
-                                false,
-                            ));
-                        }
-                        for sms in &action.sms {
-                            rows.push(row(
-                                action.kind.to_string(),
-                                "sms",
-                                sms.to.to_string(),
-                                sms.text.clone(),
-                                sms.already_sent,
-                            ));
-                        }
-                        rows.push(row(
-                            action.kind.to_string(),
-                            "note",
-                            format!("ticket {}", dispatch.ticket_id),
-                            action.note.clone(),
-                            false,
-                        ));
-                        if let Some(email) = &action.email {
-                            rows.push(row(
-                                action.kind.to_string(),
-                                "email",
-                                email.recipients.clone(),
-                                email.text.clone(),
-                                false,
-                            ));
-                        }
-                    }
-                }
+                dispatch.step(step, &mut rows);
             }
         }
     }
     rows
+}
+
+/// Makes the rows of one dispatch's steps.
+struct RowsOf<'a>(&'a domain::Dispatch);
+
+impl RowsOf<'_> {
+    fn row(&self, action: String, channel: &str, recipient: String, text: String) -> PlanRow {
+        let dispatch = self.0;
+        PlanRow {
+            vendor: dispatch.vendor.to_string(),
+            dispatch_number: dispatch.dispatch_number.to_string(),
+            ticket_id: dispatch.ticket_id.to_string(),
+            status: dispatch.status.to_string(),
+            action,
+            channel: channel.to_owned(),
+            recipient,
+            text,
+            already_sent: false,
+        }
+    }
+
+    fn step(&self, step: &Step, rows: &mut Vec<PlanRow>) {
+        match step {
+            Step::Blocked(blocked) => rows.push(self.row(
+                blocked.kind.to_string(),
+                "blocked",
+                String::new(),
+                blocked.reason.clone(),
+            )),
+            Step::Deferred(deferred) => rows.push(
+                self.row(
+                    deferred.kind.to_string(),
+                    "deferred (quiet hours)",
+                    deferred
+                        .to
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    deferred.reason.clone(),
+                ),
+            ),
+            Step::Withheld(w) => rows.extend(w.to.iter().map(|to| {
+                let (kind, reason) = (w.kind.to_string(), w.reason.clone());
+                self.row(kind, w.why.plan_label(), to.to_string(), reason)
+            })),
+            Step::Act(action) => self.action(action, rows),
+        }
+    }
+
+    /// An action's rows: texts skipped for quiet hours, its SMS, its note, its email.
+    fn action(&self, action: &domain::rules::Action, rows: &mut Vec<PlanRow>) {
+        let kind = action.kind.to_string();
+        for to in &action.withheld {
+            let skipped = "skipped (quiet hours)";
+            rows.push(self.row(kind.clone(), skipped, to.to_string(), String::new()));
+        }
+        for sms in &action.sms {
+            rows.push(PlanRow {
+                already_sent: sms.already_sent,
+                ..self.row(kind.clone(), "sms", sms.to.to_string(), sms.text.clone())
+            });
+        }
+        let ticket = format!("ticket {}", self.0.ticket_id);
+        rows.push(self.row(kind.clone(), "note", ticket, action.note.clone()));
+        if let Some(email) = &action.email {
+            rows.push(self.row(kind, "email", email.recipients.clone(), email.text.clone()));
+        }
+    }
 }
 
 /// The text form: one block per dispatch with actions, then a summary per vendor.
