@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{LazyLock, Mutex};
 
 use domain::telemetry::MetricKind;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -129,8 +129,10 @@ pub fn use_colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
 /// Installs the global Prometheus recorder (once per process) and describes every metric of
 /// the catalog; later calls return the same handle.
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
+    // Held while installing, so concurrent callers (apps built at once in tests) install once.
+    static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+    let mut installed = HANDLE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(handle) = installed.as_ref() {
         return Ok(handle.clone());
     }
     let handle = PrometheusBuilder::new()
@@ -139,7 +141,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         ])?
         .install_recorder()?;
     describe_metrics();
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    Ok(installed.insert(handle).clone())
 }
 
 /// Summarises the histograms every `every` until `stop`: the recorder keeps every sample until
