@@ -732,7 +732,10 @@ fn bad_phones_vendors_and_times_exit_2_naming_them() {
             &["opt-out", "remove", "Jane 212 359 5129"],
             "PHONE=\"Jane 212 359 5129\"",
         ),
-        (&["pause", "acme", "D1", "--reason", "x"], "VENDOR=\"acme\""),
+        (
+            &["pause", "NO-SUCH-VENDOR", "D1", "--reason", "x"],
+            "VENDOR=\"NO-SUCH-VENDOR\"",
+        ),
         (&["resume", "LIT", " "], "DISPATCH=\" \""),
         (&["plan", "--at", "tonight"], "--at=\"tonight\""),
         (&["plan", "--at", "+6d"], "--at=\"+6d\""),

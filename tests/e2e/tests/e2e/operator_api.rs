@@ -663,10 +663,10 @@ async fn a_dispatch_is_paused_and_resumed_with_who_and_why(w: &World) {
     assert_error(status, &body, 401, "Bearer");
     for (path, body, status, mentions) in [
         (
-            "/api/v1/dispatches/ACME/DIS37405/pause",
+            "/api/v1/dispatches/NO-SUCH-VENDOR/DIS37405/pause",
             why,
             404,
-            "unknown vendor ACME",
+            "unknown vendor NO-SUCH-VENDOR",
         ),
         (
             "/api/v1/dispatches/LIT/%20/pause",
