@@ -152,14 +152,16 @@ impl Withhold {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Safeguards: Send + Sync {
-    /// Which of `phones` are on the opt-out list.
+    /// Which of `phones` are on the opt-out list. An entry of one of them that cannot be
+    /// read is an error (`PortError::Malformed`), never "not listed".
     async fn opted_out(&self, phones: &[PhoneE164]) -> Result<BTreeSet<PhoneE164>, PortError>;
     /// Lists `phone`; `false` when it was listed already (the first listing is kept).
     async fn add_opt_out(&self, phone: &PhoneE164, mark: &SafeguardMark)
     -> Result<bool, PortError>;
     /// Takes `phone` off the list; `false` when it was not listed.
     async fn remove_opt_out(&self, phone: &PhoneE164) -> Result<bool, PortError>;
-    /// The whole list, ordered by number.
+    /// The whole list, ordered by number; an entry that cannot be read is listed with a mark
+    /// saying so, so that it can be seen and removed.
     async fn opt_outs(&self) -> Result<Vec<OptOut>, PortError>;
     /// Pauses a dispatch's texts for [`PAUSE_TTL`]; `false` when it was paused already (the
     /// mark is replaced).
@@ -175,7 +177,7 @@ pub trait Safeguards: Send + Sync {
         vendor: &VendorName,
         dispatch_number: &DispatchNumber,
     ) -> Result<Option<SafeguardMark>, PortError>;
-    /// The dispatch's pause, when paused.
+    /// The dispatch's pause, when paused; a pause that cannot be read is an error.
     async fn paused(
         &self,
         vendor: &VendorName,

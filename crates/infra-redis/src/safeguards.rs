@@ -84,6 +84,21 @@ fn parse_mark(what: &str, json: &str) -> Result<SafeguardMark, PortError> {
     serde_json::from_str(json).map_err(|error| PortError::Malformed(format!("{what}: {error}")))
 }
 
+/// The mark shown for an entry that cannot be read.
+fn unreadable_mark(error: &PortError) -> SafeguardMark {
+    SafeguardMark {
+        at: DateTime::<Utc>::UNIX_EPOCH,
+        by: "unknown".into(),
+        reason: format!("unreadable entry ({error})"),
+    }
+}
+
+/// The last four digits of a number, as masked output shows it.
+fn last_four(phone: &PhoneE164) -> &str {
+    let digits = phone.as_str();
+    &digits[digits.len().saturating_sub(4)..]
+}
+
 fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
@@ -100,13 +115,22 @@ impl Safeguards for RedisSafeguards {
             .hmget(self.opt_outs_key(), fields)
             .await
             .map_err(|error| unavailable("opt-out read", &error))?;
-        // Any value lists the number, even one that cannot be read: fail safe.
-        Ok(phones
-            .iter()
-            .zip(values)
-            .filter(|(_, value)| value.is_some())
-            .map(|(phone, _)| phone.clone())
-            .collect())
+        // An entry that cannot be read is an error, not "not listed": the rules then hold
+        // every text of the dispatch and the alert says which entry to fix (fail safe).
+        let mut listed = BTreeSet::new();
+        for (phone, value) in phones.iter().zip(values) {
+            let Some(json) = value else { continue };
+            if let Err(error) = parse_mark("opt-out", &json) {
+                return Err(PortError::Malformed(format!(
+                    "the opt-out entry of the number ending {} in {} cannot be read ({error}); \
+                     texts to it wait until the entry is fixed or removed",
+                    last_four(phone),
+                    self.opt_outs_key()
+                )));
+            }
+            listed.insert(phone.clone());
+        }
+        Ok(listed)
     }
 
     async fn add_opt_out(
@@ -137,10 +161,23 @@ impl Safeguards for RedisSafeguards {
             .map_err(|error| unavailable("opt-out read", &error))?;
         let mut list = Vec::with_capacity(fields.len());
         for (field, json) in fields {
-            match (PhoneE164::parse_us(&field), parse_mark("opt-out", &json)) {
-                (Ok(phone), Ok(mark)) => list.push(OptOut { phone, mark }),
-                _ => tracing::warn!("an opt-out entry cannot be read; it still withholds texts"),
-            }
+            let Ok(phone) = PhoneE164::parse_us(&field) else {
+                tracing::warn!(
+                    key = %self.opt_outs_key(),
+                    "an opt-out entry's field is not a US number; it withholds nothing: remove it"
+                );
+                continue;
+            };
+            // An unreadable entry is listed, so that an operator sees it and can remove it.
+            let mark = parse_mark("opt-out", &json).unwrap_or_else(|error| {
+                tracing::warn!(
+                    key = %self.opt_outs_key(),
+                    ending = last_four(&phone),
+                    "an opt-out entry cannot be read; texts to the number wait until it is fixed or removed"
+                );
+                unreadable_mark(&error)
+            });
+            list.push(OptOut { phone, mark });
         }
         list.sort_by(|a, b| a.phone.cmp(&b.phone));
         Ok(list)
@@ -177,13 +214,8 @@ impl Safeguards for RedisSafeguards {
             .await
             .map_err(|error| unavailable("pause write", &error))?;
         // A pause that cannot be read was still a pause.
-        Ok(previous.map(|json| {
-            parse_mark("pause", &json).unwrap_or_else(|_| SafeguardMark {
-                at: DateTime::<Utc>::UNIX_EPOCH,
-                by: "unknown".into(),
-                reason: String::new(),
-            })
-        }))
+        Ok(previous
+            .map(|json| parse_mark("pause", &json).unwrap_or_else(|error| unreadable_mark(&error))))
     }
 
     async fn paused(
@@ -196,7 +228,16 @@ impl Safeguards for RedisSafeguards {
             .get(self.pause_key(vendor, dispatch_number))
             .await
             .map_err(|error| unavailable("pause read", &error))?;
-        json.map(|json| parse_mark("pause", &json)).transpose()
+        let key = self.pause_key(vendor, dispatch_number);
+        json.map(|json| {
+            parse_mark("pause", &json).map_err(|error| {
+                PortError::Malformed(format!(
+                    "the pause key {key} cannot be read ({error}); the dispatch's texts wait \
+                     until it is fixed, removed or expires"
+                ))
+            })
+        })
+        .transpose()
     }
 
     async fn texts_in_window(

@@ -10,6 +10,7 @@ use domain::journal::{EntryKind, Journal, JournalEntry};
 use domain::ports::{
     Claim, DispatchRegistry, LedgerKey, PortError, SmsLedger, SmsPurpose, VendorLease,
 };
+use domain::safeguards::{DailyCap, Safeguards};
 use domain::{DispatchNumber, PhoneE164, VendorName};
 use infra_redis::RedisConnection;
 use serde_json::json;
@@ -151,7 +152,7 @@ async fn garbage_in_a_key_is_reported_and_fixing_the_key_recovers() {
             ),
             "acquire",
         ),
-        // Rows for the opt-out entries and the pause key go here once the safeguards are in.
+        // The safeguards' keys have their own table below.
     ];
     let server = RedisServer::new();
     let url = server.url();
@@ -264,4 +265,98 @@ async fn garbage_in_the_journal_is_left_out_and_writes_go_on() {
     assert_eq!(history.entries, vec![skipped(1)]);
     assert_eq!(redis(&url, &["LLEN", list]).await, "2");
     assert_eq!(journal.cycles(&lit, 10).await.unwrap(), vec![]);
+}
+
+const OPT_OUTS: &str = "test-dispatch-monitor:opt-outs";
+const PAUSE: &str = "test-dispatch-monitor:paused:LIT:DIS37405";
+
+/// What the rules learn about the dispatch of [`key`], as text: `ok: ...` or `error: ...`.
+async fn facts(redis: &RedisConnection) -> String {
+    let key = key();
+    let store = redis.safeguards(ENV);
+    let phones = [key.recipient.clone()];
+    let read = store.dispatch_facts(
+        &key.vendor,
+        &key.dispatch_number,
+        &phones,
+        DailyCap::default(),
+        Utc::now(),
+    );
+    match read.await {
+        Ok(facts) => format!(
+            "ok: {} opted out, paused {}",
+            facts.opted_out.len(),
+            facts.paused.is_some()
+        ),
+        Err(error) => format!("error: {error}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_in_the_safeguards_is_an_error_until_the_key_is_fixed() {
+    // Each row: what is written, what the error must say, and how it is fixed. An error makes
+    // the rules hold every text of the dispatch and alert (SPEC §17.5): never "not listed".
+    let rows: &[(&str, &[&str], &str, &[&str])] = &[
+        (
+            "opt-out entry not JSON",
+            &["HSET", OPT_OUTS, "+12123595129", "}garbage{"],
+            "the opt-out entry of the number ending 5129",
+            &["HDEL", OPT_OUTS, "+12123595129"],
+        ),
+        (
+            "opt-out entry JSON of another shape",
+            &["HSET", OPT_OUTS, "+12123595129", "[1]"],
+            "cannot be read",
+            &[
+                "HSET",
+                OPT_OUTS,
+                "+12123595129",
+                r#"{"at":"2026-12-04T15:00:00Z","by":"cli:ops","reason":"fixed"}"#,
+            ],
+        ),
+        (
+            "opt-outs not a hash",
+            &["SET", OPT_OUTS, "garbage"],
+            "WRONGTYPE",
+            &["DEL", OPT_OUTS],
+        ),
+        (
+            "pause not JSON",
+            &["SET", PAUSE, "garbage"],
+            "the pause key test-dispatch-monitor:paused:LIT:DIS37405 cannot be read",
+            &["DEL", PAUSE],
+        ),
+        (
+            "pause not a string",
+            &["HSET", PAUSE, "a", "b"],
+            "WRONGTYPE",
+            &["DEL", PAUSE],
+        ),
+    ];
+    let server = RedisServer::new();
+    let url = server.url();
+    let connection = crate::ha::connect(&url).await;
+    assert_eq!(facts(&connection).await, "ok: 0 opted out, paused false");
+    for (name, corrupt, expected, fix) in rows {
+        redis(&url, corrupt).await;
+        for attempt in ["first", "second"] {
+            let outcome = facts(&connection).await;
+            assert!(
+                outcome.starts_with("error: ") && outcome.contains(expected),
+                "{name}, {attempt} read: {outcome}"
+            );
+            assert!(!outcome.contains("2123595129"), "{name}: {outcome}");
+        }
+        redis(&url, fix).await;
+        let fixed = facts(&connection).await;
+        assert!(fixed.starts_with("ok: "), "{name} once fixed: {fixed}");
+        for key in [OPT_OUTS, PAUSE] {
+            redis(&url, &["DEL", key]).await;
+        }
+    }
+    // A pause key that lapses by itself lifts the error with it.
+    redis(&url, &["SET", PAUSE, "garbage", "PX", "300"]).await;
+    assert!(facts(&connection).await.starts_with("error: "));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(facts(&connection).await, "ok: 0 opted out, paused false");
 }

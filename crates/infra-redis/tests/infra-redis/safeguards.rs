@@ -119,7 +119,7 @@ async fn opt_outs_are_one_hash_of_json_marks_without_expiry() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_unreadable_opt_out_entry_still_withholds() {
+async fn an_unreadable_opt_out_entry_is_an_error_and_listed_as_unreadable() {
     let server = RedisServer::new();
     let store = connect(&server).await.safeguards(ENV);
     let raw = raw_client(&server).await;
@@ -131,8 +131,30 @@ async fn an_unreadable_opt_out_entry_still_withholds() {
         .await
         .unwrap();
     let number = phone("2123595129");
-    assert!(store.opted_out(&[number]).await.unwrap().len() == 1);
-    assert!(store.opt_outs().await.unwrap().is_empty());
+    // Never taken for "not listed": the rules hold the dispatch's texts and alert.
+    let error = store.opted_out(&[number.clone()]).await.unwrap_err();
+    assert!(matches!(error, PortError::Malformed(_)), "{error}");
+    assert!(error.to_string().contains("ending 5129"), "{error}");
+    assert!(!error.to_string().contains("2123595129"), "{error}");
+    // Other numbers are read as usual.
+    assert!(
+        store
+            .opted_out(&[phone("2125550100")])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The list shows it, so that it can be removed.
+    let listed = store.opt_outs().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].phone, number);
+    assert!(
+        listed[0].mark.reason.starts_with("unreadable entry"),
+        "{:?}",
+        listed[0]
+    );
+    assert!(store.remove_opt_out(&number).await.unwrap());
+    assert!(store.opted_out(&[number]).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,7 @@
 //! Corrupt Redis (issue 22), table-driven: while `dispatch-monitor run` cycles, garbage is
 //! written into one key a dispatch's cycle reads — a ledger entry, a ledger hash, a registry
-//! key, the vendor lease, a journal list — before the dispatch is booked. Each gives a clear log
-//! line and a Slack alert (the journal needs neither: its garbage is passed over), never a
+//! key, the vendor lease, a journal list, an opt-out entry, a pause key — before the dispatch
+//! is booked. Each gives a clear log line and a Slack alert (the journal needs neither: its garbage is passed over), never a
 //! panic and never a text twice (the notifier does not deduplicate here, so a duplicate would
 //! show), and the dispatch gets every note and text once the key is fixed or has expired.
 
@@ -24,7 +24,7 @@ const LEASE: &str = "corrupt-dispatch-monitor:lease:LIT";
 
 /// One row: what is written, the log line and Slack alert it must give, and how it is fixed
 /// (nothing: it expires). `{n}` is the dispatch number, `{field}` its client's confirmation
-/// text's ledger field.
+/// text's ledger field, `{client}` the client's number and `{ending}` its last four digits.
 struct Row {
     name: &'static str,
     corrupt: &'static [&'static str],
@@ -81,7 +81,27 @@ const ROWS: &[Row] = &[
         withholds: false,
         fix: &[],
     },
-    // The opt-out entries and the pause key get their rows here once the safeguards are in.
+    Row {
+        name: "an opt-out entry",
+        corrupt: &[
+            "HSET",
+            "corrupt-dispatch-monitor:opt-outs",
+            "{client}",
+            "}x{",
+        ],
+        log: Some("the opt-out entry of the number ending {ending} in"),
+        slack: Some("the opt-out entry of the number ending {ending} in"),
+        withholds: true,
+        fix: &["HDEL", "corrupt-dispatch-monitor:opt-outs", "{client}"],
+    },
+    Row {
+        name: "a pause key",
+        corrupt: &["SET", "corrupt-dispatch-monitor:paused:LIT:{n}", "garbage"],
+        log: Some("the pause key corrupt-dispatch-monitor:paused:LIT:{n} cannot be read"),
+        slack: Some("the pause key corrupt-dispatch-monitor:paused:LIT:{n} cannot be read"),
+        withholds: true,
+        fix: &["DEL", "corrupt-dispatch-monitor:paused:LIT:{n}"],
+    },
 ];
 
 fn number(n: usize) -> String {
@@ -108,9 +128,12 @@ fn client_field(n: usize) -> String {
 }
 
 fn fill(template: &str, n: usize) -> String {
+    let client = PhoneE164::parse_us(&client_phone(n)).unwrap().to_string();
     template
         .replace("{n}", &number(n))
         .replace("{field}", &client_field(n))
+        .replace("{ending}", &client[client.len() - 4..])
+        .replace("{client}", &client)
 }
 
 /// A confirmed LIT dispatch with a tech, a day away: 4 notes and 3 SMS are owed.
