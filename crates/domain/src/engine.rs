@@ -11,21 +11,23 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::alerts::{AlertLevel, AlertOutbox, Alerts, Outcome};
-use crate::executor::{Execution, Executor};
+use crate::executor::Executor;
 use crate::journal::{
-    self, CycleRecord, DispatchSnapshot, EntryBuffer, EntryStamp, Journal, LastAction, NoJournal,
+    self, CycleRecord, DispatchSnapshot, EntryBuffer, EntryStamp, Journal, NoJournal,
 };
 use crate::notes::phrases;
 use crate::ports::{
     Clock, DispatchRegistry, DispatchSource, LedgerEntry, Notifier, PortError, SmsLedger,
     TicketRepository,
 };
-use crate::rules::{self, LedgerFacts, Plan, RuleInput, RuleSettings, Step};
+use crate::rules::{self, LedgerFacts, Plan, RuleInput, RuleSettings};
 use crate::safeguards::{SafeguardFacts, Safeguards};
 use crate::{
     Dispatch, DispatchNotes, ListBody, ListError, PhoneE164, RawRecordText, SkipReason, Status,
     TemplateError, TemplateSource, Templates, TicketNotes, VendorAdapter, VendorName, telemetry,
 };
+
+pub use crate::journal::{DispatchOutcome, DispatchReport};
 
 /// The ports a cycle uses.
 #[derive(Clone)]
@@ -127,50 +129,6 @@ pub enum CycleError {
     /// The list reply had the wrong shape.
     #[error(transparent)]
     Malformed(#[from] ListError),
-}
-
-/// What happened to one dispatch in a cycle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum DispatchOutcome {
-    /// The ticket details request failed; retried next cycle.
-    DetailsFailed {
-        /// Why.
-        error: String,
-    },
-    /// Not created by our portal.
-    NotOurs {
-        /// Why it was judged not ours.
-        reason: String,
-    },
-    /// The SMS ledger could not be read; nothing was done.
-    LedgerUnavailable {
-        /// Why.
-        error: String,
-    },
-    /// The steps were executed.
-    Executed(Execution),
-    /// Dry run: the steps were only planned.
-    Planned,
-}
-
-/// One dispatch's part of a cycle report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DispatchReport {
-    /// The dispatch as mapped.
-    pub dispatch: Dispatch,
-    /// What happened.
-    pub outcome: DispatchOutcome,
-    /// The planned steps (empty when not ours or details failed).
-    pub steps: Vec<Step>,
-    /// Rules skipped for lack of data.
-    pub skipped_rules: Vec<String>,
-    /// SMS, notes and emails that went out for it this cycle.
-    pub actions: usize,
-    /// The last of them.
-    pub last_action: Option<LastAction>,
-    /// The dispatch's pause, when paused (SPEC §17.3).
-    pub paused: Option<crate::safeguards::SafeguardMark>,
 }
 
 /// What one vendor cycle did.
