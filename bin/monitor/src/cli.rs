@@ -166,13 +166,7 @@ pub async fn execute(cli: Cli, env: impl IntoIterator<Item = (String, String)>) 
         return ExitCode::from(EXIT_CONFIG);
     }
     match command {
-        Command::CheckConfig => {
-            println!("configuration and templates are valid; effective settings:");
-            for (name, value) in settings.effective() {
-                println!("{name}={value}");
-            }
-            ExitCode::SUCCESS
-        }
+        Command::CheckConfig => check_config(&settings),
         Command::Run => match signal {
             Some(signal) => report(run(settings, signal).await),
             None => unreachable!("the signal is set for run"),
@@ -197,17 +191,34 @@ pub async fn execute(cli: Cli, env: impl IntoIterator<Item = (String, String)>) 
             vendor,
             dispatch,
             reason,
-        } => match dispatch_of(&settings, &vendor, &dispatch) {
-            Ok((vendor, number)) => {
-                output(operator::pause(&settings, &vendor, &number, &reason).await)
-            }
-            Err(error) => config_error(&error),
-        },
-        Command::Resume { vendor, dispatch } => match dispatch_of(&settings, &vendor, &dispatch) {
-            Ok((vendor, number)) => output(operator::resume(&settings, &vendor, &number).await),
-            Err(error) => config_error(&error),
-        },
+        } => pause(&settings, &vendor, &dispatch, &reason).await,
+        Command::Resume { vendor, dispatch } => resume(&settings, &vendor, &dispatch).await,
         Command::Demo => unreachable!("handled above"),
+    }
+}
+
+/// `check-config`: the settings are valid; prints the effective ones.
+fn check_config(settings: &Settings) -> ExitCode {
+    println!("configuration and templates are valid; effective settings:");
+    for (name, value) in settings.effective() {
+        println!("{name}={value}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// `pause VENDOR DISPATCH`: pauses the dispatch's texts.
+async fn pause(settings: &Settings, vendor: &str, dispatch: &str, reason: &str) -> ExitCode {
+    match dispatch_of(settings, vendor, dispatch) {
+        Ok((vendor, number)) => output(operator::pause(settings, &vendor, &number, reason).await),
+        Err(error) => config_error(&error),
+    }
+}
+
+/// `resume VENDOR DISPATCH`: resumes the dispatch's texts.
+async fn resume(settings: &Settings, vendor: &str, dispatch: &str) -> ExitCode {
+    match dispatch_of(settings, vendor, dispatch) {
+        Ok((vendor, number)) => output(operator::resume(settings, &vendor, &number).await),
+        Err(error) => config_error(&error),
     }
 }
 

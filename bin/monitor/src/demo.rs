@@ -104,8 +104,32 @@ fn cts_record(name: &str, igz: &str, ticket: &str, status: &str, tech: bool) -> 
 
 /// The vendors' lists `minutes` into the simulated day.
 fn lists_at(minutes: i64) -> (Value, Value) {
-    let h = |hours: i64| hours * 60;
-    // LIT DIS10001: appointment 2026-03-17 10:00 Pacific, 26 hours after the start.
+    (lit_list_at(minutes), cts_list_at(minutes))
+}
+
+/// Minutes in `hours` hours.
+fn h(hours: i64) -> i64 {
+    hours * 60
+}
+
+/// The LIT list `minutes` into the simulated day.
+fn lit_list_at(minutes: i64) -> Value {
+    // LIT DIS10002 is confirmed but was not booked by our portal: the monitor leaves it alone.
+    let dis10002 = lit_record(
+        "DIS10002",
+        "4000002",
+        "Request Confirmed",
+        Some(("Joe Malone", LIT_TECH_1)),
+    );
+    let lit_list: Vec<Value> = [dis10001(minutes), dis10002]
+        .into_iter()
+        .chain(dis10003(minutes))
+        .collect();
+    json!({"Status": "Success", "Message": null, "DispatchList": lit_list})
+}
+
+/// LIT DIS10001: appointment 2026-03-17 10:00 Pacific, 26 hours after the start.
+fn dis10001(minutes: i64) -> Value {
     let mut dis10001 = match minutes {
         m if m < 30 => lit_record("DIS10001", "4000001", "New Dispatch", None),
         m if m < h(2) => lit_record("DIS10001", "4000001", "Request Confirmed", None),
@@ -141,19 +165,11 @@ fn lists_at(minutes: i64) -> (Value, Value) {
     if minutes >= h(28) {
         dis10001["Time_of_Check_Out"] = json!("12:00");
     }
-    // LIT DIS10002 is confirmed but was not booked by our portal: the monitor leaves it alone.
-    let dis10002 = lit_record(
-        "DIS10002",
-        "4000002",
-        "Request Confirmed",
-        Some(("Joe Malone", LIT_TECH_1)),
-    );
-    let lit_list: Vec<Value> = [dis10001, dis10002]
-        .into_iter()
-        .chain(dis10003(minutes))
-        .collect();
-    let lit = json!({"Status": "Success", "Message": null, "DispatchList": lit_list});
+    dis10001
+}
 
+/// The CTS list `minutes` into the simulated day.
+fn cts_list_at(minutes: i64) -> Value {
     // CTS S-20001: appointment 16:00 Pacific the same day, 8 hours after the start.
     let mut s20001 = match minutes {
         m if m < 60 => cts_record("S-20001", "IGZ_20001", "4000003", "Open", false),
@@ -174,8 +190,7 @@ fn lists_at(minutes: i64) -> (Value, Value) {
         .into_iter()
         .chain(s20003(minutes))
         .collect();
-    let cts = json!({"done": true, "totalSize": cts_list.len(), "records": cts_list});
-    (lit, cts)
+    json!({"done": true, "totalSize": cts_list.len(), "records": cts_list})
 }
 
 /// LIT DIS10003 from 10:00: confirmed without a tech yet; its site contact opted out of texts.
@@ -200,50 +215,13 @@ fn s20003(minutes: i64) -> Option<Value> {
 pub async fn run() -> anyhow::Result<String> {
     let clock = Arc::new(ManualClock::new(start()));
     let world = MemoryWorld::new(clock.clone());
-    for (ticket, key) in [
-        ("4000001", "DIS10001"),
-        ("4000003", "IGZ_20001"),
-        ("4000004", "IGZ_20002"),
-        ("4000005", "DIS10003"),
-        ("4000006", "IGZ_20003"),
-    ] {
-        world.tickets.seed_note(
-            &TicketId::parse(ticket)?,
-            &format!(
-                "#*MetTel's IPA*# {key}\nDispatch Management - Dispatch Requested\n\n\
-                 Please see the summary below."
-            ),
-            start() - Duration::hours(1),
-        );
-    }
-    let settings = EngineSettings {
-        rules: RuleSettings {
-            quiet_hours: Some(DEMO_QUIET_HOURS.parse().map_err(anyhow::Error::msg)?),
-            ..RuleSettings::default()
-        },
-        ..EngineSettings::default()
-    };
-    let mut engine =
-        Engine::new(world.ports(), settings).with_common_templates(dispatch_templates::COMMON);
-    for adapter in wiring::vendor_adapters() {
-        engine = engine.with_vendor(adapter, &BTreeMap::new())?;
-    }
+    seed_requested_notes(&world)?;
+    let engine = demo_engine(&world)?;
     let lit = VendorName::parse("LIT")?;
     let cts = VendorName::parse("CTS")?;
 
     let mut timeline = Timeline::default();
-    writeln!(
-        timeline.out,
-        "Dispatch monitor demo: a simulated day, one cycle per vendor every 15 minutes."
-    )?;
-    writeln!(
-        timeline.out,
-        "Every note and SMS the monitor writes is listed; times are Pacific."
-    )?;
-    writeln!(
-        timeline.out,
-        "Quiet hours are {DEMO_QUIET_HOURS} at the site (MONITOR_QUIET_HOURS).\n"
-    )?;
+    write_header(&mut timeline)?;
     for minutes in (0..=h_total()).step_by(15) {
         clock.set(start() + Duration::minutes(minutes as i64));
         let (lit_list, cts_list) = lists_at(minutes as i64);
@@ -270,6 +248,61 @@ pub async fn run() -> anyhow::Result<String> {
         }
     }
     timeline.finish()
+}
+
+/// The portal booked every demo dispatch: each ticket has its Dispatch Requested note.
+fn seed_requested_notes(world: &MemoryWorld) -> anyhow::Result<()> {
+    for (ticket, key) in [
+        ("4000001", "DIS10001"),
+        ("4000003", "IGZ_20001"),
+        ("4000004", "IGZ_20002"),
+        ("4000005", "DIS10003"),
+        ("4000006", "IGZ_20003"),
+    ] {
+        world.tickets.seed_note(
+            &TicketId::parse(ticket)?,
+            &format!(
+                "#*MetTel's IPA*# {key}\nDispatch Management - Dispatch Requested\n\n\
+                 Please see the summary below."
+            ),
+            start() - Duration::hours(1),
+        );
+    }
+    Ok(())
+}
+
+/// The real engine and vendor adapters over the simulated world, with the demo's quiet hours.
+fn demo_engine(world: &MemoryWorld) -> anyhow::Result<Engine> {
+    let settings = EngineSettings {
+        rules: RuleSettings {
+            quiet_hours: Some(DEMO_QUIET_HOURS.parse().map_err(anyhow::Error::msg)?),
+            ..RuleSettings::default()
+        },
+        ..EngineSettings::default()
+    };
+    let mut engine =
+        Engine::new(world.ports(), settings).with_common_templates(dispatch_templates::COMMON);
+    for adapter in wiring::vendor_adapters() {
+        engine = engine.with_vendor(adapter, &BTreeMap::new())?;
+    }
+    Ok(engine)
+}
+
+/// The timeline's first lines.
+fn write_header(timeline: &mut Timeline) -> anyhow::Result<()> {
+    writeln!(
+        timeline.out,
+        "Dispatch monitor demo: a simulated day, one cycle per vendor every 15 minutes."
+    )?;
+    writeln!(
+        timeline.out,
+        "Every note and SMS the monitor writes is listed; times are Pacific."
+    )?;
+    writeln!(
+        timeline.out,
+        "Quiet hours are {DEMO_QUIET_HOURS} at the site (MONITOR_QUIET_HOURS).\n"
+    )?;
+    Ok(())
 }
 
 /// What the operators do: the opted-out number is listed when its dispatch appears, and

@@ -2,8 +2,6 @@
 //! each SMS under the ledger first, then the note that records it; any failure alerts and
 //! stops the dispatch for this cycle.
 
-use serde::Serialize;
-
 use crate::actions::ActionKind;
 use crate::alerts::{Alerts, Outcome};
 use crate::events::{SmsOutcome, StepEvent};
@@ -15,23 +13,7 @@ use crate::rules::{Action, PlannedSms, Step, WithheldAction};
 use crate::safeguards::{DailyCap, Reservation, Safeguards, Withhold};
 use crate::{Dispatch, Templates};
 
-/// How executing a dispatch's steps ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum Execution {
-    /// Every step was taken.
-    Completed {
-        /// How many steps.
-        steps: usize,
-    },
-    /// A step failed or was refused; the rest waits for the next cycle.
-    Stopped {
-        /// How many steps were taken before.
-        steps: usize,
-        /// What stopped it.
-        reason: String,
-    },
-}
+pub use crate::journal::Execution;
 
 /// Executes steps through the ports.
 #[derive(Clone, Copy)]

@@ -3,6 +3,10 @@
 //! it and hands them, with the dispatch's snapshot, to the [`Journal`] port once the dispatch
 //! is done; the cycle's record goes at its end. Journaling never fails or delays a
 //! dispatch: a port that cannot write logs and counts it.
+//!
+//! The journal owns the types it records — a dispatch's [`DispatchReport`] and
+//! [`DispatchOutcome`], and the executor's [`Execution`] in it — so that it imports nothing
+//! from the engine, the executor or the events that write it (they are re-exported there).
 
 use std::sync::Mutex;
 
@@ -10,9 +14,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{DispatchOutcome, DispatchReport};
-use crate::executor::Execution;
 use crate::ports::PortError;
+use crate::rules::Step;
+use crate::safeguards::SafeguardMark;
 use crate::{Dispatch, VendorName};
 
 /// At most this many entries are kept per dispatch (oldest dropped).
@@ -104,6 +108,68 @@ impl JournalEntry {
     }
 }
 
+/// What happened to one dispatch in a cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DispatchOutcome {
+    /// The ticket details request failed; retried next cycle.
+    DetailsFailed {
+        /// Why.
+        error: String,
+    },
+    /// Not created by our portal.
+    NotOurs {
+        /// Why it was judged not ours.
+        reason: String,
+    },
+    /// The SMS ledger could not be read; nothing was done.
+    LedgerUnavailable {
+        /// Why.
+        error: String,
+    },
+    /// The steps were executed.
+    Executed(Execution),
+    /// Dry run: the steps were only planned.
+    Planned,
+}
+
+/// One dispatch's part of a cycle report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DispatchReport {
+    /// The dispatch as mapped.
+    pub dispatch: Dispatch,
+    /// What happened.
+    pub outcome: DispatchOutcome,
+    /// The planned steps (empty when not ours or details failed).
+    pub steps: Vec<Step>,
+    /// Rules skipped for lack of data.
+    pub skipped_rules: Vec<String>,
+    /// SMS, notes and emails that went out for it this cycle.
+    pub actions: usize,
+    /// The last of them.
+    pub last_action: Option<LastAction>,
+    /// The dispatch's pause, when paused (SPEC §17.3).
+    pub paused: Option<SafeguardMark>,
+}
+
+/// How executing a dispatch's steps ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Execution {
+    /// Every step was taken.
+    Completed {
+        /// How many steps.
+        steps: usize,
+    },
+    /// A step failed or was refused; the rest waits for the next cycle.
+    Stopped {
+        /// How many steps were taken before.
+        steps: usize,
+        /// What stopped it.
+        reason: String,
+    },
+}
+
 /// The last thing done to a dispatch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -151,7 +217,7 @@ pub struct DispatchSnapshot {
     pub last_action: Option<LastAction>,
     /// Its texts are paused (SPEC §17.3): who paused them, when and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paused: Option<crate::safeguards::SafeguardMark>,
+    pub paused: Option<SafeguardMark>,
 }
 
 impl DispatchSnapshot {

@@ -36,11 +36,9 @@ pub mod telemetry;
 
 pub use appointment::{Appointment, SiteZone, UsZone};
 pub use dispatch::{Dispatch, VendorPolicy, join_present};
-pub use engine::{
-    CycleError, CycleReport, DispatchOutcome, DispatchReport, Engine, EngineSettings, Mode, Ports,
-    StopReason,
-};
+pub use engine::{CycleError, CycleReport, Engine, EngineSettings, Mode, Ports, StopReason};
 pub use ids::{DispatchNumber, InvalidValue, NoteKey, PhoneE164, TicketId, VendorName};
+pub use journal::{DispatchOutcome, DispatchReport};
 pub use notes::{
     DispatchNotes, LEGACY_WATERMARK, RawTicketNote, TicketNote, TicketNotes, WATERMARK, belongs_to,
     normalise_name, phrases, tech_names_in,
@@ -63,10 +61,9 @@ pub mod prelude {
 
     pub use crate::actions::{ActionKind, Recipient, SmsPurpose};
     pub use crate::alerts::AlertLevel;
-    pub use crate::executor::Execution;
     pub use crate::journal::{
-        CycleRecord, DispatchHistory, DispatchSnapshot, EntryKind, Journal, JournalEntry,
-        LastAction, NoJournal,
+        CycleRecord, DispatchHistory, DispatchSnapshot, EntryKind, Execution, Journal,
+        JournalEntry, LastAction, NoJournal,
     };
     pub use crate::ports::{
         Claim, Clock, DispatchRegistry, DispatchSource, Email, EntryState, LargeMessageStore,

@@ -279,36 +279,13 @@ impl Kind {
         };
         match self {
             Kind::Nats => text(&["-a", &host, "-p", &port]),
-            Kind::NatsWith { tls, extra } => {
-                let mut args = text(&["-a", "127.0.0.1", "-p", &port]);
-                if let Some(tls) = tls {
-                    args.extend(text(&["--tls", "--tlscert"]));
-                    args.push(tls.server_cert().display().to_string());
-                    args.push("--tlskey".into());
-                    args.push(tls.server_key().display().to_string());
-                }
-                args.extend(extra.iter().cloned());
-                args
-            }
+            Kind::NatsWith { tls, extra } => nats_args(&port, tls.as_ref(), extra),
             Kind::Redis => redis("--port", Vec::new()),
             Kind::Sentinel {
                 dir,
                 primary,
                 primary_port,
-            } => {
-                // Sentinel rewrites its config file, so each one has its own.
-                let conf = dir.join(format!("sentinel-{port}.conf"));
-                let text = format!(
-                    "sentinel monitor {primary} 127.0.0.1 {primary_port} 2\n\
-                     sentinel down-after-milliseconds {primary} 1000\n\
-                     sentinel failover-timeout {primary} 5000\n\
-                     sentinel parallel-syncs {primary} 1\n"
-                );
-                std::fs::write(&conf, text).expect("the sentinel config is written");
-                let mut args = vec![conf.display().to_string(), "--sentinel".to_owned()];
-                args.extend(text_args(&["--port", &port, "--bind", "127.0.0.1"]));
-                args
-            }
+            } => sentinel_args(&port, dir, primary, *primary_port),
             Kind::RedisWith(extra) => redis("--port", extra.clone()),
             Kind::RedisTls(tls) => {
                 let files = [
@@ -353,6 +330,36 @@ impl Kind {
     }
 }
 
+/// `nats-server` on loopback at `port`, with TLS when given and the extra arguments.
+fn nats_args(port: &str, tls: Option<&TlsFiles>, extra: &[String]) -> Vec<String> {
+    let mut args = text_args(&["-a", "127.0.0.1", "-p", port]);
+    if let Some(tls) = tls {
+        args.extend(text_args(&["--tls", "--tlscert"]));
+        args.push(tls.server_cert().display().to_string());
+        args.push("--tlskey".into());
+        args.push(tls.server_key().display().to_string());
+    }
+    args.extend(extra.iter().cloned());
+    args
+}
+
+/// `redis-server --sentinel` on loopback at `port`, watching `primary`; writes its config file
+/// in `dir`.
+fn sentinel_args(port: &str, dir: &Path, primary: &str, primary_port: u16) -> Vec<String> {
+    // Sentinel rewrites its config file, so each one has its own.
+    let conf = dir.join(format!("sentinel-{port}.conf"));
+    let text = format!(
+        "sentinel monitor {primary} 127.0.0.1 {primary_port} 2\n\
+         sentinel down-after-milliseconds {primary} 1000\n\
+         sentinel failover-timeout {primary} 5000\n\
+         sentinel parallel-syncs {primary} 1\n"
+    );
+    std::fs::write(&conf, text).expect("the sentinel config is written");
+    let mut args = vec![conf.display().to_string(), "--sentinel".to_owned()];
+    args.extend(text_args(&["--port", port, "--bind", "127.0.0.1"]));
+    args
+}
+
 /// A throwaway certificate authority and a server certificate it signed for `127.0.0.1` and
 /// `localhost`, made with the `openssl` command in a fresh folder; for TLS tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -367,13 +374,6 @@ impl TlsFiles {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("test-tls-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a folder for the certificates");
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
         let openssl = |args: &[&str]| {
             let output = Command::new("openssl")
                 .args(args)
@@ -386,37 +386,8 @@ impl TlsFiles {
                 String::from_utf8_lossy(&output.stderr)
             );
         };
-        let mut ca = vec![
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=dispatch-monitor test CA",
-        ];
-        ca.extend(ec);
-        ca.extend([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        openssl(&ca);
-        let mut request = vec![
-            "req",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ];
-        request.extend(ec);
-        openssl(&request);
+        openssl(&Self::ca_request());
+        openssl(&Self::server_request());
         std::fs::write(
             dir.join("server.ext"),
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
@@ -441,6 +412,55 @@ impl TlsFiles {
             "server.ext",
         ]);
         Self { dir }
+    }
+
+    /// A P-256 key made with the request, unencrypted.
+    const EC_KEY: [&str; 5] = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+
+    /// `openssl` arguments making the self-signed CA (`ca.key`, `ca.crt`).
+    fn ca_request() -> Vec<&'static str> {
+        let mut ca = vec![
+            "req",
+            "-x509",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=dispatch-monitor test CA",
+        ];
+        ca.extend(Self::EC_KEY);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        ca
+    }
+
+    /// `openssl` arguments making the server's key and signing request (`server.key`,
+    /// `server.csr`).
+    fn server_request() -> Vec<&'static str> {
+        let mut request = vec![
+            "req",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ];
+        request.extend(Self::EC_KEY);
+        request
     }
 
     /// The CA certificate (PEM): what clients must trust.
