@@ -20,8 +20,10 @@ ensure_packages python3 nats-server redis-server redis-tools chromium chromium-d
 
 copy=$(mktemp -d "${TMPDIR:-/tmp}/adding-a-vendor.XXXXXX")
 trap 'rm -rf "$copy"' EXIT
-# `tar` keeps the files' times: what the guide does not touch stays fresh in the cache.
-tar --exclude=./target --exclude=./.git -cf - . | tar -xf - -C "$copy"
+# `tar` keeps the files' times: what the guide does not touch stays fresh in the cache. Only
+# what git tracks or would track is copied: no build output (target/, fuzz/target/).
+git ls-files -z --cached --others --exclude-standard \
+    | tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C "$copy"
 
 python3 - docs/adding-a-vendor.md "$copy" <<'PY'
 import pathlib, re, sys

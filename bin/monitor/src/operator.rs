@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use domain::safeguards::{self, SafeguardMark, Safeguards};
+use domain::pausing;
+use domain::safeguards::{SafeguardMark, Safeguards};
 use domain::{DispatchNumber, PhoneE164, VendorName};
 use infra_redis::{DEFAULT_COMMAND_TIMEOUT, RedisConnection};
 
@@ -121,8 +122,7 @@ pub async fn pause(
     let journal = redis.journal(&settings.environment_name);
     let replica = wiring::replica_name(settings);
     let mark = mark(reason);
-    let newly =
-        safeguards::pause_dispatch(&store, &journal, vendor, number, &mark, &replica).await?;
+    let newly = pausing::pause_dispatch(&store, &journal, vendor, number, &mark, &replica).await?;
     journal.flush(JOURNAL_FLUSH).await;
     Ok(if newly {
         format!("{vendor} {number} paused: its texts are withheld until resumed (30 days at most)")
@@ -141,7 +141,7 @@ pub async fn resume(
     let store = redis.safeguards(&settings.environment_name);
     let journal = redis.journal(&settings.environment_name);
     let replica = wiring::replica_name(settings);
-    let lifted = safeguards::resume_dispatch(
+    let lifted = pausing::resume_dispatch(
         &store,
         &journal,
         vendor,

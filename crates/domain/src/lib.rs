@@ -28,6 +28,7 @@ pub mod journal;
 pub mod memory;
 #[cfg(feature = "mocks")]
 pub mod mocks;
+pub mod pausing;
 pub mod ports;
 pub mod record;
 pub mod rules;

@@ -364,8 +364,9 @@ pub(super) async fn resume_dispatch(
 /// Pausing and resuming, journaled with who did it (`api`), why, and this replica.
 mod journal {
     use chrono::Utc;
+    use domain::pausing;
     use domain::ports::PortError;
-    use domain::safeguards::{self, SafeguardMark};
+    use domain::safeguards::SafeguardMark;
     use domain::{DispatchNumber, VendorName};
 
     use super::{API_ACTOR, ApiState};
@@ -378,7 +379,7 @@ mod journal {
         mark: &SafeguardMark,
     ) -> Result<bool, PortError> {
         let (store, journal) = (state.safeguards.as_ref(), state.journal.as_ref());
-        safeguards::pause_dispatch(store, journal, vendor, number, mark, &state.replica).await
+        pausing::pause_dispatch(store, journal, vendor, number, mark, &state.replica).await
     }
 
     /// Resumes the dispatch; the pause it lifted.
@@ -389,7 +390,7 @@ mod journal {
     ) -> Result<Option<SafeguardMark>, PortError> {
         let (store, journal) = (state.safeguards.as_ref(), state.journal.as_ref());
         let (at, replica) = (Utc::now(), state.replica.as_str());
-        safeguards::resume_dispatch(store, journal, vendor, number, API_ACTOR, at, replica).await
+        pausing::resume_dispatch(store, journal, vendor, number, API_ACTOR, at, replica).await
     }
 }
 

@@ -14,7 +14,7 @@ use domain::phrases::*;
 use domain::ports::{Clock, SmsLedger};
 use domain::rules::{self, ActionKind, RuleInput, RuleSettings, Step};
 use domain::safeguards::{
-    self, DailyCap, Reservation, SafeguardFacts, SafeguardMark, Safeguards, Withhold,
+    DailyCap, Reservation, SafeguardFacts, SafeguardMark, Safeguards, Withhold,
 };
 use domain::*;
 use serde_json::json;
@@ -555,7 +555,7 @@ async fn a_paused_dispatch_writes_its_notes_but_texts_nobody_until_resumed() {
     let number = DispatchNumber::parse("DIS1").unwrap();
     let store: &dyn Safeguards = w.world.safeguards.as_ref();
     let pause = mark("customer asked");
-    let paused = safeguards::pause_dispatch(
+    let paused = pausing::pause_dispatch(
         store,
         w.journal.as_ref(),
         &w.vendor,
@@ -571,7 +571,7 @@ async fn a_paused_dispatch_writes_its_notes_but_texts_nobody_until_resumed() {
     let snapshots = w.journal.dispatches(&w.vendor).await.unwrap();
     assert_eq!(snapshots[0].paused, Some(mark("customer asked")));
 
-    let resumed = safeguards::resume_dispatch(
+    let resumed = pausing::resume_dispatch(
         store,
         w.journal.as_ref(),
         &w.vendor,

@@ -320,10 +320,10 @@ async fn a_pause_and_its_resume_are_journaled_after_the_dispatchs_entries() {
         by: "cli:ops".into(),
         reason: "customer asked".into(),
     };
-    let paused = domain::safeguards::pause_dispatch(&store, &journal, &vendor, &number, &mark, "a");
+    let paused = domain::pausing::pause_dispatch(&store, &journal, &vendor, &number, &mark, "a");
     assert!(paused.await.unwrap());
     let resumed =
-        domain::safeguards::resume_dispatch(&store, &journal, &vendor, &number, "api", at(3), "b");
+        domain::pausing::resume_dispatch(&store, &journal, &vendor, &number, "api", at(3), "b");
     assert_eq!(resumed.await.unwrap(), Some(mark));
     journal.flush(Duration::from_secs(10)).await;
     let history = journal.dispatch(&lit(), "DIS37405").await.unwrap().unwrap();

@@ -132,7 +132,10 @@ async fn an_unreadable_opt_out_entry_is_an_error_and_listed_as_unreadable() {
         .unwrap();
     let number = phone("2123595129");
     // Never taken for "not listed": the rules hold the dispatch's texts and alert.
-    let error = store.opted_out(std::slice::from_ref(&number)).await.unwrap_err();
+    let error = store
+        .opted_out(std::slice::from_ref(&number))
+        .await
+        .unwrap_err();
     assert!(matches!(error, PortError::Malformed(_)), "{error}");
     assert!(error.to_string().contains("ending 5129"), "{error}");
     assert!(!error.to_string().contains("2123595129"), "{error}");

@@ -10,7 +10,8 @@ use dispatch_monitor::app;
 use dispatch_monitor::settings::{RawSettings, Settings};
 use dispatch_monitor::{plan, wiring};
 use domain::journal::Journal;
-use domain::safeguards::{self, SafeguardMark, Safeguards};
+use domain::pausing;
+use domain::safeguards::{SafeguardMark, Safeguards};
 use domain::{DispatchNumber, DispatchSpec, PhoneE164, Status, VendorName};
 use e2e::bridge_sim::scenario::local_time;
 use e2e::bridge_sim::{Fault, Sim, subjects};
@@ -87,7 +88,7 @@ async fn an_opted_out_client_and_a_paused_dispatch_get_no_text() {
     assert!(store.add_opt_out(&opted, &mark("STOP")).await.unwrap());
     let number = DispatchNumber::parse("DIS60002").unwrap();
     let pause = mark("customer asked");
-    let paused = safeguards::pause_dispatch(&store, &journal, &lit, &number, &pause, "test");
+    let paused = pausing::pause_dispatch(&store, &journal, &lit, &number, &pause, "test");
     assert!(paused.await.unwrap());
     journal.flush(Duration::from_secs(5)).await;
 
@@ -146,7 +147,7 @@ async fn an_opted_out_client_and_a_paused_dispatch_get_no_text() {
 
     // Resumed and listed no more: the texts still due go out.
     store.remove_opt_out(&opted).await.unwrap();
-    safeguards::resume_dispatch(&store, &journal, &lit, &number, "test", Utc::now(), "t")
+    pausing::resume_dispatch(&store, &journal, &lit, &number, "test", Utc::now(), "t")
         .await
         .unwrap();
     app::once(&settings, std::slice::from_ref(&lit))
