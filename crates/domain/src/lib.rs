@@ -40,7 +40,9 @@ pub use engine::{
     CycleError, CycleReport, DispatchOutcome, DispatchReport, Engine, EngineSettings, Mode, Ports,
     StopReason,
 };
-pub use ids::{DispatchNumber, InvalidValue, NoteKey, PhoneE164, TicketId, VendorName};
+pub use ids::{
+    DispatchNumber, InvalidValue, NoteKey, PHONE_INPUT_PATTERN, PhoneE164, TicketId, VendorName,
+};
 pub use notes::{
     DispatchNotes, LEGACY_WATERMARK, RawTicketNote, TicketNote, TicketNotes, WATERMARK, belongs_to,
     normalise_name, phrases, tech_names_in,
