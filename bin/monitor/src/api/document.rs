@@ -353,6 +353,13 @@ mod tests {
                     .as_array()
                     .is_some_and(|s| !s.is_empty());
                 let with_body = operation["requestBody"].is_object();
+                if with_body {
+                    // The server refuses a request without one (415).
+                    assert_eq!(
+                        operation["requestBody"]["required"], true,
+                        "{method} {path}"
+                    );
+                }
                 for status in ["400", "401", "403", "413", "415", "422"] {
                     let expected = match status {
                         "400" => true,

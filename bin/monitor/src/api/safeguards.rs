@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use domain::journal::DispatchSnapshot;
 use domain::safeguards::{OptOut, SafeguardMark};
 use domain::{DispatchNumber, PhoneE164, VendorName};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{ApiError, ApiResult, ApiState, Params, authorize, mask_phones};
@@ -99,6 +101,21 @@ fn bad_body(rejection: JsonRejection) -> ApiError {
             rejection.body_text()
         ),
     )
+}
+
+/// A JSON body read as `T`, from an object only: serde also reads a struct from an array of
+/// its fields (`[null]`, `["why"]`), which the document does not allow. An array or another
+/// JSON value is a 422 like any body not of the documented shape.
+fn body_of<T: DeserializeOwned>(
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
+) -> Result<T, ApiError> {
+    let Json(object) = body.map_err(bad_body)?;
+    serde_json::from_value(Value::Object(object)).map_err(|error| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid body: expected JSON {{\"reason\": \"...\"}}: {error}"),
+        )
+    })
 }
 
 fn bad_path(rejection: PathRejection) -> ApiError {
@@ -205,12 +222,12 @@ pub(super) async fn put_opt_out(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<OptOutRequest>, JsonRejection>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<OptOutView>), ApiError> {
     authorize(state.token.as_ref(), &headers)?;
     let Path(phone) = path.map_err(bad_path)?;
     let phone = phone_param(&phone)?;
-    let Json(request) = body.map_err(bad_body)?;
+    let request: OptOutRequest = body_of(body)?;
     let reason = checked_reason(request.reason.unwrap_or_default(), 0)?;
     let mark = SafeguardMark {
         at: Utc::now(),
@@ -295,12 +312,12 @@ pub(super) async fn pause_dispatch(
     State(state): State<ApiState>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<PauseRequest>, JsonRejection>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<PauseView>), ApiError> {
     authorize(state.token.as_ref(), &headers)?;
     let Path((vendor, number)) = path.map_err(bad_path)?;
     let (vendor, number) = state.dispatch_params(&vendor, &number)?;
-    let Json(request) = body.map_err(bad_body)?;
+    let request: PauseRequest = body_of(body)?;
     let mark = SafeguardMark {
         at: Utc::now(),
         by: API_ACTOR.to_owned(),
@@ -438,6 +455,21 @@ mod tests {
         }
         let required = document["components"]["schemas"]["PauseRequest"]["required"].clone();
         assert_eq!(required, serde_json::json!(["reason"]));
+    }
+
+    #[test]
+    fn a_body_is_read_from_an_object_only() {
+        let object = |json: Value| Ok(Json(json.as_object().unwrap().clone()));
+        let read: OptOutRequest = body_of(object(serde_json::json!({"reason": "x"}))).unwrap();
+        assert_eq!(read.reason.as_deref(), Some("x"));
+        let read: OptOutRequest = body_of(object(serde_json::json!({}))).unwrap();
+        assert_eq!(read.reason, None);
+        let error = body_of::<PauseRequest>(object(serde_json::json!({}))).unwrap_err();
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(error.error.contains("reason"), "{}", error.error);
+        // What serde alone would read as a struct, from the array of its fields.
+        assert!(serde_json::from_str::<OptOutRequest>("[null]").is_ok());
+        assert!(serde_json::from_str::<Map<String, Value>>("[null]").is_err());
     }
 
     #[test]
