@@ -396,9 +396,10 @@ fn indent(text: &str) -> String {
 }
 
 /// `plan --at` and `GET /api/v1/plan?at=` (SPEC §17.4): an RFC 3339 instant
-/// (`2026-12-04T21:00:00-05:00`), or a time from `now` in whole hours or minutes (`+6h`,
-/// `+90m`), within 7 days of `now` (see [`crate::at::parse_at`], which both share). The error
-/// says what is expected; the caller names the parameter.
+/// (`2026-12-04T21:00:00-05:00`), or a time from `now` in whole hours or minutes up to 7 days
+/// (`+6h`, `+90m`): exactly the texts of [`crate::at::AT_PATTERN`] (see
+/// [`crate::at::parse_at`], which both share). The error says what is expected; the caller
+/// names the parameter.
 pub fn parse_at(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     crate::at::parse_at(text, now).map_err(|error| error.to_string())
 }
@@ -420,7 +421,8 @@ mod tests {
             ("+6h", Some("2026-12-04T21:00:00Z")),
             ("+90m", Some("2026-12-04T16:30:00Z")),
             ("+0m", Some("2026-12-04T15:00:00Z")),
-            (" 2026-12-04T21:00:00-05:00 ", Some("2026-12-05T02:00:00Z")),
+            ("2026-12-04T21:00:00-05:00", Some("2026-12-05T02:00:00Z")),
+            (" 2026-12-04T21:00:00-05:00 ", None),
             ("2026-12-04T21:00:00Z", Some("2026-12-04T21:00:00Z")),
             ("6h", Some("2026-12-04T21:00:00Z")),
             ("+169h", None),

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use phonenumber::metadata::Database;
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 /// libphonenumber's metadata for the United States alone: loading the crate's whole-world
@@ -11,6 +12,22 @@ use serde::{Deserialize, Serialize};
 static US_PHONE_METADATA: LazyLock<Database> = LazyLock::new(|| {
     Database::parse(include_str!("../data/us-phone-metadata.xml"))
         .expect("the embedded US phone metadata loads")
+});
+
+/// The forms of a US number an operator types, and nothing else ([`PhoneE164::parse_input`]
+/// accepts exactly the texts it matches; ECMA-262, Python and Rust read it alike): an optional
+/// country code `1` or `+1`, the area code (in parentheses or not), the exchange and the line,
+/// each part followed by at most one of ` ./-`. The national number is the US metadata's
+/// 10-digit shape, `[2-9]\d{9}` (its `generalDesc`): the area code does not start with 0 or 1.
+/// No surrounding spaces.
+pub const PHONE_INPUT_PATTERN: &str = concat!(
+    r"^(?:(?:\+?1[ ./-]?)?",
+    r"(?:\([2-9][0-9]{2}\)|[2-9][0-9]{2})[ ./-]?",
+    r"[0-9]{3}[ ./-]?[0-9]{4})$",
+);
+
+static PHONE_INPUT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(PHONE_INPUT_PATTERN).expect("PHONE_INPUT_PATTERN is a valid regex")
 });
 
 /// A value failed validation; the message names the value and why.
@@ -130,17 +147,17 @@ impl PhoneE164 {
         Ok(Self(format!("+1{national}")))
     }
 
-    /// Parses a number an operator typed, in any usual US form: `+12123595129`,
-    /// `12123595129`, `2123595129`, `(212) 359-5129`, `212.359.5129`, `212/359/5129`,
-    /// `+1 212 359 5129`. Unlike [`parse_us`](Self::parse_us), which reads free text such as
-    /// a contact field, anything but digits, spaces and `+ ( ) - . /` is refused.
+    /// Parses a number an operator typed, in a usual US form: `+12123595129`, `12123595129`,
+    /// `2123595129`, `(212) 359-5129`, `212.359.5129`, `212/359/5129`, `+1 212 359 5129`,
+    /// `1-212-359-5129`: exactly the texts [`PHONE_INPUT_PATTERN`] matches. Unlike
+    /// [`parse_us`](Self::parse_us), which reads free text such as a contact field, anything
+    /// else is refused (`Jane 212 359 5129`, `+44 20 7946 0000`, `212-359-5129 x12`).
     pub fn parse_input(text: &str) -> Result<Self, InvalidValue> {
-        let usual = |c: char| c.is_ascii_digit() || " +()-./".contains(c);
-        if !text.chars().all(usual) {
+        if !PHONE_INPUT.is_match(text) {
             return Err(InvalidValue::new(
                 "phone number",
                 text,
-                "only digits, spaces and + ( ) - . / are allowed",
+                "expected a US number: an optional 1 or +1, the area code (2-9 then 2 digits, in parentheses or not), 3 and 4 digits, each part followed by at most one of space . / -",
             ));
         }
         Self::parse_us(text)
@@ -318,10 +335,13 @@ mod tests {
             "12123595129",
             "2123595129",
             "(212) 359-5129",
+            "(212)359-5129",
             "212.359.5129",
             "212/359/5129",
             "+1 212 359 5129",
+            "+1 (212) 359-5129",
             "1-212-359-5129",
+            "1 212.3595129",
         ];
         for form in forms {
             assert_eq!(
@@ -329,15 +349,105 @@ mod tests {
                 Ok("+12123595129".to_owned()),
                 "{form:?}"
             );
+            assert!(PHONE_INPUT.is_match(form), "{form:?}");
         }
-        for bad in [
-            "",
-            "12345",
-            "Jane 212 359 5129",
-            "212-359-5129 x12",
-            "+44 20 7946 0000",
-        ] {
+        assert_eq!(
+            PhoneE164::parse_input("+1 666 666 6666").unwrap().as_str(),
+            "+16666666666",
+            "possible, not necessarily valid (SPEC §5)"
+        );
+        for bad in REFUSED_INPUTS {
             assert!(PhoneE164::parse_input(bad).is_err(), "{bad:?}");
+            assert!(!PHONE_INPUT.is_match(bad), "{bad:?}");
+        }
+    }
+
+    /// Texts an operator might type that are not a usual US form, or not a US number.
+    const REFUSED_INPUTS: &[&str] = &[
+        "",
+        "0",
+        "00",
+        "12345",
+        "359-5129",
+        "Jane 212 359 5129",
+        "212-359-5129 x12",
+        "+44 20 7946 0000",
+        "+212 359 5129",
+        "+2123595129",
+        "1123595129",
+        "0123595129",
+        "+11123595129",
+        "11 212 359 5129",
+        "011 1 212 359 5129",
+        " 2123595129",
+        "2123595129 ",
+        "2123595129\n",
+        "212  359 5129",
+        "212--359-5129",
+        "(212 359-5129",
+        "212) 359-5129",
+        "(2123595129)",
+        "+1 666 6666 666",
+        "212_359_5129",
+        "٢١٢٣٥٩٥١٢٩",
+        "21235951290",
+        "+1+2123595129",
+        "1+2123595129",
+    ];
+
+    /// `generalDesc`'s 10-digit national number pattern in the embedded US metadata.
+    fn metadata_national_pattern() -> String {
+        let xml = include_str!("../data/us-phone-metadata.xml");
+        let general = xml.split("<generalDesc>").nth(1).unwrap();
+        let general = general.split("</generalDesc>").next().unwrap();
+        let pattern = general.split("<nationalNumberPattern>").nth(1).unwrap();
+        let pattern = pattern.split("</nationalNumberPattern>").next().unwrap();
+        let pattern: String = pattern.chars().filter(|c| !c.is_whitespace()).collect();
+        let ten: Vec<&str> = pattern
+            .split('|')
+            .filter(|alternative| alternative.ends_with(r"\d{9}"))
+            .collect();
+        assert_eq!(ten.len(), 1, "{pattern}");
+        ten[0].to_owned()
+    }
+
+    #[test]
+    fn the_input_pattern_takes_its_national_number_from_the_us_metadata() {
+        assert_eq!(metadata_national_pattern(), r"[2-9]\d{9}");
+        assert!(PHONE_INPUT_PATTERN.contains(r"[2-9][0-9]{2}"));
+    }
+
+    /// The pattern without its anchors, for proptest to generate from.
+    fn input_body() -> &'static str {
+        &PHONE_INPUT_PATTERN["^(?:".len()..PHONE_INPUT_PATTERN.len() - ")$".len()]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn every_input_the_pattern_generates_is_its_e164_number(text in input_body()) {
+            let national = regex::Regex::new(&format!("^{}$", metadata_national_pattern())).unwrap();
+            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            let ten = &digits[digits.len() - 10..];
+            proptest::prop_assert!(national.is_match(ten), "{:?}", text);
+            let parsed = PhoneE164::parse_input(&text);
+            proptest::prop_assert_eq!(
+                parsed.map(|p| p.to_string()),
+                Ok(format!("+1{ten}")),
+                "{:?}", text
+            );
+        }
+
+        #[test]
+        fn an_input_is_accepted_exactly_when_the_pattern_matches(
+            text in r"[0-9 +()./\-x]{0,20}|\+?1?[ ./-]?\(?[0-9]{3}\)?[ ./-]{0,2}[0-9]{3}[ ./-]{0,2}[0-9]{4,5}",
+        ) {
+            proptest::prop_assert_eq!(
+                PhoneE164::parse_input(&text).is_ok(),
+                PHONE_INPUT.is_match(&text),
+                "{:?}", text
+            );
         }
     }
 

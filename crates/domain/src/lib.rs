@@ -38,7 +38,9 @@ pub mod telemetry;
 pub use appointment::{Appointment, SiteZone, UsZone};
 pub use dispatch::{Dispatch, VendorPolicy, join_present};
 pub use engine::{CycleError, CycleReport, Engine, EngineSettings, Mode, Ports, StopReason};
-pub use ids::{DispatchNumber, InvalidValue, NoteKey, PhoneE164, TicketId, VendorName};
+pub use ids::{
+    DispatchNumber, InvalidValue, NoteKey, PHONE_INPUT_PATTERN, PhoneE164, TicketId, VendorName,
+};
 pub use journal::{DispatchOutcome, DispatchReport};
 pub use notes::{
     DispatchNotes, LEGACY_WATERMARK, RawTicketNote, TicketNote, TicketNotes, WATERMARK, belongs_to,

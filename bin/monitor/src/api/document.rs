@@ -1,8 +1,8 @@
 //! What the OpenAPI document says for every operation, beyond what each handler declares, so
 //! that an endpoint added later gets it too: the error answers any operation can give (400 for
-//! a query parameter it does not declare, 401 and 403 where it needs the bearer token), the
-//! patterns of path parameters the handlers validate, and the links a stateful client follows
-//! from one answer to the next request. [`DeclaredQueries`] makes the first rule true: a query
+//! a query parameter it does not declare, 401 and 403 where it needs the bearer token, 413, 415
+//! and 422 where it reads a JSON body), the patterns of the parameters the handlers validate,
+//! and the links a stateful client follows from one answer to the next request. [`DeclaredQueries`] makes the first rule true: a query
 //! parameter the document does not declare for the operation is answered with 400.
 
 use std::collections::{HashMap, HashSet};
@@ -25,14 +25,19 @@ use super::ApiError;
 pub const DISPATCH_NUMBER_PATTERN: &str =
     r"[^\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
 
-/// Path parameters whose handlers refuse some strings (400), with the pattern of those they
-/// accept: every path parameter of that name gets it.
-const PATH_PATTERNS: &[(&str, &str)] = &[("dispatch_number", DISPATCH_NUMBER_PATTERN)];
+/// Path and query parameters whose handlers refuse some strings (400), with the pattern of
+/// exactly those they accept: every parameter of that name gets it.
+const PARAMETER_PATTERNS: &[(&str, &str)] = &[
+    ("dispatch_number", DISPATCH_NUMBER_PATTERN),
+    ("phone", domain::PHONE_INPUT_PATTERN),
+    ("at", crate::at::AT_PATTERN),
+];
 
-/// After operation `from` answers 200, operation `to` may be called with `parameters`, each
-/// given by an OpenAPI runtime expression on that answer.
+/// After operation `from` answers `status`, operation `to` may be called with `parameters`,
+/// each given by an OpenAPI runtime expression on that exchange.
 struct DocumentLink {
     from: &'static str,
+    status: &'static str,
     name: &'static str,
     to: &'static str,
     parameters: &'static [(&'static str, &'static str)],
@@ -41,30 +46,35 @@ struct DocumentLink {
 /// The links between operations (by `operationId`, the handler's name).
 const LINKS: &[DocumentLink] = &[
     DocumentLink {
+        status: "200",
         from: "list_vendors",
         name: "StartCycle",
         to: "trigger_cycle",
         parameters: &[("vendor", "$response.body#/0/name")],
     },
     DocumentLink {
+        status: "200",
         from: "list_vendors",
         name: "VendorCycles",
         to: "list_cycles",
         parameters: &[("vendor", "$response.body#/0/name")],
     },
     DocumentLink {
+        status: "200",
         from: "list_vendors",
         name: "VendorPlan",
         to: "get_plan",
         parameters: &[("vendor", "$response.body#/0/name")],
     },
     DocumentLink {
+        status: "200",
         from: "list_cycles",
         name: "CycleDispatches",
         to: "list_dispatches",
         parameters: &[("vendor", "$response.body#/0/vendor")],
     },
     DocumentLink {
+        status: "200",
         from: "list_dispatches",
         name: "Dispatch",
         to: "get_dispatch",
@@ -73,13 +83,59 @@ const LINKS: &[DocumentLink] = &[
             ("dispatch_number", "$response.body#/0/dispatch_number"),
         ],
     },
+    DocumentLink {
+        status: "200",
+        from: "list_dispatches",
+        name: "PauseDispatch",
+        to: "pause_dispatch",
+        parameters: &[
+            ("vendor", "$response.body#/0/vendor"),
+            ("dispatch_number", "$response.body#/0/dispatch_number"),
+        ],
+    },
+    // What was listed or paused can be taken off the list or resumed (201: newly; 200: it
+    // was already). The answer's phone is masked: the path's is followed.
+    DocumentLink {
+        status: "201",
+        from: "put_opt_out",
+        name: "RemoveOptOut",
+        to: "delete_opt_out",
+        parameters: &[("phone", "$request.path.phone")],
+    },
+    DocumentLink {
+        status: "200",
+        from: "put_opt_out",
+        name: "RemoveOptOut",
+        to: "delete_opt_out",
+        parameters: &[("phone", "$request.path.phone")],
+    },
+    DocumentLink {
+        status: "201",
+        from: "pause_dispatch",
+        name: "Resume",
+        to: "resume_dispatch",
+        parameters: &[
+            ("vendor", "$request.path.vendor"),
+            ("dispatch_number", "$request.path.dispatch_number"),
+        ],
+    },
+    DocumentLink {
+        status: "200",
+        from: "pause_dispatch",
+        name: "Resume",
+        to: "resume_dispatch",
+        parameters: &[
+            ("vendor", "$request.path.vendor"),
+            ("dispatch_number", "$request.path.dispatch_number"),
+        ],
+    },
 ];
 
 /// Adds to `document` what every operation says (see the module's text).
 pub fn finish(document: &mut OpenApi) {
     for (_, _, operation) in operations_mut(document) {
         declare_common_errors(operation);
-        constrain_path_parameters(operation);
+        constrain_parameters(operation);
     }
     add_links(document);
 }
@@ -112,8 +168,9 @@ fn operations_mut(document: &mut OpenApi) -> Vec<(&str, Method, &mut Operation)>
     found
 }
 
-/// 400 on every operation; 401 and 403 on those that need a token. A handler's own
-/// description of the same status is kept.
+/// 400 on every operation; 401 and 403 on those that need a token; 413, 415 and 422 on those
+/// that read a JSON body (the statuses of axum's `Json` rejections, which the handlers answer
+/// as an [`ApiError`]). A handler's own description of the same status is kept.
 fn declare_common_errors(operation: &mut Operation) {
     let mut common = vec![(
         "400",
@@ -122,6 +179,17 @@ fn declare_common_errors(operation: &mut Operation) {
     if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
         common.push(("401", "No or wrong bearer token"));
         common.push(("403", "No token is configured: acting through HTTP is off"));
+    }
+    if operation.request_body.is_some() {
+        common.push(("413", "The body is larger than 2 MB"));
+        common.push((
+            "415",
+            "The body is not declared as JSON (`Content-Type: application/json`)",
+        ));
+        common.push((
+            "422",
+            "The body is JSON but not of the documented shape (a field missing or of another type)",
+        ));
     }
     for (status, description) in common {
         let error = ResponseBuilder::new()
@@ -141,12 +209,15 @@ fn declare_common_errors(operation: &mut Operation) {
     }
 }
 
-fn constrain_path_parameters(operation: &mut Operation) {
+fn constrain_parameters(operation: &mut Operation) {
     for parameter in operation.parameters.iter_mut().flatten() {
-        if parameter.parameter_in != ParameterIn::Path {
+        if !matches!(
+            parameter.parameter_in,
+            ParameterIn::Path | ParameterIn::Query
+        ) {
             continue;
         }
-        let pattern = PATH_PATTERNS
+        let pattern = PARAMETER_PATTERNS
             .iter()
             .find(|(name, _)| *name == parameter.name);
         if let (Some((_, pattern)), Some(RefOr::T(Schema::Object(schema)))) =
@@ -160,10 +231,10 @@ fn constrain_path_parameters(operation: &mut Operation) {
 fn add_links(document: &mut OpenApi) {
     for (_, _, operation) in operations_mut(document) {
         let id = operation.operation_id.clone().unwrap_or_default();
-        let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else {
-            continue;
-        };
         for link in LINKS.iter().filter(|link| link.from == id) {
+            let Some(RefOr::T(answer)) = operation.responses.responses.get_mut(link.status) else {
+                continue;
+            };
             // utoipa 5.5 writes `Link::operation_id` as `operation_id`; OpenAPI reads
             // `operationId`, so it is written through the link's extensions.
             let mut extensions = Extensions::default();
@@ -172,7 +243,8 @@ fn add_links(document: &mut OpenApi) {
             for (name, expression) in link.parameters {
                 built = built.parameter(*name, *expression);
             }
-            ok.links
+            answer
+                .links
                 .insert(link.name.to_owned(), RefOr::T(built.build()));
         }
     }
@@ -273,15 +345,27 @@ mod tests {
     #[test]
     fn every_operation_declares_the_common_errors_and_patterns() {
         let document = serde_json::to_value(super::super::openapi()).unwrap();
-        let mut dispatch_numbers = 0;
+        let mut constrained = HashMap::new();
         for (path, item) in document["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 let responses = &operation["responses"];
                 let secured = operation["security"]
                     .as_array()
                     .is_some_and(|s| !s.is_empty());
-                for status in ["400", "401", "403"] {
-                    let expected = status == "400" || secured;
+                let with_body = operation["requestBody"].is_object();
+                if with_body {
+                    // The server refuses a request without one (415).
+                    assert_eq!(
+                        operation["requestBody"]["required"], true,
+                        "{method} {path}"
+                    );
+                }
+                for status in ["400", "401", "403", "413", "415", "422"] {
+                    let expected = match status {
+                        "400" => true,
+                        "401" | "403" => secured,
+                        _ => with_body,
+                    };
                     assert_eq!(
                         responses[status].is_object(),
                         expected,
@@ -289,17 +373,18 @@ mod tests {
                     );
                 }
                 for parameter in operation["parameters"].as_array().into_iter().flatten() {
-                    if parameter["name"] == "dispatch_number" {
-                        dispatch_numbers += 1;
-                        assert_eq!(
-                            parameter["schema"]["pattern"], DISPATCH_NUMBER_PATTERN,
-                            "{method} {path}"
-                        );
+                    let name = parameter["name"].as_str().unwrap();
+                    if let Some((_, pattern)) = PARAMETER_PATTERNS.iter().find(|(n, _)| *n == name)
+                    {
+                        *constrained.entry(name).or_insert(0) += 1;
+                        assert_eq!(parameter["schema"]["pattern"], *pattern, "{method} {path}");
                     }
                 }
             }
         }
-        assert!(dispatch_numbers > 0);
+        for (name, _) in PARAMETER_PATTERNS {
+            assert!(constrained.contains_key(name), "no parameter {name}");
+        }
     }
 
     #[tokio::test]
@@ -347,11 +432,21 @@ mod tests {
         }
         for link in LINKS {
             let from = &operations[link.from];
-            let documented = &from["responses"]["200"]["links"][link.name];
+            let documented = &from["responses"][link.status]["links"][link.name];
             assert_eq!(documented["operationId"], link.to, "{}", link.name);
             assert!(documented.get("operation_id").is_none(), "{documented}");
             let to = &operations[link.to];
-            for (name, _) in link.parameters {
+            for (name, expression) in link.parameters {
+                if let Some(from_path) = expression.strip_prefix("$request.path.") {
+                    let declared = from["parameters"].as_array().unwrap();
+                    assert!(
+                        declared
+                            .iter()
+                            .any(|p| p["name"] == from_path && p["in"] == "path"),
+                        "{} has no path parameter {from_path}",
+                        link.from
+                    );
+                }
                 let declared = to["parameters"].as_array().unwrap();
                 assert!(
                     declared.iter().any(|p| p["name"] == *name),

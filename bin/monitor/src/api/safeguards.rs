@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use domain::journal::DispatchSnapshot;
 use domain::safeguards::{OptOut, SafeguardMark};
 use domain::{DispatchNumber, PhoneE164, VendorName};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{ApiError, ApiResult, ApiState, Params, authorize, mask_phones};
@@ -88,14 +90,32 @@ fn checked_reason(reason: String, min_chars: usize) -> Result<String, ApiError> 
     Ok(reason)
 }
 
+/// axum's own status for a body it cannot read (400 not JSON, 413 too large, 415 not declared
+/// as JSON, 422 not of the documented shape: the document declares them all), as an
+/// [`ApiError`].
 fn bad_body(rejection: JsonRejection) -> ApiError {
     ApiError::new(
-        StatusCode::BAD_REQUEST,
+        rejection.status(),
         format!(
             "invalid body: expected JSON {{\"reason\": \"...\"}}: {}",
             rejection.body_text()
         ),
     )
+}
+
+/// A JSON body read as `T`, from an object only: serde also reads a struct from an array of
+/// its fields (`[null]`, `["why"]`), which the document does not allow. An array or another
+/// JSON value is a 422 like any body not of the documented shape.
+fn body_of<T: DeserializeOwned>(
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
+) -> Result<T, ApiError> {
+    let Json(object) = body.map_err(bad_body)?;
+    serde_json::from_value(Value::Object(object)).map_err(|error| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid body: expected JSON {{\"reason\": \"...\"}}: {error}"),
+        )
+    })
 }
 
 fn bad_path(rejection: PathRejection) -> ApiError {
@@ -112,7 +132,8 @@ fn store_error(error: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// A phone in any usual US form, or a 400 naming it.
+/// A phone in a usual US form (exactly `PHONE_INPUT_PATTERN`, the path's documented
+/// pattern), or a 400 naming it.
 fn phone_param(text: &str) -> Result<PhoneE164, ApiError> {
     PhoneE164::parse_input(text).map_err(|error| ApiError::bad_parameter("phone", error))
 }
@@ -185,13 +206,13 @@ pub(super) async fn list_opt_outs(
     put,
     path = "/api/v1/opt-outs/{phone}",
     tag = "operator",
-    params(("phone" = String, Path, min_length = 1, description = "A US number in any usual form, URL-encoded: `%2B12123595129`, `2123595129`, `(212)%20359-5129`, `212.359.5129`; stored as E.164")),
+    params(("phone" = String, Path, description = "A US number in a usual form, URL-encoded: `%2B12123595129`, `2123595129`, `(212)%20359-5129`, `212.359.5129`, `1-212-359-5129`; stored as E.164. Exactly the texts of the pattern: an optional `1` or `+1`, the area code (2-9 then 2 digits, in parentheses or not), 3 and 4 digits, each part followed by at most one of space `.` `/` `-`")),
     request_body(content = OptOutRequest, description = "Why the number is listed", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Listed: no SMS goes to the number from now on", body = OptOutView),
         (status = 200, description = "Listed already; the first listing is kept and shown", body = OptOutView),
-        (status = 400, description = "The phone, the body or its reason is invalid (the error names which)", body = ApiError),
+        (status = 400, description = "The phone or the reason is invalid, or the body is not JSON (the error names which)", body = ApiError),
         (status = 401, description = "No or wrong bearer token", body = ApiError),
         (status = 403, description = "No token is configured: acting through HTTP is off", body = ApiError),
         (status = 503, description = "The opt-out list cannot be written", body = ApiError),
@@ -201,12 +222,12 @@ pub(super) async fn put_opt_out(
     State(state): State<ApiState>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<OptOutRequest>, JsonRejection>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<OptOutView>), ApiError> {
     authorize(state.token.as_ref(), &headers)?;
     let Path(phone) = path.map_err(bad_path)?;
     let phone = phone_param(&phone)?;
-    let Json(request) = body.map_err(bad_body)?;
+    let request: OptOutRequest = body_of(body)?;
     let reason = checked_reason(request.reason.unwrap_or_default(), 0)?;
     let mark = SafeguardMark {
         at: Utc::now(),
@@ -231,7 +252,7 @@ pub(super) async fn put_opt_out(
     delete,
     path = "/api/v1/opt-outs/{phone}",
     tag = "operator",
-    params(("phone" = String, Path, min_length = 1, description = "A US number in any usual form, URL-encoded, as for PUT")),
+    params(("phone" = String, Path, description = "A US number in a usual form, URL-encoded, as for PUT")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Taken off the list: texts due from now on go out"),
@@ -280,7 +301,7 @@ pub(super) async fn delete_opt_out(
     responses(
         (status = 201, description = "Paused for 30 days unless resumed: none of its SMS go out; notes that record no SMS are still written", body = PauseView),
         (status = 200, description = "Paused already; this pause replaces the previous one", body = PauseView),
-        (status = 400, description = "The dispatch number, the body or its reason is invalid (the error names which)", body = ApiError),
+        (status = 400, description = "The dispatch number or the reason is invalid, or the body is not JSON (the error names which)", body = ApiError),
         (status = 401, description = "No or wrong bearer token", body = ApiError),
         (status = 403, description = "No token is configured: acting through HTTP is off", body = ApiError),
         (status = 404, description = "Unknown vendor", body = ApiError),
@@ -291,12 +312,12 @@ pub(super) async fn pause_dispatch(
     State(state): State<ApiState>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<PauseRequest>, JsonRejection>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<PauseView>), ApiError> {
     authorize(state.token.as_ref(), &headers)?;
     let Path((vendor, number)) = path.map_err(bad_path)?;
     let (vendor, number) = state.dispatch_params(&vendor, &number)?;
-    let Json(request) = body.map_err(bad_body)?;
+    let request: PauseRequest = body_of(body)?;
     let mark = SafeguardMark {
         at: Utc::now(),
         by: API_ACTOR.to_owned(),
@@ -435,6 +456,21 @@ mod tests {
         }
         let required = document["components"]["schemas"]["PauseRequest"]["required"].clone();
         assert_eq!(required, serde_json::json!(["reason"]));
+    }
+
+    #[test]
+    fn a_body_is_read_from_an_object_only() {
+        let object = |json: Value| Ok(Json(json.as_object().unwrap().clone()));
+        let read: OptOutRequest = body_of(object(serde_json::json!({"reason": "x"}))).unwrap();
+        assert_eq!(read.reason.as_deref(), Some("x"));
+        let read: OptOutRequest = body_of(object(serde_json::json!({}))).unwrap();
+        assert_eq!(read.reason, None);
+        let error = body_of::<PauseRequest>(object(serde_json::json!({}))).unwrap_err();
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(error.error.contains("reason"), "{}", error.error);
+        // What serde alone would read as a struct, from the array of its fields.
+        assert!(serde_json::from_str::<OptOutRequest>("[null]").is_ok());
+        assert!(serde_json::from_str::<Map<String, Value>>("[null]").is_err());
     }
 
     #[test]
