@@ -85,22 +85,42 @@ echo "monitor threads (count name=niceness): $(for task in /proc/"$monitor"/task
     echo "$(cat "$task/comm")=${17}"
 done | sort | uniq -c | tr -s ' \n' ' ')"
 : >"$work/phases"
+# CPU ticks the service has used so far: its HTTP threads', then the others'.
+service_cpu() {
+    local task stat http=0 other=0
+    for task in /proc/"$monitor"/task/*; do
+        stat=$(cat "$task/stat" 2>/dev/null) || continue
+        set -- ${stat##*) }
+        if [ "$(cat "$task/comm" 2>/dev/null)" = http ]; then
+            http=$((http + ${12} + ${13}))
+        else
+            other=$((other + ${12} + ${13}))
+        fi
+    done
+    echo "$http $other"
+}
+# Runs one wrk, then writes the CPU seconds it used (user + system) to $2.cpu.
+load() {
+    bash -c 'nice -n "$1" wrk -t1 -c"$2" -d"$3s" --latency "$4" >"$5"; times >"$5.times"' \
+        _ "$WRK_NICE" "$CONNECTIONS" "$PHASE" "$1" "$2"
+}
 for round in $(seq "$ROUNDS"); do
     load_before=$(cut -d' ' -f1 /proc/loadavg)
     idle_from=$(date +%s.%N)
+    cpu_a=$(service_cpu)
     sleep "$PHASE"
+    cpu_b=$(service_cpu)
     idle_to=$(date +%s.%N)
-    nice -n "$WRK_NICE" wrk -t1 -c"$CONNECTIONS" -d"${PHASE}s" --latency "$base/api/v1/dispatches" \
-        >"$work/dispatches.$round.txt" &
+    load "$base/api/v1/dispatches" "$work/dispatches.$round.txt" &
     wrk_a=$!
-    nice -n "$WRK_NICE" wrk -t1 -c"$CONNECTIONS" -d"${PHASE}s" --latency "$base/metrics" \
-        >"$work/metrics.$round.txt" &
+    load "$base/metrics" "$work/metrics.$round.txt" &
     wrk_b=$!
     sleep $((PHASE / 2))
     load_under=$(cut -d' ' -f1 /proc/loadavg)
     wait "$wrk_a" "$wrk_b"
+    cpu_c=$(service_cpu)
     load_to=$(date +%s.%N)
-    echo "$round $idle_from $idle_to $load_to $load_before $load_under" >>"$work/phases"
+    echo "$round $idle_from $idle_to $load_to $load_before $load_under $cpu_a $cpu_b $cpu_c" >>"$work/phases"
 done
 # The last cycle started under load ends.
 sleep $((INTERVAL + 2))
@@ -120,6 +140,13 @@ def ms(text):
     value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
+TICK = 100  # USER_HZ: /proc's CPU times are in 1/100 s.
+
+def wrk_cpu(name, round):
+    # `times` prints the shell's, then its children's, user and system time: 0m1.234s 0m0.567s.
+    children = open(f"{work}/{name}.{round}.txt.times").read().split("\n")[1].split()
+    return sum(int(m) * 60 + float(s) for m, s in (re.match(r"(\d+)m([\d.]+)s", t).groups() for t in children))
+
 def wrk(name, round):
     text = open(f"{work}/{name}.{round}.txt").read()
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -134,10 +161,14 @@ def wrk(name, round):
 cycles = [(seconds(c["started"]), seconds(c["finished"]) - seconds(c["started"])) for c in json.load(open(f"{work}/cycles.json"))]
 phases = [line.split() for line in open(f"{work}/phases")]
 endpoints = [("dispatches", "/api/v1/dispatches"), ("metrics", "/metrics")]
-all_idle, all_loaded, slowdowns = [], [], []
+all_idle, all_loaded, slowdowns, shares = [], [], [], []
 served = {name: [] for name, _ in endpoints}
-for round, idle_from, idle_to, load_to, load_before, load_under in phases:
+for round, idle_from, idle_to, load_to, load_before, load_under, *cpu in phases:
     idle_from, idle_to, load_to = map(float, (idle_from, idle_to, load_to))
+    http_a, other_a, http_b, other_b, http_c, other_c = (int(t) / TICK for t in cpu)
+    wrk_seconds = sum(wrk_cpu(name, round) for name, _ in endpoints)
+    span = load_to - idle_to
+    shares.append((http_c - http_b, other_c - other_b, wrk_seconds, span))
     idle = sorted(w for s, w in cycles if idle_from <= s < idle_to)
     loaded = sorted(w for s, w in cycles if idle_to <= s < load_to)
     all_idle += idle
@@ -147,6 +178,7 @@ for round, idle_from, idle_to, load_to, load_before, load_under in phases:
         rate, p50, p99, errors, socket, size = wrk(name, round)
         served[name].append((rate, p50, p99))
         print(f"  {path:20} {rate:9.1f} req/s   p50 {p50:8.2f} ms   p99 {p99:8.2f} ms   ~{size:.0f} kB each   non-2xx {errors}   socket errors: {socket}")
+    print(f"  CPU without load: service {(http_b - http_a) + (other_b - other_a):.1f} s of {idle_to - idle_from:.0f} s; under load: HTTP threads {http_c - http_b:.1f} s, the other threads {other_c - other_b:.1f} s, the two wrk {wrk_seconds:.1f} s, of {span:.0f} s (2 cores: {2 * span:.0f} CPU s)")
     if idle and loaded:
         a, b = statistics.median(idle), statistics.median(loaded)
         slowdowns.append(100 * (b / a - 1))
@@ -157,6 +189,8 @@ print(f"medians over {len(phases)} rounds:")
 for name, path in endpoints:
     rates, p50s, p99s = zip(*served[name])
     print(f"  {path:20} {statistics.median(rates):9.1f} req/s   p50 {statistics.median(p50s):8.2f} ms   p99 {statistics.median(p99s):8.2f} ms")
+http, other, wrk_seconds, span = (statistics.median(x) for x in zip(*shares))
+print(f"  CPU under load per round: HTTP threads {http:.1f} s, the other threads {other:.1f} s, the two wrk {wrk_seconds:.1f} s, of {span:.0f} s")
 if all_idle and all_loaded:
     a, b = statistics.median(all_idle), statistics.median(all_loaded)
     print(f"  cycles without load: {len(all_idle)}, median {a:.3f} s; under load: {len(all_loaded)}, median {b:.3f} s")
