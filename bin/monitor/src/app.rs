@@ -54,8 +54,9 @@ impl std::fmt::Debug for App {
 impl App {
     /// Binds the HTTP listener (port 0 takes any free port), creates the NATS and Redis
     /// clients, builds the engine (templates are checked here) and starts serving HTTP on its
-    /// own runtime ([`http::HttpRuntime`]), then gives the connections a moment. While they are being made `/_health` answers 503
-    /// naming the dependency that is not up yet, and the API answers as during an outage.
+    /// own runtime ([`http::HttpRuntime`]), then gives the connections a moment. While they
+    /// are being made `/_health` answers 503 naming the dependency that is not up yet, and the
+    /// API answers as during an outage.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with(settings, wiring::vendor_adapters()).await
     }
