@@ -29,11 +29,13 @@ use crate::plan::PlanRow;
 use crate::service::{Triggered, VendorControl};
 use crate::settings::values::ApiToken;
 
+mod dispatch_lists;
 mod document;
 mod mask;
 mod plans;
 mod safeguards;
 
+pub use dispatch_lists::{DispatchLists, LIST_REUSE};
 pub use document::DISPATCH_NUMBER_PATTERN;
 
 pub use mask::{Masker, mask_phones};
@@ -56,7 +58,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "GET",
         "/api/v1/dispatches",
-        "the dispatches of each vendor's last cycle (`vendor`, `status`, `q` = dispatch number or ticket, `limit` ≤ 5000, default 500)",
+        "the dispatches of each vendor's last cycle (`vendor`, `status`, `q` = dispatch number or ticket, `limit` ≤ 5000, default 500); each vendor's list is read once and served again until this replica records a cycle, at most 1 s",
     ),
     (
         "GET",
@@ -120,6 +122,8 @@ pub struct ApiState {
     pub planner: Arc<Engine>,
     /// The plans computed lately, one at a time per vendor.
     pub plans: Arc<PlanCache>,
+    /// The dispatch lists read lately, one at a time per vendor.
+    pub dispatch_lists: Arc<DispatchLists>,
     /// `MONITOR_API_TOKEN`.
     pub token: Option<ApiToken>,
     /// `MONITOR_API_SHOW_PHONES`.
@@ -453,7 +457,7 @@ async fn list_cycles(
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 5000, description = "At most this many, 1 to 5000 (default 500)"),
     ),
     responses(
-        (status = 200, description = "The dispatches of each vendor's last cycle", body = Vec<DispatchSnapshot>),
+        (status = 200, description = "The dispatches of each vendor's last cycle. One read of a vendor's list is made at a time, and it is served again until this replica records a cycle, at most 1 s", body = Vec<DispatchSnapshot>),
         (status = 400, description = "A parameter is invalid", body = ApiError),
         (status = 404, description = "Unknown vendor", body = ApiError),
         (status = 503, description = "The journal cannot be read", body = ApiError),
@@ -462,7 +466,7 @@ async fn list_cycles(
 async fn list_dispatches(
     State(state): State<ApiState>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> ApiResult<Vec<DispatchSnapshot>> {
+) -> Result<Response, ApiError> {
     let params = Params::read(query)?;
     let limit = params.limit(500, MAX_DISPATCHES_LIMIT)?;
     let status = params
@@ -471,20 +475,19 @@ async fn list_dispatches(
         .map(|s| parse_status(s))
         .transpose()?;
     let needle = params.text("q").map(str::to_lowercase);
-    let mut dispatches = Vec::new();
+    let mut lists = Vec::new();
     for control in state.vendors(params.text("vendor"))? {
-        let seen = state.journal.dispatches(&control.name).await;
-        dispatches.extend(seen.map_err(ApiError::unavailable)?);
+        let list = state.dispatch_lists.list(&control.name).await;
+        lists.push(list.map_err(ApiError::unavailable)?);
     }
-    dispatches.retain(|d| {
+    let shown = lists.iter().flat_map(|list| list.iter()).filter(|d| {
         status.is_none_or(|s| d.status == s.label())
-            && needle.as_deref().is_none_or(|q| {
-                d.dispatch_number.to_lowercase().contains(q) || d.ticket_id.contains(q)
-            })
+            && needle
+                .as_deref()
+                .is_none_or(|q| d.number_lower.contains(q) || d.ticket_id.contains(q))
     });
-    dispatches.truncate(limit);
-    dispatches.iter_mut().for_each(|d| state.mask_snapshot(d));
-    Ok(Json(dispatches))
+    let body = dispatch_lists::json_array(shown.take(limit));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// A status label, exactly as documented (the document's enum is [`Status`]'s serde names).

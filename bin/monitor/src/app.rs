@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use domain::{CycleReport, Engine, Mode, VendorAdapter, VendorName};
+use infra_redis::RedisConnection;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
@@ -38,6 +39,8 @@ pub struct App {
     http: JoinHandle<std::io::Result<()>>,
     /// Stops the HTTP server (and, once running, everything else); dropping the app stops it.
     stop: DropGuard,
+    /// What the HTTP server and the API's Redis client run on; dropped last.
+    _http_runtime: http::HttpRuntime,
 }
 
 impl std::fmt::Debug for App {
@@ -50,9 +53,10 @@ impl std::fmt::Debug for App {
 
 impl App {
     /// Binds the HTTP listener (port 0 takes any free port), creates the NATS and Redis
-    /// clients, builds the engine (templates are checked here) and starts serving HTTP, then
-    /// gives the connections a moment. While they are being made `/_health` answers 503
-    /// naming the dependency that is not up yet, and the API answers as during an outage.
+    /// clients, builds the engine (templates are checked here) and starts serving HTTP on its
+    /// own runtime ([`http::HttpRuntime`]), then gives the connections a moment. While they
+    /// are being made `/_health` answers 503 naming the dependency that is not up yet, and the
+    /// API answers as during an outage.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with(settings, wiring::vendor_adapters()).await
     }
@@ -63,12 +67,20 @@ impl App {
         adapters: Vec<Arc<dyn VendorAdapter>>,
     ) -> anyhow::Result<Self> {
         let metrics = telemetry::install_metrics()?;
+        let http_runtime = http::HttpRuntime::start().context("cannot start the HTTP runtime")?;
         let address = SocketAddr::new(settings.http_address, settings.http_port);
-        let listener = TcpListener::bind(address)
+        let listener = http_runtime
+            .handle()
+            .spawn(TcpListener::bind(address))
             .await
+            .context("the HTTP runtime stopped")?
             .with_context(|| format!("cannot listen on {address}"))?;
         let address = listener.local_addr()?;
         let infra = wiring::start(&settings).await?;
+        let api_redis = {
+            let _on_http_runtime = http_runtime.handle().enter();
+            wiring::api_redis(&settings)?
+        };
         let engine = Arc::new(infra.engine(&settings, adapters.clone())?);
         let planner = Arc::new(wiring::build_engine_with(
             &settings,
@@ -82,11 +94,12 @@ impl App {
                 .map(|schedule| Arc::new(VendorControl::new(schedule)))
                 .collect(),
         );
-        let router = routes(&settings, &infra, &metrics, &controls, planner);
+        let router = routes(&settings, &infra, &api_redis, &metrics, &controls, planner);
         // Dropped before the app is made (a signal during start-up), this stops the server.
         let token = CancellationToken::new();
         let stop = token.clone().drop_guard();
-        let http = tokio::spawn(http::serve(listener, router, token.cancelled_owned()));
+        let served = http::serve(listener, router, token.cancelled_owned());
+        let http = http_runtime.handle().spawn(served);
         tracing::info!(%address, "HTTP listening");
         infra.wait_until_connected(settings.request_timeout.0).await;
         Ok(Self {
@@ -98,6 +111,7 @@ impl App {
             metrics,
             http,
             stop,
+            _http_runtime: http_runtime,
         })
     }
 
@@ -154,10 +168,12 @@ impl App {
     }
 }
 
-/// Every route: health and metrics over the live connections, and the operator API.
+/// Every route: health and metrics over the live connections, and the operator API, which
+/// reads Redis through `api_redis`.
 fn routes(
     settings: &Settings,
     infra: &wiring::Infrastructure,
+    api_redis: &RedisConnection,
     metrics: &PrometheusHandle,
     controls: &Arc<Vec<Arc<VendorControl>>>,
     planner: Arc<Engine>,
@@ -166,18 +182,29 @@ fn routes(
         nats: infra.nats.clone(),
         redis: infra.redis.clone(),
     });
+    let masker = api::Masker {
+        show_phones: settings.api_show_phones,
+    };
+    let journal = Arc::new(infra.journal.reading_through(api_redis));
+    let dispatch_lists = api::DispatchLists::new(
+        journal.clone(),
+        journal.cycles_stored(),
+        masker,
+        api::LIST_REUSE,
+    );
+    let environment = &settings.environment_name;
+    let replica = wiring::replica_name(settings);
     let api = api::ApiState {
-        journal: infra.journal.clone(),
-        lease: infra.lease.clone(),
+        journal,
+        lease: Arc::new(api_redis.lease(environment).with_replica(&replica)),
         controls: controls.clone(),
         planner,
         plans: Arc::default(),
+        dispatch_lists: Arc::new(dispatch_lists),
         token: settings.api_token.clone(),
-        masker: api::Masker {
-            show_phones: settings.api_show_phones,
-        },
-        safeguards: infra.safeguards.clone(),
-        replica: wiring::replica_name(settings),
+        masker,
+        safeguards: Arc::new(api_redis.safeguards(environment)),
+        replica,
     };
     http::router(probe, metrics.clone()).merge(api::router(api))
 }

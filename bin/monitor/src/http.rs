@@ -1,5 +1,6 @@
 //! HTTP: `GET /_health` (200 only when NATS and Redis are reachable) and `GET /metrics`
-//! (Prometheus text, with `dispatch_monitor_dependency_up` set as each scrape is served).
+//! (Prometheus text, with `dispatch_monitor_dependency_up` set as each scrape is served), and
+//! the runtime the HTTP server runs on ([`HttpRuntime`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,6 +99,72 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The niceness of the HTTP server's threads: a busy API gets about a tenth of the CPU a
+/// cycle's threads get when both want it, and all of it otherwise.
+pub const HTTP_NICENESS: i32 = 10;
+
+/// The HTTP server's own runtime: one worker thread at niceness [`HTTP_NICENESS`], so that
+/// requests, however many, neither queue ahead of a cycle's tasks nor take its CPU. Dropping
+/// it stops what runs on it.
+pub struct HttpRuntime {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for HttpRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRuntime").finish_non_exhaustive()
+    }
+}
+
+impl HttpRuntime {
+    /// Starts the runtime's thread.
+    pub fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("http")
+            .enable_all()
+            .on_thread_start(lower_priority)
+            .build()?;
+        Ok(Self {
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Where to spawn the server and the clients it uses.
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime
+            .as_ref()
+            .expect("the runtime is only taken when dropped")
+            .handle()
+    }
+}
+
+impl Drop for HttpRuntime {
+    fn drop(&mut self) {
+        // Allowed inside another runtime, unlike dropping it.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Sets the calling thread's niceness to [`HTTP_NICENESS`] (no privilege is needed to lower a
+/// priority); a failure is logged and the thread keeps its priority.
+fn lower_priority() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    // The crate maps 0..=99 linearly onto niceness 19..=-20 on Linux: 22 is niceness 10.
+    let set = ThreadPriorityValue::try_from(22u8).and_then(|value| {
+        thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(value))
+            .map_err(|error| error.to_string())
+    });
+    if let Err(error) = set {
+        tracing::warn!(
+            %error,
+            "cannot lower the HTTP thread's priority; it competes with the cycles"
+        );
+    }
+}
+
 /// Serves the router on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -107,4 +174,25 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The niceness of the calling thread (field 19 of `/proc/thread-self/stat`).
+    fn niceness() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // The command name, in parentheses, may hold spaces: count from after it.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        fields[16].parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_http_runtime_runs_at_a_lower_priority() {
+        let runtime = HttpRuntime::start().unwrap();
+        let on_it = runtime.handle().spawn(async { niceness() }).await.unwrap();
+        assert_eq!(on_it, HTTP_NICENESS);
+        drop(runtime);
+    }
 }

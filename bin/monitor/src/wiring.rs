@@ -199,6 +199,15 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Infrastructure> {
     Ok(infra)
 }
 
+/// The operator API's own Redis connection, so that its reads never queue ahead of a cycle's
+/// commands; it connects in the background on the current runtime.
+pub fn api_redis(settings: &Settings) -> anyhow::Result<RedisConnection> {
+    let ca_file = settings.tls_ca_file.as_ref().map(|file| file.0.as_path());
+    let redis_url = settings.redis_url().expose();
+    RedisConnection::start_with(redis_url, DEFAULT_COMMAND_TIMEOUT, ca_file)
+        .context("cannot set up the API's Redis client")
+}
+
 /// Creates the NATS and Redis clients and the ports over them at once; both connect in the
 /// background.
 pub async fn start(settings: &Settings) -> anyhow::Result<Infrastructure> {

@@ -161,6 +161,11 @@ impl RedisConnection {
             .map_err(RedisError::Unavailable)
     }
 
+    /// The client, for ports built over another connection.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Whether the client's connection is up right now (no round trip).
     pub fn is_connected(&self) -> bool {
         self.client.is_connected()

@@ -23,7 +23,7 @@ use domain::journal::{
 use domain::ports::PortError;
 use domain::{VendorName, telemetry};
 use fred::prelude::{Client, HashesInterface, ListInterface, LuaInterface};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::connection::{unavailable, whole_millis};
 use crate::own_prefix;
@@ -124,6 +124,7 @@ const BATCH: usize = 64;
 pub struct RedisJournal {
     reader: Keys,
     queue: mpsc::Sender<Write>,
+    cycles_stored: watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Write {
@@ -160,11 +161,33 @@ impl RedisJournal {
             prefix: own_prefix(env_name),
         };
         let (queue, writes) = mpsc::channel(JOURNAL_QUEUE);
-        tokio::spawn(write_all(keys.clone(), writes));
+        let (stored, cycles_stored) = watch::channel(0);
+        tokio::spawn(write_all(keys.clone(), writes, stored));
         Self {
             reader: keys,
             queue,
+            cycles_stored,
         }
+    }
+
+    /// This journal reading through `connection` instead (the operator API's own, so that
+    /// its reads never queue ahead of a cycle's commands); writes still go through the one
+    /// queue.
+    pub fn reading_through(&self, connection: &crate::RedisConnection) -> Self {
+        Self {
+            reader: Keys {
+                client: connection.client().clone(),
+                prefix: self.reader.prefix.clone(),
+            },
+            ..self.clone()
+        }
+    }
+
+    /// How many cycle records this process has stored so far (a record that failed counts
+    /// too): a copy of a vendor's dispatch list made before the count last changed may miss
+    /// a cycle.
+    pub fn cycles_stored(&self) -> watch::Receiver<u64> {
+        self.cycles_stored.clone()
     }
 
     /// Waits until every write queued so far is made, or `timeout` passes; waiting for room
@@ -219,8 +242,9 @@ impl RedisJournal {
 
 /// The background writer: takes what is queued, a batch at a time; the dispatches' writes of
 /// a batch go together (the snapshots of one vendor in one script), and a cycle record or a
-/// flush waits for the writes before it. A failure is logged and counted.
-async fn write_all(keys: Keys, mut writes: mpsc::Receiver<Write>) {
+/// flush waits for the writes before it. A failure is logged and counted. Each cycle record
+/// made is counted in `stored`.
+async fn write_all(keys: Keys, mut writes: mpsc::Receiver<Write>, stored: watch::Sender<u64>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut pending = Pending::default();
     while writes.recv_many(&mut batch, BATCH).await > 0 {
@@ -233,6 +257,7 @@ async fn write_all(keys: Keys, mut writes: mpsc::Receiver<Write>) {
                 Write::Cycle { cycle, seen } => {
                     pending.write(&keys).await;
                     report(vec![keys.write_cycle(cycle, seen).await]);
+                    stored.send_modify(|count| *count += 1);
                 }
                 Write::Flush(done) => {
                     pending.write(&keys).await;

@@ -90,6 +90,14 @@ impl Masker {
         }
     }
 
+    /// Masks a snapshot as the API shows it: its phones, and its pause's reason.
+    pub fn shown_snapshot(self, snapshot: &mut DispatchSnapshot) {
+        self.snapshot(snapshot);
+        if let Some(mark) = &mut snapshot.paused {
+            self.text(&mut mark.reason);
+        }
+    }
+
     /// Masks a journal entry.
     pub fn entry(self, entry: &mut JournalEntry) {
         self.option(&mut entry.to);

@@ -166,8 +166,7 @@ impl ApiState {
 
     /// A snapshot as shown: phones masked, its pause's reason included.
     pub(super) fn mask_snapshot(&self, snapshot: &mut DispatchSnapshot) {
-        self.masker.snapshot(snapshot);
-        snapshot.paused = snapshot.paused.take().map(|mark| self.pause_mark(mark));
+        self.masker.shown_snapshot(snapshot);
     }
 
     /// The vendor as wired (404 otherwise) and the dispatch number (400 naming it).

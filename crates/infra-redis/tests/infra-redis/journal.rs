@@ -345,3 +345,38 @@ async fn a_pause_and_its_resume_are_journaled_after_the_dispatchs_entries() {
         Some("by cli:ops: customer asked")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_stored_cycle_is_counted_and_a_second_connection_reads_the_same() {
+    let server = RedisServer::new();
+    let journal = connect(&server).await.journal(ENV);
+    let reader = journal.reading_through(&connect(&server).await);
+    let stored = reader.cycles_stored();
+    assert_eq!(*stored.borrow(), 0);
+    record(&journal, "DIS37405", vec![sent(1, "a")]).await;
+    journal.flush(Duration::from_secs(10)).await;
+    assert_eq!(*stored.borrow(), 0, "a dispatch alone is not a cycle");
+    let seen = vec!["DIS37405".to_owned()];
+    journal
+        .record_cycle(cycle("LIT", 2, "a"), Some(seen))
+        .await
+        .unwrap();
+    journal.flush(Duration::from_secs(10)).await;
+    assert_eq!(*stored.borrow(), 1, "counted once the record is stored");
+    let numbers: Vec<String> = reader
+        .dispatches(&lit())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.dispatch_number)
+        .collect();
+    assert_eq!(numbers, ["DIS37405"]);
+    assert_eq!(reader.cycles(&lit(), 5).await.unwrap().len(), 1);
+    // Writes through the reader go through the one queue.
+    reader
+        .record_cycle(cycle("LIT", 3, "a"), None)
+        .await
+        .unwrap();
+    journal.flush(Duration::from_secs(10)).await;
+    assert_eq!(*journal.cycles_stored().borrow(), 2);
+}
