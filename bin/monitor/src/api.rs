@@ -68,7 +68,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "GET",
         "/api/v1/plan",
-        "the rows `plan --format json` prints, read-only (`vendor`; `at` = RFC 3339, or `+6h`/`+90m` up to 7 days ahead: the plan at that instant); one plan per vendor (and `at`) at a time, reused for 10 s",
+        "the rows `plan --format json` prints, read-only (`vendor`; `at` = RFC 3339, any real instant from year 0000 to 9999, or `+6h`/`+90m` up to 168 h ahead: the plan at that instant); one plan per vendor (and `at`) at a time, reused for 10 s",
     ),
     (
         "POST",
