@@ -315,15 +315,7 @@ pub fn check_settings(data: &[u8]) {
         .collect();
     known.extend((2..=9).map(|n| format!("NATS_SERVER{n}")));
     match Settings::from_raw(&raw, &vendors) {
-        Err(SettingsError::Missing(name)) => assert!(known.contains(&name), "{name}"),
-        Err(error @ SettingsError::Invalid { .. }) => {
-            let SettingsError::Invalid { name, .. } = &error else {
-                unreachable!()
-            };
-            assert!(known.contains(name), "{name}");
-            assert!(error.to_string().contains(name.as_str()));
-        }
-        Err(other) => panic!("settings from pairs fail only as missing or invalid: {other}"),
+        Err(error) => check_settings_error(&error, &known),
         Ok(settings) => {
             let redis = settings.redis_url().expose();
             assert!(SecretUrl::parse(redis).is_ok(), "{redis:?} does not parse");
@@ -491,4 +483,28 @@ pub fn check_scenario(data: &[u8]) {
     let again = Scenario::parse(&written, &vendors)
         .unwrap_or_else(|error| panic!("written back: {error}\n{written}"));
     assert_eq!(again, scenario, "{written}");
+}
+
+/// Every error a refused set of settings gives names a known setting (or, for a name that is
+/// no setting, that name); several are reported together, one a line.
+fn check_settings_error(error: &dispatch_monitor::settings::SettingsError, known: &[String]) {
+    match error {
+        dispatch_monitor::settings::SettingsError::Missing(name) => assert!(known.contains(name), "{name}"),
+        dispatch_monitor::settings::SettingsError::Invalid { name, .. } => {
+            assert!(known.contains(name), "{name}");
+            assert!(error.to_string().contains(name.as_str()));
+        }
+        dispatch_monitor::settings::SettingsError::Unknown { name, .. } => {
+            assert!(!known.contains(name), "{name} is a setting");
+            assert!(error.to_string().contains(name.as_str()));
+        }
+        dispatch_monitor::settings::SettingsError::Several(errors) => {
+            assert!(errors.len() > 1, "{error}");
+            assert_eq!(error.to_string().lines().count(), errors.len(), "{error}");
+            errors
+                .iter()
+                .for_each(|inner| check_settings_error(inner, known));
+        }
+        other => panic!("settings from pairs fail only as missing, invalid or unknown: {other}"),
+    }
 }
