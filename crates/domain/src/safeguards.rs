@@ -146,11 +146,51 @@ impl Withhold {
     }
 }
 
+impl fmt::Debug for dyn Safeguards {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Safeguards")
+    }
+}
+
 /// The safeguards' store (SPEC §17): opt-outs, pauses, and the per-number daily counts. Every
 /// replica reads the same store. Times are the caller's clock, so a simulated day works.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Safeguards: Send + Sync {
+    /// Everything the rules need about one dispatch, whose numbers are `phones`: which opted
+    /// out, its pause, and (when `cap` is on) which are at the cap.
+    async fn dispatch_facts(
+        &self,
+        vendor: &VendorName,
+        dispatch_number: &DispatchNumber,
+        phones: &[PhoneE164],
+        cap: DailyCap,
+        now: DateTime<Utc>,
+    ) -> Result<SafeguardFacts, PortError> {
+        let counts = async {
+            let mut capped = BTreeSet::new();
+            if let Some(limit) = cap.limit() {
+                for phone in phones {
+                    if self.texts_in_window(phone, now).await? >= limit {
+                        capped.insert(phone.clone());
+                    }
+                }
+            }
+            Ok::<_, PortError>(capped)
+        };
+        let (opted_out, paused, capped) = futures::join!(
+            self.opted_out(phones),
+            self.paused(vendor, dispatch_number),
+            counts
+        );
+        Ok(SafeguardFacts {
+            opted_out: opted_out?,
+            paused: paused?,
+            capped: capped?,
+            unreadable: None,
+        })
+    }
+
     /// Which of `phones` are on the opt-out list. An entry of one of them that cannot be
     /// read is an error (`PortError::Malformed`), never "not listed".
     async fn opted_out(&self, phones: &[PhoneE164]) -> Result<BTreeSet<PhoneE164>, PortError>;
@@ -206,44 +246,4 @@ pub trait Safeguards: Send + Sync {
         phone: &PhoneE164,
         now: DateTime<Utc>,
     ) -> Result<bool, PortError>;
-
-    /// Everything the rules need about one dispatch, whose numbers are `phones`: which opted
-    /// out, its pause, and (when `cap` is on) which are at the cap.
-    async fn dispatch_facts(
-        &self,
-        vendor: &VendorName,
-        dispatch_number: &DispatchNumber,
-        phones: &[PhoneE164],
-        cap: DailyCap,
-        now: DateTime<Utc>,
-    ) -> Result<SafeguardFacts, PortError> {
-        let counts = async {
-            let mut capped = BTreeSet::new();
-            if let Some(limit) = cap.limit() {
-                for phone in phones {
-                    if self.texts_in_window(phone, now).await? >= limit {
-                        capped.insert(phone.clone());
-                    }
-                }
-            }
-            Ok::<_, PortError>(capped)
-        };
-        let (opted_out, paused, capped) = futures::join!(
-            self.opted_out(phones),
-            self.paused(vendor, dispatch_number),
-            counts
-        );
-        Ok(SafeguardFacts {
-            opted_out: opted_out?,
-            paused: paused?,
-            capped: capped?,
-            unreadable: None,
-        })
-    }
-}
-
-impl fmt::Debug for dyn Safeguards {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Safeguards")
-    }
 }
