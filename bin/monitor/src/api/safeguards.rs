@@ -118,13 +118,6 @@ fn body_of<T: DeserializeOwned>(
     })
 }
 
-fn bad_path(rejection: PathRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        format!("invalid path: {}", rejection.body_text()),
-    )
-}
-
 fn store_error(error: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -224,7 +217,7 @@ pub(super) async fn put_opt_out(
     body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<OptOutView>), ApiError> {
     authorize(state.token.as_ref(), &headers)?;
-    let Path(phone) = path.map_err(bad_path)?;
+    let Path(phone) = path.map_err(ApiError::bad_path)?;
     let phone = phone_param(&phone)?;
     let request: OptOutRequest = body_of(body)?;
     let reason = checked_reason(request.reason.unwrap_or_default(), 0)?;
@@ -268,7 +261,7 @@ pub(super) async fn delete_opt_out(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     authorize(state.token.as_ref(), &headers)?;
-    let Path(phone) = path.map_err(bad_path)?;
+    let Path(phone) = path.map_err(ApiError::bad_path)?;
     let phone = phone_param(&phone)?;
     let shown = state.masked(phone.as_str());
     if state
@@ -314,7 +307,7 @@ pub(super) async fn pause_dispatch(
     body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<PauseView>), ApiError> {
     authorize(state.token.as_ref(), &headers)?;
-    let Path((vendor, number)) = path.map_err(bad_path)?;
+    let Path((vendor, number)) = path.map_err(ApiError::bad_path)?;
     let (vendor, number) = state.dispatch_params(&vendor, &number)?;
     let request: PauseRequest = body_of(body)?;
     let mark = SafeguardMark {
@@ -366,7 +359,7 @@ pub(super) async fn resume_dispatch(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     authorize(state.token.as_ref(), &headers)?;
-    let Path((vendor, number)) = path.map_err(bad_path)?;
+    let Path((vendor, number)) = path.map_err(ApiError::bad_path)?;
     let (vendor, number) = state.dispatch_params(&vendor, &number)?;
     let lifted = journal::resume(&state, &vendor, &number)
         .await
