@@ -183,6 +183,12 @@ fn urls_are_masked() {
         ),
         ("redis://h?x-password-2=spw", "redis://h?x-password-2=***"),
         ("redis://h?PASSWORDS=spw", "redis://h?PASSWORDS=***"),
+        // A later `?` belongs to the query: it is part of the parameter's name.
+        (
+            "redis://h/0?a=1&x?password=spw&b=2",
+            "redis://h/0?a=1&x?password=***&b=2",
+        ),
+        ("redis://h/0?x#password=spw", "redis://h/0?x#password=***"),
     ] {
         assert_eq!(mask_credentials(text), masked, "{text:?}");
     }

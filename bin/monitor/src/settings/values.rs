@@ -462,7 +462,7 @@ static URL_START: LazyLock<Regex> =
 
 /// A query parameter whose name says it holds a password, up to its value.
 static PASSWORD_PARAM: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)[?&][^?&=#]*password[^?&=#]*=").expect("a valid pattern"));
+    LazyLock::new(|| Regex::new(r"(?i)[?&][^&=]*password[^&=]*=").expect("a valid pattern"));
 
 /// Hides the credentials of every URL in `text`: `redis://:secret@host:6379` becomes
 /// `redis://***@host:6379`, and a `sentinelPassword=` query value becomes `***`. A URL runs
