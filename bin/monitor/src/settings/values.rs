@@ -469,6 +469,8 @@ static PASSWORD_PARAM: LazyLock<Regex> =
 /// to the next URL (a seed list's comma excluded) or the end, and its credentials to its last
 /// `@`, so a password holding `,`, `@`, `:` or `/` is hidden whole.
 pub fn mask_credentials(text: &str) -> String {
+    // Password values first: one may hold what reads as another URL (`password=x=nats://…`).
+    let text = &mask_password_values(text);
     let starts: Vec<usize> = URL_START.find_iter(text).map(|m| m.start()).collect();
     let Some(&first) = starts.first() else {
         return text.to_owned();
@@ -482,6 +484,27 @@ pub fn mask_credentials(text: &str) -> String {
         masked.push_str(&mask_one_url(&segment[..url_end]));
         masked.push_str(&segment[url_end..]);
     }
+    masked
+}
+
+/// Every `password` query value hidden, up to the next `&` or the comma that starts the next
+/// URL of a list: `?sentinelPassword=a=nats://b&c=1` → `?sentinelPassword=***&c=1`.
+fn mask_password_values(text: &str) -> String {
+    let mut masked = String::with_capacity(text.len());
+    let mut tail = text;
+    while let Some(found) = PASSWORD_PARAM.find(tail) {
+        masked.push_str(&tail[..found.end()]);
+        masked.push_str("***");
+        let value = &tail[found.end()..];
+        let next_url = URL_START
+            .find_iter(value)
+            .map(|m| m.start())
+            .find(|&start| value[..start].trim_end().ends_with(','))
+            .map(|start| value[..start].trim_end().len() - 1);
+        let end = value.find('&').into_iter().chain(next_url).min();
+        tail = end.map_or("", |end| &value[end..]);
+    }
+    masked.push_str(tail);
     masked
 }
 
