@@ -195,6 +195,10 @@ fn urls_are_masked() {
             "redis://h/1?sentinelPassword=***&b=2",
         ),
         (
+            "tls://pw&@h1:7000?xpassword=spw",
+            "tls://***@h1:7000?xpassword=***",
+        ),
+        (
             "nats://h?password=a,nats://u:p@h2:4222",
             "nats://h?password=***,nats://***@h2:4222",
         ),

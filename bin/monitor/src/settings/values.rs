@@ -511,7 +511,9 @@ fn mask_password_values(text: &str) -> String {
 /// `scheme://user:pass@host…?…password=…` with the credentials and password values hidden.
 fn mask_one_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let query_secret = PASSWORD_PARAM.find(rest).map_or(rest.len(), |m| m.start());
+    // The credentials run to the last `@` before the first password value: a password
+    // parameter's name may start inside them (`u:p&@h?password=`).
+    let query_secret = PASSWORD_PARAM.find(rest).map_or(rest.len(), |m| m.end());
     let rest = match rest[..query_secret].rfind('@') {
         Some(at) => format!("***{}", &rest[at..]),
         None => rest.to_owned(),
