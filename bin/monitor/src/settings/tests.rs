@@ -587,3 +587,19 @@ fn unknown_keys_in_the_file_are_refused_and_a_syntax_error_names_the_file() {
     assert_eq!(message.lines().count(), 1, "{message}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_redis_host_name_is_one_the_redis_url_can_hold() {
+    use crate::settings::values::{Host, SettingValue};
+    for good in ["redis", "10.0.0.5", "::1", "cache.internal"] {
+        let host = Host::parse(good).unwrap();
+        assert!(
+            SecretUrl::parse(host.default_url().expose()).is_ok(),
+            "{good}"
+        );
+    }
+    // Control characters made a URL that failed only when connecting (fuzz target `settings`).
+    for bad in ["a=b\u{c}\0c", "redis://x", "x:6379", "a b", "h/0"] {
+        assert!(Host::parse(bad).is_err(), "{bad:?}");
+    }
+}
