@@ -603,3 +603,13 @@ fn a_redis_host_name_is_one_the_redis_url_can_hold() {
         assert!(Host::parse(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn masking_is_final_even_for_mangled_text() {
+    // Found by the fuzz target `settings`: one pass uncovered another reading of the text.
+    let text = "NSATL=reeinel:79/0?rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrERVER1=nats://128.0.0e=mymaster&node=10.0NA\u{00c9}ats://1/:pw@10.0.0.me=myma---ster&node=05.0.0.2:26379&sentinelPasswordFspwTS_SERVER6enti1elPasswRV$ER1\u{00c9}aJts://1/:pw@05.0.0.me=myma---ster&node=05.0.0.2:26379&sentinelPrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrsentine:pw@05.0.0.1:2NATS/S6";
+    for line in text.lines() {
+        let masked = mask_credentials(line);
+        assert_eq!(mask_credentials(&masked), masked, "{line:?}");
+    }
+}

@@ -474,6 +474,21 @@ static PASSWORD_PARAM: LazyLock<Regex> =
 /// to the next URL (a seed list's comma excluded) or the end, and its credentials to its last
 /// `@`, so a password holding `,`, `@`, `:` or `/` is hidden whole.
 pub fn mask_credentials(text: &str) -> String {
+    // Masking can uncover another reading of a mangled text (the fuzz target `settings` found
+    // such texts); it is repeated until nothing changes, so that masked text is final.
+    let mut masked = mask_once(text);
+    for _ in 0..8 {
+        let again = mask_once(&masked);
+        if again == masked {
+            break;
+        }
+        masked = again;
+    }
+    masked
+}
+
+/// One masking pass of [`mask_credentials`].
+fn mask_once(text: &str) -> String {
     // Password values first: one may hold what reads as another URL (`password=x=nats://…`).
     let text = &mask_password_values(text);
     let starts: Vec<usize> = URL_START.find_iter(text).map(|m| m.start()).collect();
