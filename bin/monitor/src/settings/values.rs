@@ -507,8 +507,8 @@ fn mask_once(text: &str) -> String {
     masked
 }
 
-/// Every `password` query value hidden, up to the next `&` or the comma that starts the next
-/// URL of a list: `?sentinelPassword=a=nats://b&c=1` → `?sentinelPassword=***&c=1`.
+/// Every `password` query value hidden, up to the next `&` or the end: a comma may belong to
+/// the password, so a seed list's later URLs are hidden with it rather than risk it.
 fn mask_password_values(text: &str) -> String {
     let mut masked = String::with_capacity(text.len());
     let mut tail = text;
@@ -516,13 +516,7 @@ fn mask_password_values(text: &str) -> String {
         masked.push_str(&tail[..found.end()]);
         masked.push_str("***");
         let value = &tail[found.end()..];
-        let next_url = URL_START
-            .find_iter(value)
-            .map(|m| m.start())
-            .find(|&start| value[..start].trim_end().ends_with(','))
-            .map(|start| value[..start].trim_end().len() - 1);
-        let end = value.find('&').into_iter().chain(next_url).min();
-        tail = end.map_or("", |end| &value[end..]);
+        tail = value.find('&').map_or("", |end| &value[end..]);
     }
     masked.push_str(tail);
     masked
