@@ -613,3 +613,64 @@ fn masking_is_final_even_for_mangled_text() {
         assert_eq!(mask_credentials(&masked), masked, "{line:?}");
     }
 }
+
+/// The credentials a URL reader finds in `url`: the user info (before the last `@` of the
+/// authority, which ends at the first `/` or `?`) and the values of query parameters whose
+/// name holds `password`. The fuzz target `settings` reads URLs the same way.
+fn secrets_a_reader_finds(url: &str) -> Vec<&str> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Vec::new();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let mut secrets: Vec<&str> = rest[..authority_end]
+        .rsplit_once('@')
+        .map(|(user, _)| user)
+        .into_iter()
+        .collect();
+    if let Some((_, query)) = rest[authority_end..].split_once('?') {
+        for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
+            if name.to_ascii_lowercase().contains("password") {
+                secrets.push(value);
+            }
+        }
+    }
+    secrets
+}
+
+#[test]
+fn an_at_sign_the_per_url_rule_missed_is_masked() {
+    // Found by the fuzz target `settings` in a mangled seed list: the per-URL rule hid the
+    // user info only to the `@` before the first password value, but a reader's user info
+    // runs to the last `@` before the first `/` or `?`, past that value.
+    let text = "nats://h&xpassword=1&u@v/";
+    assert!(NatsUrls::parse(text).is_ok());
+    assert_eq!(mask_credentials(text), "nats://***@v/");
+    assert_eq!(mask_credentials("://u@h"), "://***@h");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+
+    /// Whatever the text, its masked form is final and shows no credential to a URL reader,
+    /// whole (a Redis URL) or cut at commas (a NATS seed list).
+    #[test]
+    fn masked_text_shows_no_credential_to_a_url_reader(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "nats://", "redis-sentinel://", "tls://", "://", "@", ":", "/", "?", "&", "=",
+                ",", " ", "#", "password", "sentinelPassword", "Pass", "word", "u", "h", "1",
+                "É", "***",
+            ]),
+            0..24,
+        )
+    ) {
+        let text = parts.concat();
+        let masked = mask_credentials(&text);
+        proptest::prop_assert_eq!(mask_credentials(&masked), masked.clone(), "{:?}", text);
+        for seed in std::iter::once(masked.as_str()).chain(masked.split(',')) {
+            for secret in secrets_a_reader_finds(seed) {
+                proptest::prop_assert_eq!(secret, "***", "{:?} shows as {:?}", text, masked);
+            }
+        }
+    }
+}

@@ -472,12 +472,13 @@ static PASSWORD_PARAM: LazyLock<Regex> =
 /// Hides the credentials of every URL in `text`: `redis://:secret@host:6379` becomes
 /// `redis://***@host:6379`, and a `sentinelPassword=` query value becomes `***`. A URL runs
 /// to the next URL (a seed list's comma excluded) or the end, and its credentials to its last
-/// `@`, so a password holding `,`, `@`, `:` or `/` is hidden whole.
+/// `@`, so a password holding `,`, `@`, `:` or `/` is hidden whole. After every `://`, the user
+/// info a URL reader finds (to the last `@` before the first `/` or `?`) is hidden too.
 pub fn mask_credentials(text: &str) -> String {
     // Masking can uncover another reading of a mangled text (the fuzz target `settings` found
     // such texts); it is repeated until nothing changes, so that masked text is final.
     let mut masked = mask_once(text);
-    for _ in 0..8 {
+    for _ in 0..64 {
         let again = mask_once(&masked);
         if again == masked {
             break;
@@ -493,7 +494,7 @@ fn mask_once(text: &str) -> String {
     let text = &mask_password_values(text);
     let starts: Vec<usize> = URL_START.find_iter(text).map(|m| m.start()).collect();
     let Some(&first) = starts.first() else {
-        return text.to_owned();
+        return mask_authorities(text);
     };
     let mut masked = text[..first].to_owned();
     for (index, &start) in starts.iter().enumerate() {
@@ -504,6 +505,28 @@ fn mask_once(text: &str) -> String {
         masked.push_str(&mask_one_url(&segment[..url_end]));
         masked.push_str(&segment[url_end..]);
     }
+    mask_authorities(&masked)
+}
+
+/// After every `://`, the user info as a URL reader finds it hidden: the authority ends at the
+/// first `/` or `?`, and the user info runs to its last `@`. A mangled text can hold an `@`
+/// there that the per-URL rule missed (fuzz target `settings`).
+fn mask_authorities(text: &str) -> String {
+    let mut masked = String::with_capacity(text.len());
+    let mut tail = text;
+    while let Some(found) = tail.find("://") {
+        let (head, rest) = tail.split_at(found + 3);
+        masked.push_str(head);
+        let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+        tail = match authority.rfind('@') {
+            Some(at) => {
+                masked.push_str("***");
+                &rest[at..]
+            }
+            None => rest,
+        };
+    }
+    masked.push_str(tail);
     masked
 }
 
