@@ -238,32 +238,10 @@ pub fn check_ticket_notes(data: &[u8]) {
     }
 }
 
-/// The secrets of one URL as the URL standard splits it: the user info (before the last `@`
-/// of the authority, which ends at the first `/` or `?`) and the values of query parameters
-/// named like `password`.
-fn url_secrets(url: &str) -> Vec<&str> {
-    let Some((_, rest)) = url.split_once("://") else {
-        return Vec::new();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let mut secrets: Vec<&str> = rest[..authority_end]
-        .rsplit_once('@')
-        .map(|(user, _)| user)
-        .into_iter()
-        .collect();
-    if let Some((_, query)) = rest[authority_end..].split_once('?') {
-        for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
-            if name.to_ascii_lowercase().contains("password") {
-                secrets.push(value);
-            }
-        }
-    }
-    secrets
-}
-
 /// Every credential `shown` still holds as a URL is masked as `***`.
 fn assert_masked(given: &str, shown: &str) {
-    for secret in url_secrets(shown) {
+    use dispatch_monitor::settings::values::credentials_a_reader_finds;
+    for secret in credentials_a_reader_finds(shown) {
         assert_eq!(secret, "***", "{given:?} shows as {shown:?}");
     }
 }
@@ -291,7 +269,7 @@ pub fn check_url_value(text: &str) {
 /// credentials; valid settings always have a usable Redis URL and show no credentials.
 pub fn check_settings(data: &[u8]) {
     use dispatch_monitor::settings::values::{SecretUrl, SettingValue};
-    use dispatch_monitor::settings::{RawSettings, Settings, SettingsError};
+    use dispatch_monitor::settings::{RawSettings, Settings};
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -489,7 +467,9 @@ pub fn check_scenario(data: &[u8]) {
 /// no setting, that name); several are reported together, one a line.
 fn check_settings_error(error: &dispatch_monitor::settings::SettingsError, known: &[String]) {
     match error {
-        dispatch_monitor::settings::SettingsError::Missing(name) => assert!(known.contains(name), "{name}"),
+        dispatch_monitor::settings::SettingsError::Missing(name) => {
+            assert!(known.contains(name), "{name}")
+        }
         dispatch_monitor::settings::SettingsError::Invalid { name, .. } => {
             assert!(known.contains(name), "{name}");
             assert!(error.to_string().contains(name.as_str()));

@@ -1,4 +1,5 @@
 use super::*;
+use crate::settings::values::credentials_a_reader_finds;
 
 fn vendors() -> Vec<VendorName> {
     vec![
@@ -614,29 +615,6 @@ fn masking_is_final_even_for_mangled_text() {
     }
 }
 
-/// The credentials a URL reader finds in `url`: the user info (before the last `@` of the
-/// authority, which ends at the first `/` or `?`) and the values of query parameters whose
-/// name holds `password`. The fuzz target `settings` reads URLs the same way.
-fn secrets_a_reader_finds(url: &str) -> Vec<&str> {
-    let Some((_, rest)) = url.split_once("://") else {
-        return Vec::new();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let mut secrets: Vec<&str> = rest[..authority_end]
-        .rsplit_once('@')
-        .map(|(user, _)| user)
-        .into_iter()
-        .collect();
-    if let Some((_, query)) = rest[authority_end..].split_once('?') {
-        for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
-            if name.to_ascii_lowercase().contains("password") {
-                secrets.push(value);
-            }
-        }
-    }
-    secrets
-}
-
 #[test]
 fn an_at_sign_the_per_url_rule_missed_is_masked() {
     // Found by the fuzz target `settings` in a mangled seed list: the per-URL rule hid the
@@ -668,7 +646,7 @@ proptest::proptest! {
         let masked = mask_credentials(&text);
         proptest::prop_assert_eq!(mask_credentials(&masked), masked.clone(), "{:?}", text);
         for seed in std::iter::once(masked.as_str()).chain(masked.split(',')) {
-            for secret in secrets_a_reader_finds(seed) {
+            for secret in credentials_a_reader_finds(seed) {
                 proptest::prop_assert_eq!(secret, "***", "{:?} shows as {:?}", text, masked);
             }
         }

@@ -545,6 +545,30 @@ fn mask_password_values(text: &str) -> String {
     masked
 }
 
+/// The credentials a URL reader finds in `url`: the user info (before the last `@` of the
+/// authority, which ends at the first `/` or `?`) and the values of query parameters whose
+/// name holds `password`. Masked text yields only `***` here (tests and the fuzz target
+/// `settings` check that).
+pub fn credentials_a_reader_finds(url: &str) -> Vec<&str> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Vec::new();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let mut credentials: Vec<&str> = rest[..authority_end]
+        .rsplit_once('@')
+        .map(|(user, _)| user)
+        .into_iter()
+        .collect();
+    if let Some((_, query)) = rest[authority_end..].split_once('?') {
+        for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
+            if name.to_ascii_lowercase().contains("password") {
+                credentials.push(value);
+            }
+        }
+    }
+    credentials
+}
+
 /// `scheme://user:pass@host…?…password=…` with the credentials and password values hidden.
 fn mask_one_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
