@@ -579,21 +579,7 @@ fn mask_one_url(url: &str) -> String {
         Some(at) => format!("***{}", &rest[at..]),
         None => rest.to_owned(),
     };
-    format!("{scheme}://{}", mask_query_secrets(&rest))
-}
-
-/// `?a=1&sentinelPassword=secret` → `?a=1&sentinelPassword=***`.
-fn mask_query_secrets(rest: &str) -> String {
-    let mut masked = String::with_capacity(rest.len());
-    let mut tail = rest;
-    while let Some(found) = PASSWORD_PARAM.find(tail) {
-        masked.push_str(&tail[..found.end()]);
-        masked.push_str("***");
-        tail = &tail[found.end()..];
-        tail = tail.find('&').map_or("", |amp| &tail[amp..]);
-    }
-    masked.push_str(tail);
-    masked
+    format!("{scheme}://{}", mask_password_values(&rest))
 }
 
 /// A bearer token: `Debug`, `Display` and `check-config` never show it.
