@@ -33,11 +33,12 @@ const PARAMETER_PATTERNS: &[(&str, &str)] = &[
     ("at", crate::at::AT_PATTERN),
 ];
 
-/// After operation `from` answers `status`, operation `to` may be called with `parameters`,
+/// After operation `from` answers one of `statuses`, operation `to` may be called with
+/// `parameters`,
 /// each given by an OpenAPI runtime expression on that exchange.
 struct DocumentLink {
     from: &'static str,
-    status: &'static str,
+    statuses: &'static [&'static str],
     name: &'static str,
     to: &'static str,
     parameters: &'static [(&'static str, &'static str)],
@@ -46,35 +47,35 @@ struct DocumentLink {
 /// The links between operations (by `operationId`, the handler's name).
 const LINKS: &[DocumentLink] = &[
     DocumentLink {
-        status: "200",
+        statuses: &["200"],
         from: "list_vendors",
         name: "StartCycle",
         to: "trigger_cycle",
         parameters: &[("vendor", "$response.body#/0/name")],
     },
     DocumentLink {
-        status: "200",
+        statuses: &["200"],
         from: "list_vendors",
         name: "VendorCycles",
         to: "list_cycles",
         parameters: &[("vendor", "$response.body#/0/name")],
     },
     DocumentLink {
-        status: "200",
+        statuses: &["200"],
         from: "list_vendors",
         name: "VendorPlan",
         to: "get_plan",
         parameters: &[("vendor", "$response.body#/0/name")],
     },
     DocumentLink {
-        status: "200",
+        statuses: &["200"],
         from: "list_cycles",
         name: "CycleDispatches",
         to: "list_dispatches",
         parameters: &[("vendor", "$response.body#/0/vendor")],
     },
     DocumentLink {
-        status: "200",
+        statuses: &["200"],
         from: "list_dispatches",
         name: "Dispatch",
         to: "get_dispatch",
@@ -84,7 +85,7 @@ const LINKS: &[DocumentLink] = &[
         ],
     },
     DocumentLink {
-        status: "200",
+        statuses: &["200"],
         from: "list_dispatches",
         name: "PauseDispatch",
         to: "pause_dispatch",
@@ -96,31 +97,14 @@ const LINKS: &[DocumentLink] = &[
     // What was listed or paused can be taken off the list or resumed (201: newly; 200: it
     // was already). The answer's phone is masked: the path's is followed.
     DocumentLink {
-        status: "201",
+        statuses: &["201", "200"],
         from: "put_opt_out",
         name: "RemoveOptOut",
         to: "delete_opt_out",
         parameters: &[("phone", "$request.path.phone")],
     },
     DocumentLink {
-        status: "200",
-        from: "put_opt_out",
-        name: "RemoveOptOut",
-        to: "delete_opt_out",
-        parameters: &[("phone", "$request.path.phone")],
-    },
-    DocumentLink {
-        status: "201",
-        from: "pause_dispatch",
-        name: "Resume",
-        to: "resume_dispatch",
-        parameters: &[
-            ("vendor", "$request.path.vendor"),
-            ("dispatch_number", "$request.path.dispatch_number"),
-        ],
-    },
-    DocumentLink {
-        status: "200",
+        statuses: &["201", "200"],
         from: "pause_dispatch",
         name: "Resume",
         to: "resume_dispatch",
@@ -232,20 +216,22 @@ fn add_links(document: &mut OpenApi) {
     for (_, _, operation) in operations_mut(document) {
         let id = operation.operation_id.clone().unwrap_or_default();
         for link in LINKS.iter().filter(|link| link.from == id) {
-            let Some(RefOr::T(answer)) = operation.responses.responses.get_mut(link.status) else {
-                continue;
-            };
-            // utoipa 5.5 writes `Link::operation_id` as `operation_id`; OpenAPI reads
-            // `operationId`, so it is written through the link's extensions.
-            let mut extensions = Extensions::default();
-            extensions.insert("operationId".to_owned(), link.to.into());
-            let mut built = LinkBuilder::new().extensions(Some(extensions));
-            for (name, expression) in link.parameters {
-                built = built.parameter(*name, *expression);
+            for status in link.statuses {
+                let Some(RefOr::T(answer)) = operation.responses.responses.get_mut(*status) else {
+                    continue;
+                };
+                // utoipa 5.5 writes `Link::operation_id` as `operation_id`; OpenAPI reads
+                // `operationId`, so it is written through the link's extensions.
+                let mut extensions = Extensions::default();
+                extensions.insert("operationId".to_owned(), link.to.into());
+                let mut built = LinkBuilder::new().extensions(Some(extensions));
+                for (name, expression) in link.parameters {
+                    built = built.parameter(*name, *expression);
+                }
+                answer
+                    .links
+                    .insert(link.name.to_owned(), RefOr::T(built.build()));
             }
-            answer
-                .links
-                .insert(link.name.to_owned(), RefOr::T(built.build()));
         }
     }
 }
@@ -432,9 +418,11 @@ mod tests {
         }
         for link in LINKS {
             let from = &operations[link.from];
-            let documented = &from["responses"][link.status]["links"][link.name];
-            assert_eq!(documented["operationId"], link.to, "{}", link.name);
-            assert!(documented.get("operation_id").is_none(), "{documented}");
+            for status in link.statuses {
+                let documented = &from["responses"][*status]["links"][link.name];
+                assert_eq!(documented["operationId"], link.to, "{}", link.name);
+                assert!(documented.get("operation_id").is_none(), "{documented}");
+            }
             let to = &operations[link.to];
             for (name, expression) in link.parameters {
                 if let Some(from_path) = expression.strip_prefix("$request.path.") {
